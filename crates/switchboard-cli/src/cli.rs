@@ -1,0 +1,170 @@
+//! The command line, as clap types. Nothing here does work: `main` resolves these into
+//! settings once, then runs the command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::env;
+
+const AFTER_HELP: &str = "\
+Servers come from an mcpServers config (the file Claude Desktop, Cursor or VS Code use) and from
+--stdio/--url flags. The config is, in order: --config PATH, $SWITCHBOARD_CONFIG, or
+~/.config/switchboard/mcp.json (on macOS ~/Library/Application Support/dev.switchboard.switchboard/mcp.json).
+
+Examples:
+  switchboard --config ~/.config/Claude/claude_desktop_config.json servers
+  switchboard tools
+  switchboard call time/get_current_time --arg timezone=Europe/Paris
+  switchboard --stdio 'npx -y @modelcontextprotocol/server-everything' tools
+  switchboard --url http://127.0.0.1:3000/mcp --header 'Authorization: Bearer $TOKEN' tools
+  switchboard -v call everything/echo --arg message=hi     # show the JSON-RPC traffic
+
+Exit codes:
+  0  success
+  1  the tool ran and reported an error (isError)
+  2  usage or configuration error: bad flags, bad config, unknown server/tool, invalid arguments
+  3  connection or protocol error: a server failed to start, crashed, timed out or broke the protocol
+  130 interrupted (Ctrl-C)";
+
+/// An MCP host and inspector: list and call the tools, resources and prompts of every
+/// MCP server in your config.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The mcpServers config file (Claude Desktop, Cursor, Windsurf, VS Code shapes).
+    #[arg(long, global = true, env = env::CONFIG, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Add a stdio server from a command line, e.g. --stdio "uvx mcp-server-time". Repeatable.
+    #[arg(long = "stdio", global = true, value_name = "COMMAND")]
+    pub stdio: Vec<String>,
+
+    /// Add a Streamable HTTP (or ws://) server by URL. Repeatable.
+    #[arg(long = "url", global = true, value_name = "URL")]
+    pub url: Vec<String>,
+
+    /// An HTTP header for every --url server, as "Name: value". Repeatable.
+    #[arg(long = "header", global = true, value_name = "NAME: VALUE")]
+    pub header: Vec<String>,
+
+    /// Print the exact MCP results as JSON instead of human-friendly text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Show every JSON-RPC message (with server, direction and time) and server stderr on stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// Seconds allowed for a server to start and finish the handshake.
+    #[arg(long, global = true, env = env::CONNECT_TIMEOUT, value_name = "SECS", default_value_t = 30.0)]
+    pub connect_timeout: f64,
+
+    /// Seconds allowed for one request; progress notifications restart the clock of a tool call.
+    #[arg(long, global = true, env = env::TIMEOUT, value_name = "SECS", default_value_t = 60.0)]
+    pub timeout: f64,
+
+    /// Protocol era: try the 2026-07-28 revision and fall back to legacy (auto), or force one.
+    #[arg(long, global = true, value_enum, default_value_t = EraArg::Auto)]
+    pub era: EraArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EraArg {
+    Auto,
+    Modern,
+    Legacy,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Connect to every server and show its status, era, protocol version and capabilities.
+    #[command(after_help = "Example:\n  switchboard servers\n  switchboard servers --json")]
+    Servers,
+
+    /// List tools, of all servers or of one.
+    #[command(
+        after_help = "Examples:\n  switchboard tools\n  switchboard tools time\n  switchboard tools --json"
+    )]
+    Tools {
+        /// Only this server.
+        server: Option<String>,
+    },
+
+    /// Call a tool: SERVER/TOOL, a qualified name (server__tool), or a tool name only one server has.
+    #[command(after_help = "\
+Arguments are checked against the tool's inputSchema before they are sent.
+--arg values are typed by the schema: --arg count=3 sends the number 3 if the schema says
+integer, the string \"3\" if it says string.
+
+Examples:
+  switchboard call time/get_current_time --arg timezone=Europe/Paris
+  switchboard call everything/add --args '{\"a\": 1, \"b\": 2}'
+  echo '{\"message\": \"hi\"}' | switchboard call everything/echo --args -
+  switchboard call everything/annotatedMessage --save ./out     # write images/audio to ./out")]
+    Call {
+        /// The tool to call.
+        tool: String,
+        #[command(flatten)]
+        arguments: ArgumentArgs,
+        /// Write image and audio content to files in this directory.
+        #[arg(long, value_name = "DIR")]
+        save: Option<PathBuf>,
+    },
+
+    /// List resources and resource templates.
+    #[command(after_help = "Example:\n  switchboard resources everything")]
+    Resources {
+        /// Only this server.
+        server: Option<String>,
+    },
+
+    /// Read a resource by URI.
+    #[command(
+        after_help = "Examples:\n  switchboard read file:///tmp/notes.txt\n  switchboard read demo://resource/static/document/1 --server everything"
+    )]
+    Read {
+        uri: String,
+        /// The server to ask (needed when the URI is not in any server's list).
+        #[arg(long)]
+        server: Option<String>,
+        /// Write binary contents to files in this directory.
+        #[arg(long, value_name = "DIR")]
+        save: Option<PathBuf>,
+    },
+
+    /// List prompts.
+    Prompts {
+        /// Only this server.
+        server: Option<String>,
+    },
+
+    /// Get a prompt: SERVER/PROMPT or a prompt name only one server has.
+    #[command(
+        after_help = "Example:\n  switchboard prompt everything/simple_prompt\n  switchboard prompt everything/args_prompt --arg city=Paris"
+    )]
+    Prompt {
+        name: String,
+        #[command(flatten)]
+        arguments: ArgumentArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ArgumentArgs {
+    /// An argument as key=value, typed by the schema. Repeatable.
+    #[arg(long = "arg", value_name = "KEY=VALUE")]
+    pub arg: Vec<String>,
+
+    /// All arguments as one JSON object, or - to read it from stdin.
+    #[arg(long = "args", value_name = "JSON", conflicts_with = "arg")]
+    pub args: Option<String>,
+}

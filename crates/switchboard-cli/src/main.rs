@@ -1,0 +1,69 @@
+//! `switchboard`: the MCP host and inspector.
+//!
+//! This binary is thin: it parses flags, resolves settings once (flag > env > file > default),
+//! runs one command on a [`switchboard_host::Host`], prints the result, and maps failures to
+//! documented exit codes.
+
+mod cli;
+mod env;
+mod output;
+mod run;
+mod settings;
+mod verbose;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::{cli::Cli, run::Failure};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return report(&Failure::internal(format!(
+                "cannot start the async runtime: {error}"
+            )));
+        }
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = run::run(cli) => outcome,
+            _ = tokio::signal::ctrl_c() => Err(Failure::interrupted()),
+        }
+    });
+    // Servers are stopped when the host is dropped; do not wait on stray blocking tasks.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match outcome {
+        Ok(code) => code,
+        Err(failure) => report(&failure),
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn report(failure: &Failure) -> ExitCode {
+    if !failure.message.is_empty() {
+        eprintln!("switchboard: {}", failure.message);
+    }
+    failure.code
+}
+
+fn init_tracing(verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if verbose {
+        "warn,switchboard=debug"
+    } else {
+        "warn"
+    };
+    let filter = EnvFilter::try_from_env(env::LOG).unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

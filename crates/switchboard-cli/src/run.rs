@@ -1,0 +1,282 @@
+//! Running one command, and classifying its failure into an exit code.
+
+use std::{io::Read, process::ExitCode, sync::Arc};
+
+use serde_json::{Map, Value};
+use switchboard_client::{CallOptions, ErrorClass, PROGRESS_QUEUE, model::ServerEvent};
+use switchboard_config::{Config, ServerName};
+use switchboard_host::{Host, HostError, HostOptions, ServerState, args::arguments_from_pairs};
+
+use crate::{
+    cli::{ArgumentArgs, Cli, Command},
+    output,
+    settings::{Settings, default_config_path},
+};
+
+/// The documented exit codes.
+pub mod exit {
+    pub const TOOL_ERROR: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const CONNECTION: u8 = 3;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// A failed run: what to print and which exit code to use.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: ExitCode,
+}
+
+impl Failure {
+    pub fn usage(message: String) -> Self {
+        Failure {
+            message,
+            code: ExitCode::from(exit::USAGE),
+        }
+    }
+
+    pub fn connection(message: String) -> Self {
+        Failure {
+            message,
+            code: ExitCode::from(exit::CONNECTION),
+        }
+    }
+
+    pub fn internal(message: String) -> Self {
+        Failure {
+            message,
+            code: ExitCode::FAILURE,
+        }
+    }
+
+    pub fn interrupted() -> Self {
+        Failure {
+            message: "interrupted".to_owned(),
+            code: ExitCode::from(exit::INTERRUPTED),
+        }
+    }
+}
+
+impl From<HostError> for Failure {
+    fn from(error: HostError) -> Self {
+        let message = error.to_string();
+        match &error {
+            HostError::Client(client) => match client.class() {
+                ErrorClass::Config => Failure::usage(message),
+                ErrorClass::Connection
+                | ErrorClass::Timeout
+                | ErrorClass::Rpc
+                | ErrorClass::Protocol => Failure::connection(message),
+            },
+            HostError::ServerUnavailable { .. } => Failure::connection(message),
+            _ => Failure::usage(message),
+        }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(error: std::io::Error) -> Self {
+        Failure::internal(format!("writing output failed: {error}"))
+    }
+}
+
+/// The one server a command is about, if it names one: connecting only that server makes
+/// `switchboard call time/...` fast even with many servers configured.
+fn target_server(command: &Command, config: &Config) -> Option<String> {
+    let known = |name: &str| config.servers.keys().any(|k| k.as_str() == name);
+    let from_path = |path: &str| {
+        path.split_once('/')
+            .map(|(server, _)| server.to_owned())
+            .filter(|server| known(server))
+    };
+    match command {
+        Command::Servers => None,
+        Command::Tools { server } | Command::Resources { server } | Command::Prompts { server } => {
+            server.clone().filter(|s| known(s))
+        }
+        Command::Call { tool, .. } => from_path(tool),
+        Command::Read { server, .. } => server.clone().filter(|s| known(s)),
+        Command::Prompt { name, .. } => from_path(name),
+    }
+}
+
+fn no_servers_message() -> String {
+    let default = default_config_path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the default location".to_owned());
+    format!(
+        "no servers are configured; give --config PATH (e.g. your claude_desktop_config.json), set SWITCHBOARD_CONFIG, create {default}, or add one with --stdio \"COMMAND\" or --url URL"
+    )
+}
+
+pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let mut settings = Settings::resolve(&cli.global)?;
+    if settings.config.servers.is_empty() {
+        return Err(Failure::usage(no_servers_message()));
+    }
+    if let Some(server) = target_server(&cli.command, &settings.config) {
+        settings
+            .config
+            .servers
+            .retain(|name, _| name.as_str() == server);
+    }
+    let observer: switchboard_host::EventObserver =
+        Arc::new(|server: &ServerName, event: &ServerEvent| {
+            if let ServerEvent::Log(log) = event {
+                output::server_log(server, log);
+            }
+        });
+    let options = HostOptions {
+        connect: settings.connect.clone(),
+        request_timeout: settings.request_timeout,
+        on_event: Some(observer),
+    };
+    let host = Host::connect(&settings.config, options).await;
+    let outcome = execute(&host, cli.command, &settings).await;
+    host.shutdown().await;
+    outcome
+}
+
+async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<ExitCode, Failure> {
+    let json = settings.json;
+    // Commands that do not name a server still need one that works.
+    let any_connected = host
+        .servers()
+        .any(|(_, state)| matches!(state, ServerState::Connected(_)));
+    if !matches!(command, Command::Servers) {
+        for (name, state) in host.servers() {
+            if let ServerState::Failed(error) = state {
+                output::warn(&format!("{error}"));
+                let _ = name;
+            }
+        }
+        if !any_connected {
+            return Err(Failure::connection(
+                "no server could be reached (see above)".to_owned(),
+            ));
+        }
+    }
+    match command {
+        Command::Servers => {
+            let report = output::ServersReport::gather(host).await;
+            report.print(json)?;
+            Ok(if report.any_failed() {
+                ExitCode::from(exit::CONNECTION)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Tools { server } => {
+            let (tools, errors) = host.tools(server.as_deref()).await?;
+            for error in &errors {
+                output::warn(&error.to_string());
+            }
+            output::print_tools(&tools, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Call {
+            tool,
+            arguments,
+            save,
+        } => {
+            let tool = host.resolve_tool(&tool).await?;
+            let arguments = collect_arguments(&arguments, &tool.tool.input_schema)?;
+            let (progress_tx, progress_rx) = tokio::sync::mpsc::channel(PROGRESS_QUEUE);
+            let progress = output::ProgressDisplay::spawn(progress_rx);
+            let options = CallOptions {
+                timeout: settings.request_timeout,
+                progress: Some(progress_tx),
+                ..CallOptions::default()
+            };
+            let result = host
+                .call_tool(&tool, Value::Object(arguments), options)
+                .await;
+            progress.finish().await;
+            let result = result?;
+            output::print_tool_result(&result, json, save.as_deref())?;
+            if result.is_error {
+                output::warn(&format!("{} reported an error", tool.display_name()));
+                return Ok(ExitCode::from(exit::TOOL_ERROR));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resources { server } => {
+            let resources = host.resources(server.as_deref()).await?;
+            let templates = host.resource_templates(server.as_deref()).await?;
+            output::print_resources(&resources, &templates, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Read { uri, server, save } => {
+            let (server, result) = host.read_resource(&uri, server.as_deref()).await?;
+            output::print_read_result(&server, &result, json, save.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Prompts { server } => {
+            let prompts = host.prompts(server.as_deref()).await?;
+            output::print_prompts(&prompts, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Prompt { name, arguments } => {
+            let (server, prompt) = host.resolve_prompt(&name).await?;
+            // Prompt arguments are always strings on the wire.
+            let schema = serde_json::json!({
+                "type": "object",
+                "properties": prompt.arguments.iter().map(|a| (a.name.clone(), serde_json::json!({"type": "string"}))).collect::<Map<_, _>>()
+            });
+            let arguments = collect_arguments(&arguments, &schema)?;
+            let missing: Vec<&str> = prompt
+                .arguments
+                .iter()
+                .filter(|a| a.required && !arguments.contains_key(&a.name))
+                .map(|a| a.name.as_str())
+                .collect();
+            if !missing.is_empty() {
+                return Err(Failure::usage(format!(
+                    "prompt {server}/{} needs the argument{} {}; give {} with --arg KEY=VALUE",
+                    prompt.name,
+                    if missing.len() == 1 { "" } else { "s" },
+                    missing.join(", "),
+                    if missing.len() == 1 { "it" } else { "them" }
+                )));
+            }
+            let result = host.get_prompt(&server, &prompt.name, arguments).await?;
+            output::print_prompt_result(&result, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Longest JSON accepted for --args, from the command line or stdin.
+const MAX_ARGS_BYTES: u64 = 16 * 1024 * 1024;
+
+fn collect_arguments(
+    arguments: &ArgumentArgs,
+    schema: &Value,
+) -> Result<Map<String, Value>, Failure> {
+    if let Some(text) = &arguments.args {
+        let text = if text == "-" {
+            let mut buffer = String::new();
+            std::io::stdin()
+                .take(MAX_ARGS_BYTES + 1)
+                .read_to_string(&mut buffer)
+                .map_err(|e| Failure::usage(format!("cannot read --args from stdin: {e}")))?;
+            if buffer.len() as u64 > MAX_ARGS_BYTES {
+                return Err(Failure::usage(format!(
+                    "--args from stdin is larger than {MAX_ARGS_BYTES} bytes"
+                )));
+            }
+            buffer
+        } else {
+            text.clone()
+        };
+        return match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(Failure::usage(
+                "--args must be a JSON object, like '{\"key\": \"value\"}'".to_owned(),
+            )),
+            Err(error) => Err(Failure::usage(format!("--args is not valid JSON: {error}"))),
+        };
+    }
+    arguments_from_pairs(schema, &arguments.arg).map_err(|e| Failure::usage(e.to_string()))
+}

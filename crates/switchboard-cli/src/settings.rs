@@ -1,0 +1,120 @@
+//! Resolving flags, environment and the config file into the settings one run uses.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use switchboard_client::{ConnectOptions, EraPreference};
+use switchboard_config::{Config, ServerEntry};
+
+use crate::{
+    cli::{EraArg, GlobalArgs},
+    env,
+    run::Failure,
+    verbose::StderrTap,
+};
+
+/// Where the config comes from when neither --config nor $SWITCHBOARD_CONFIG says.
+pub fn default_config_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("dev", "switchboard", "switchboard")
+        .map(|dirs| dirs.config_dir().join("mcp.json"))
+}
+
+fn default_log_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(env::LOG_DIR) {
+        return Some(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("dev", "switchboard", "switchboard")
+        .map(|dirs| dirs.data_local_dir().join("logs"))
+}
+
+fn seconds(flag: &str, value: f64) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "{flag} must be a positive number of seconds, not {value}"
+            ))
+        })
+}
+
+/// Everything a command needs, resolved once.
+#[derive(Debug)]
+pub struct Settings {
+    pub config: Config,
+    pub connect: ConnectOptions,
+    pub request_timeout: Duration,
+    pub json: bool,
+}
+
+impl Settings {
+    pub fn resolve(global: &GlobalArgs) -> Result<Self, Failure> {
+        let mut config = load_config(global)?;
+        let mut adhoc: Vec<ServerEntry> = Vec::new();
+        for spec in &global.stdio {
+            adhoc.push(
+                switchboard_config::adhoc_stdio(spec)
+                    .map_err(|e| Failure::usage(format!("--stdio {spec:?}: {e}")))?,
+            );
+        }
+        for url in &global.url {
+            adhoc.push(
+                switchboard_config::adhoc_url(url, &global.header)
+                    .map_err(|e| Failure::usage(format!("--url {url:?}: {e}")))?,
+            );
+        }
+        if !global.header.is_empty() && global.url.is_empty() {
+            return Err(Failure::usage(
+                "--header applies to --url servers, and no --url was given".to_owned(),
+            ));
+        }
+        let taken: Vec<_> = config.servers.keys().cloned().collect();
+        switchboard_config::dedupe_names(&mut adhoc, &taken);
+        config
+            .merge_adhoc(adhoc)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+
+        let connect = ConnectOptions {
+            connect_timeout: seconds("--connect-timeout", global.connect_timeout)?,
+            era: match global.era {
+                EraArg::Auto => EraPreference::Auto,
+                EraArg::Modern => EraPreference::Modern,
+                EraArg::Legacy => EraPreference::Legacy,
+            },
+            tap: global
+                .verbose
+                .then(|| Arc::new(StderrTap::new()) as Arc<dyn switchboard_client::WireTap>),
+            log_dir: default_log_dir(),
+            ..ConnectOptions::default()
+        };
+        Ok(Settings {
+            config,
+            connect,
+            request_timeout: seconds("--timeout", global.timeout)?,
+            json: global.json,
+        })
+    }
+}
+
+fn load_config(global: &GlobalArgs) -> Result<Config, Failure> {
+    let explicit = global.config.clone();
+    let path = match explicit.clone().or_else(default_config_path) {
+        Some(path) => path,
+        None => return Ok(Config::empty()),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        // The default location is optional; a file the user named is not.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+            return Ok(Config::empty());
+        }
+        Err(error) => {
+            return Err(Failure::usage(format!(
+                "cannot read the config file {}: {error}",
+                path.display()
+            )));
+        }
+    };
+    let lookup = |name: &str| std::env::var(name).ok();
+    switchboard_config::parse_config(&text, Some(&path), &lookup)
+        .map_err(|e| Failure::usage(e.to_string()))
+}

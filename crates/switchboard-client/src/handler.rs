@@ -1,0 +1,138 @@
+//! Our side of the session: how we answer the server and where its notifications go.
+
+// Server logging is deprecated in the 2026-07-28 revision (SEP-2577), but every legacy server
+// still sends `notifications/message`, and users need to see those logs.
+#![allow(deprecated)]
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use rmcp::{
+    ClientHandler,
+    model::{
+        ClientCapabilities, ClientConfig, Implementation, LoggingMessageNotificationParam,
+        NumberOrString, ProgressNotificationParam, ProgressToken, ResourceUpdatedNotificationParam,
+    },
+    service::{NotificationContext, RoleClient},
+};
+use tokio::sync::mpsc;
+
+use crate::model::{LogMessage, Progress, ServerEvent};
+
+/// Server events buffered per connection before new ones are dropped (with a warning).
+pub const EVENT_QUEUE: usize = 256;
+/// Progress updates buffered per request before new ones are dropped.
+pub const PROGRESS_QUEUE: usize = 64;
+
+#[derive(Debug, Clone)]
+pub(crate) struct ClientSide {
+    server: Arc<str>,
+    info: Implementation,
+    events: mpsc::Sender<ServerEvent>,
+    progress: Arc<Mutex<HashMap<String, mpsc::Sender<Progress>>>>,
+}
+
+pub(crate) fn progress_key(token: &ProgressToken) -> String {
+    match &token.0 {
+        NumberOrString::Number(n) => n.to_string(),
+        NumberOrString::String(s) => s.to_string(),
+    }
+}
+
+impl ClientSide {
+    pub(crate) fn new(
+        server: Arc<str>,
+        client_name: &str,
+        client_version: &str,
+    ) -> (Self, mpsc::Receiver<ServerEvent>) {
+        let (events, receiver) = mpsc::channel(EVENT_QUEUE);
+        (
+            ClientSide {
+                server,
+                info: Implementation::new(client_name, client_version),
+                events,
+                progress: Arc::default(),
+            },
+            receiver,
+        )
+    }
+
+    fn progress_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Progress>>> {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Route progress for `token` to `sender` until [`Self::unwatch_progress`].
+    pub(crate) fn watch_progress(&self, token: String, sender: mpsc::Sender<Progress>) {
+        self.progress_map().insert(token, sender);
+    }
+
+    pub(crate) fn unwatch_progress(&self, token: &str) {
+        self.progress_map().remove(token);
+    }
+
+    fn emit(&self, event: ServerEvent) {
+        if let Err(error) = self.events.try_send(event) {
+            tracing::warn!(server = %self.server, %error, "dropping a server notification: the event queue is full or closed");
+        }
+    }
+}
+
+impl ClientHandler for ClientSide {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(ClientCapabilities::default(), self.info.clone())
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let key = progress_key(&params.progress_token);
+        let sender = self.progress_map().get(&key).cloned();
+        if let Some(sender) = sender {
+            let _ = sender.try_send(Progress {
+                progress: params.progress,
+                total: params.total,
+                message: params.message,
+            });
+        }
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let level = serde_json::to_value(params.level)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "info".to_owned());
+        self.emit(ServerEvent::Log(LogMessage {
+            level,
+            logger: params.logger,
+            data: params.data,
+        }));
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.emit(ServerEvent::ResourceUpdated { uri: params.uri });
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.emit(ServerEvent::ToolsChanged);
+    }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.emit(ServerEvent::ResourcesChanged);
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.emit(ServerEvent::PromptsChanged);
+    }
+}

@@ -1,0 +1,49 @@
+//! One connection to one MCP server.
+//!
+//! `switchboard-client` owns everything about talking to a single upstream: starting a stdio
+//! server as a child process (or reaching a Streamable HTTP URL), the dual-era handshake
+//! (`server/discover` for revision 2026-07-28, falling back to the legacy `initialize`), typed
+//! requests with timeouts and progress, and precise errors when the peer misbehaves.
+//!
+//! It is the only crate besides the server kit that imports `rmcp`; everything it returns is our
+//! own type (see [`model`]), so the crates above it are insulated from rmcp's API.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use switchboard_client::{CallOptions, ConnectOptions, Connection};
+//! use switchboard_config::{Transport, ServerEntry, ServerName};
+//!
+//! let entry = ServerEntry::new(
+//!     ServerName::new("time")?,
+//!     Transport::Stdio {
+//!         command: "mcp-server-time".into(),
+//!         args: vec![],
+//!         env: Default::default(),
+//!         cwd: None,
+//!     },
+//! );
+//! let connection = Connection::connect(&entry, &ConnectOptions::default()).await?;
+//! println!("{} speaks {}", entry.name, connection.description().protocol_version);
+//! let args = serde_json::json!({"timezone": "Europe/Paris"});
+//! let result = connection
+//!     .call_tool("get_current_time", args.as_object().cloned(), CallOptions::default())
+//!     .await?;
+//! println!("{:?}", result.content);
+//! # Ok(()) }
+//! ```
+
+mod connection;
+mod error;
+mod handler;
+pub mod model;
+mod stdio;
+mod tap;
+
+pub use connection::{
+    CallOptions, ConnectOptions, Connection, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CALL_DURATION,
+    DEFAULT_REQUEST_TIMEOUT, EraPreference, HTTP_CONNECT_TIMEOUT, MAX_LIST_PAGES,
+};
+pub use error::{ClientError, ErrorClass};
+pub use handler::{EVENT_QUEUE, PROGRESS_QUEUE};
+pub use stdio::MAX_STDIO_LINE_BYTES;
+pub use tap::WireTap;
