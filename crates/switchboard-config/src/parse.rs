@@ -469,7 +469,7 @@ impl Document<'_> {
         present.sort_by_key(|(_, prop)| prop.start());
         match present.as_slice() {
             [(first, first_prop), (second, second_prop), ..]
-                if first_prop.value.text(self.text) != second_prop.value.text(self.text) =>
+                if !same_value(self.text, &first_prop.value, &second_prop.value) =>
             {
                 Err(ConfigError::ConflictingFields {
                     location: self.location(second_prop.name.start()),
@@ -781,6 +781,14 @@ impl Document<'_> {
     }
 }
 
+/// Whether two values are equal, comparing strings after unescaping (`"a\/b"` is `"a/b"`).
+fn same_value(text: &str, left: &Value<'_>, right: &Value<'_>) -> bool {
+    match (left, right) {
+        (Value::StringLit(left), Value::StringLit(right)) => left.value == right.value,
+        _ => left.text(text) == right.text(text),
+    }
+}
+
 /// One value of an `env` or `headers` object, after expansion.
 struct MapValue {
     expanded: String,
@@ -817,7 +825,9 @@ fn offset_in_literal(text: &str, lit: &StringLit<'_>, decoded_offset: usize) -> 
     let mut raw_offset = 0;
     let mut decoded = 0;
     while decoded < decoded_offset {
-        let rest = &raw[raw_offset..];
+        let Some(rest) = raw.get(raw_offset..) else {
+            return start;
+        };
         let Some(escape) = rest.strip_prefix('\\') else {
             let Some(c) = rest.chars().next() else {
                 return start;
@@ -874,10 +884,10 @@ pub(crate) fn header_name_problem(name: &str) -> Option<&'static str> {
 }
 
 /// Why `value` cannot be sent as a header value, if it cannot. Line breaks would let a value smuggle
-/// in extra headers, so no HTTP client accepts them.
+/// in extra headers, so HTTP clients refuse them and every other control character but tab.
 pub(crate) fn header_value_problem(value: &str) -> Option<&'static str> {
-    if value.contains(['\r', '\n', '\0']) {
-        Some("its value contains a line break or NUL character")
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        Some("its value contains a line break or another control character")
     } else {
         None
     }

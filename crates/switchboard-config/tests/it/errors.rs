@@ -439,6 +439,15 @@ fn header_value_with_a_line_break_is_refused() {
 }
 
 #[test]
+fn header_value_with_another_control_character_is_refused() {
+    let error = parse_err(
+        r#"{ "mcpServers": { "s": { "url": "https://a.example", "headers": { "X-Key": "a\u0001b", "X-Tab": "a\tb" } } } }"#,
+    );
+    assert!(matches!(&error, ConfigError::InvalidHeader { header, .. } if header == "X-Key"));
+    assert_eq!(line_column(&error), (1, 76));
+}
+
+#[test]
 fn headers_differing_only_in_case_are_duplicates() {
     let error = parse_err(
         r#"{ "mcpServers": { "s": { "url": "https://a.example", "headers": {

@@ -262,6 +262,18 @@ fn url_and_server_url_with_the_same_value_are_accepted() {
 }
 
 #[test]
+fn url_and_server_url_are_compared_after_unescaping() {
+    let config = parse_ok(
+        r#"{ "mcpServers": { "remote": { "url": "https://a.example/mcp", "serverUrl": "https:\/\/a.example\/mcp" } } }"#,
+    );
+
+    assert_eq!(
+        config.servers["remote"].transport.url(),
+        Some(&url("https://a.example/mcp"))
+    );
+}
+
+#[test]
 fn claude_code_mcp_json_with_transport_synonym_and_defaults() {
     let config = parse_ok(
         r#"{
