@@ -254,6 +254,24 @@ fn print_content(
     }
 }
 
+/// Whether `text` already says what `structured` says: the same JSON, or the Python SDK's
+/// `{"result": value}` wrapper around a plain return value.
+fn repeats(text: &str, structured: &Value) -> bool {
+    let text = text.trim();
+    let parsed = serde_json::from_str::<Value>(text).ok();
+    if parsed.as_ref() == Some(structured) {
+        return true;
+    }
+    match structured.as_object() {
+        Some(map) if map.len() == 1 => match map.get("result") {
+            Some(Value::String(s)) => s == text,
+            Some(other) => parsed.as_ref() == Some(other),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
 pub fn print_tool_result(
     result: &ToolResult,
     json: bool,
@@ -268,11 +286,10 @@ pub fn print_tool_result(
     }
     if let Some(structured) = &result.structured_content {
         // Servers often repeat structured content as text; print it only when it adds something.
-        let compact = structured.to_string();
-        let repeated = result
-            .content
-            .iter()
-            .any(|c| matches!(c, Content::Text { text } if text.trim() == compact || serde_json::from_str::<Value>(text).ok().as_ref() == Some(structured)));
+        let repeated = result.content.iter().any(|c| match c {
+            Content::Text { text } => repeats(text, structured),
+            _ => false,
+        });
         if !repeated {
             if !result.content.is_empty() {
                 writeln!(out, "structured content:")?;

@@ -77,6 +77,14 @@ impl From<HostError> for Failure {
 
 impl From<std::io::Error> for Failure {
     fn from(error: std::io::Error) -> Self {
+        // `switchboard tools | head` closes the pipe early; that is the reader's choice, not
+        // a failure.
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            return Failure {
+                message: String::new(),
+                code: ExitCode::SUCCESS,
+            };
+        }
         Failure::internal(format!("writing output failed: {error}"))
     }
 }

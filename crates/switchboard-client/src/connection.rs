@@ -428,7 +428,7 @@ impl Connection {
                 method,
                 code: i64::from(data.code.0),
                 message: data.message.into_owned(),
-                data: data.data,
+                data: data.data.map(Box::new),
             },
             ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
                 ClientError::ConnectionLost {

@@ -70,7 +70,8 @@ pub enum ClientError {
         method: &'static str,
         code: i64,
         message: String,
-        data: Option<Value>,
+        /// The error's `data`, boxed to keep the error small (it is rarely present).
+        data: Option<Box<Value>>,
     },
 
     #[error("server \"{server}\": {method}: {detail}")]

@@ -66,6 +66,9 @@ fn suggest(suggestions: &[String]) -> String {
     }
 }
 
+/// How similar (Jaro-Winkler, 0 to 1) a name must be to be suggested.
+const MIN_SIMILARITY: f64 = 0.8;
+
 /// Up to three known names closest to `input`, best first.
 pub(crate) fn closest<'a>(input: &str, known: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let input_lower = input.to_lowercase();
@@ -80,7 +83,7 @@ pub(crate) fn closest<'a>(input: &str, known: impl IntoIterator<Item = &'a str>)
             }
             (score, candidate)
         })
-        .filter(|(score, _)| *score >= 0.75)
+        .filter(|(score, _)| *score >= MIN_SIMILARITY)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     scored

@@ -83,9 +83,12 @@ struct ListCache {
     validators: HashMap<String, Arc<ArgumentValidator>>,
 }
 
+/// A server's list cache, shared with the task that applies its notifications.
+type SharedCache = Arc<RwLock<ListCache>>;
+
 struct Slot {
     state: ServerState,
-    cache: Arc<RwLock<ListCache>>,
+    cache: SharedCache,
 }
 
 /// Many connections, one namespace.
@@ -107,7 +110,7 @@ impl std::fmt::Debug for Host {
 async fn watch_events(
     server: ServerName,
     mut events: tokio::sync::mpsc::Receiver<ServerEvent>,
-    cache: Arc<RwLock<ListCache>>,
+    cache: SharedCache,
     observer: Option<EventObserver>,
 ) {
     while let Some(event) = events.recv().await {
@@ -171,7 +174,7 @@ impl Host {
     }
 
     fn insert(&mut self, name: ServerName, state: ServerState) {
-        let cache = Arc::new(RwLock::new(ListCache::default()));
+        let cache: SharedCache = Arc::new(RwLock::new(ListCache::default()));
         if let ServerState::Connected(connection) = &state
             && let Some(events) = connection.take_events()
         {
@@ -202,7 +205,7 @@ impl Host {
     fn connection(
         &self,
         name: &str,
-    ) -> Result<(&ServerName, Arc<Connection>, Arc<RwLock<ListCache>>), HostError> {
+    ) -> Result<(&ServerName, Arc<Connection>, SharedCache), HostError> {
         let (name, slot) = self.slot(name)?;
         match &slot.state {
             ServerState::Connected(connection) => {
@@ -217,7 +220,7 @@ impl Host {
 
     fn connected(
         &self,
-    ) -> impl Iterator<Item = (&ServerName, &Arc<Connection>, &Arc<RwLock<ListCache>>)> {
+    ) -> impl Iterator<Item = (&ServerName, &Arc<Connection>, &SharedCache)> {
         self.slots
             .iter()
             .filter_map(|(name, slot)| match &slot.state {
@@ -291,22 +294,19 @@ impl Host {
             && self.slots.contains_key(server)
         {
             let (tools, _) = self.tools(Some(server)).await?;
-            let suggestions = closest(
-                input,
-                tools
-                    .iter()
-                    .map(|t| t.display_name())
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .map(String::as_str),
-            );
-            return tools
+            if let Some(found) = tools.iter().find(|t| t.tool.name == tool) {
+                return Ok(found.clone());
+            }
+            // Compare tool names only: the shared "server/" prefix would make every tool of
+            // the server look close.
+            let suggestions = closest(tool, tools.iter().map(|t| t.tool.name.as_str()))
                 .into_iter()
-                .find(|t| t.tool.name == tool)
-                .ok_or(HostError::UnknownTool {
-                    name: input.to_owned(),
-                    suggestions,
-                });
+                .map(|name| format!("{server}/{name}"))
+                .collect();
+            return Err(HostError::UnknownTool {
+                name: input.to_owned(),
+                suggestions,
+            });
         }
         let (tools, _) = self.tools(None).await?;
         if let Some(found) = tools.iter().find(|t| t.qualified == input) {

@@ -1,0 +1,258 @@
+//! What each command prints, as snapshots, in human and --json form.
+
+use insta::assert_snapshot;
+use serde_json::Value;
+
+use crate::{Sandbox, fixture, stderr, stdout, two_fixtures};
+
+#[test]
+fn tools_lists_every_server_human() {
+    let sandbox = Sandbox::new();
+    let config = two_fixtures(&sandbox);
+    let output = sandbox
+        .cmd()
+        .arg("--config")
+        .arg(&config)
+        .arg("tools")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_snapshot!(stdout(&output));
+}
+
+#[test]
+fn tools_json_has_qualified_names_and_schemas() {
+    let sandbox = Sandbox::new();
+    let config = two_fixtures(&sandbox);
+    let output = sandbox
+        .cmd()
+        .args(["--json", "--config"])
+        .arg(&config)
+        .args(["tools", "beta"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let tools: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let add = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "add")
+        .unwrap();
+    assert_eq!(add["server"], "beta");
+    assert_eq!(add["qualifiedName"], "beta__add");
+    assert_eq!(
+        add["inputSchema"]["required"],
+        serde_json::json!(["a", "b"])
+    );
+    assert_eq!(add["annotations"]["readOnlyHint"], true);
+}
+
+#[test]
+fn servers_shows_the_era_of_each_server() {
+    let sandbox = Sandbox::new();
+    let config = two_fixtures(&sandbox);
+    let output = sandbox
+        .cmd()
+        .arg("--config")
+        .arg(&config)
+        .arg("servers")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_snapshot!(stdout(&output));
+    let output = sandbox
+        .cmd()
+        .args(["--json", "--config"])
+        .arg(&config)
+        .arg("servers")
+        .output()
+        .unwrap();
+    let servers: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(servers[0]["era"], "modern");
+    assert_eq!(servers[0]["protocolVersion"], "2026-07-28");
+    assert_eq!(servers[1]["era"], "legacy");
+    assert_eq!(servers[1]["protocolVersion"], "2025-11-25");
+    assert_eq!(servers[1]["tools"], 6);
+}
+
+#[test]
+fn call_prints_text_and_structured_content() {
+    let sandbox = Sandbox::new();
+    let config = two_fixtures(&sandbox);
+    let output = sandbox
+        .cmd()
+        .arg("--config")
+        .arg(&config)
+        .args(["call", "alpha/add", "--arg", "a=2", "--arg", "b=40"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_snapshot!(stdout(&output));
+}
+
+#[test]
+fn call_json_prints_the_exact_result() {
+    let sandbox = Sandbox::new();
+    let config = two_fixtures(&sandbox);
+    let output = sandbox
+        .cmd()
+        .args(["--json", "--config"])
+        .arg(&config)
+        .args(["call", "beta__add", "--args", r#"{"a": 1, "b": 2}"#])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_snapshot!(stdout(&output));
+}
+
+#[test]
+fn call_reads_arguments_from_stdin() {
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .cmd()
+        .args(["--stdio", &fixture(), "call", "echo", "--args", "-"])
+        .write_stdin(r#"{"text": "from stdin"}"#)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "from stdin\n");
+}
+
+#[test]
+fn a_tool_error_exits_1_and_prints_the_tools_words() {
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .cmd()
+        .args(["--stdio", &fixture(), "call", "fail"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "this tool always fails\n");
+    assert!(
+        stderr(&output).contains("sb-fixture-server/fail reported an error"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn images_are_summarised_or_saved() {
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .cmd()
+        .args(["--stdio", &fixture(), "call", "pixel"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&output),
+        "one pixel\n[image image/png, 70 bytes; use --save DIR to write it to a file]\n"
+    );
+    let out = sandbox.path().join("saved");
+    let output = sandbox
+        .cmd()
+        .args(["--stdio", &fixture(), "call", "pixel", "--save"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let png = std::fs::read(out.join("image-2.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+}
+
+#[test]
+fn resources_read_prompts_and_prompt() {
+    let sandbox = Sandbox::new();
+    let fx = fixture();
+    let run = |args: &[&str]| {
+        let output = sandbox
+            .cmd()
+            .args(["--stdio", &fx])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        stdout(&output)
+    };
+    assert_snapshot!("resources", run(&["resources"]));
+    assert_eq!(
+        run(&["read", "fixture://greeting"]),
+        "Hello from the fixture\n"
+    );
+    assert_eq!(run(&["read", "fixture://items/5"]), "{\"id\":\"5\"}\n");
+    assert_snapshot!("prompts", run(&["prompts"]));
+    assert_snapshot!("prompt", run(&["prompt", "greet", "--arg", "name=Ada"]));
+}
+
+#[test]
+fn progress_and_verbose_go_to_stderr_not_stdout() {
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .cmd()
+        .args([
+            "-v",
+            "--stdio",
+            &fixture(),
+            "call",
+            "slow",
+            "--arg",
+            "ms=40",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "done after 40 ms\n");
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "sb-fixture-server → {\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"server/discover\""
+        ),
+        "{err}"
+    );
+    assert!(err.contains("sb-fixture-server ← "), "{err}");
+    assert!(err.contains("notifications/progress"), "{err}");
+}
+
+#[test]
+fn a_broken_pipe_is_not_an_error() {
+    let sandbox = Sandbox::new();
+    let config = two_fixtures(&sandbox);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("switchboard"))
+        .env("HOME", sandbox.path())
+        .env("XDG_CONFIG_HOME", sandbox.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("tools")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close our end of stdout at once, like `| head -0`.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("Broken pipe"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn help_teaches_by_example() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.cmd().arg("--help").output().unwrap();
+    let text = stdout(&output);
+    assert!(
+        text.contains("switchboard call time/get_current_time --arg timezone=Europe/Paris"),
+        "{text}"
+    );
+    assert!(text.contains("Exit codes:"), "{text}");
+    let output = sandbox.cmd().args(["call", "--help"]).output().unwrap();
+    assert!(stdout(&output).contains("--args -"), "{}", stdout(&output));
+}
