@@ -1,0 +1,105 @@
+//! Finding a tool or a server from what a user or a model typed.
+
+use switchboard_host::HostError;
+
+use crate::host_of;
+
+#[tokio::test]
+async fn server_slash_tool_finds_the_tool_of_that_server() {
+    let host = host_of(&["alpha", "beta"]).await;
+
+    let tool = host.resolve_tool("alpha/add").await.unwrap();
+
+    assert_eq!(tool.server.as_str(), "alpha");
+    assert_eq!(tool.tool.name, "add");
+    assert_eq!(tool.qualified, "alpha__add");
+}
+
+#[tokio::test]
+async fn a_qualified_name_finds_the_tool_it_was_given_to() {
+    let host = host_of(&["alpha", "beta"]).await;
+
+    let tool = host.resolve_tool("beta__add").await.unwrap();
+
+    assert_eq!(tool.server.as_str(), "beta");
+    assert_eq!(tool.tool.name, "add");
+}
+
+#[tokio::test]
+async fn a_bare_name_that_two_servers_have_is_ambiguous() {
+    let host = host_of(&["alpha", "beta"]).await;
+
+    let error = host.resolve_tool("add").await.unwrap_err();
+
+    match &error {
+        HostError::AmbiguousTool { name, candidates } => {
+            assert_eq!(name, "add");
+            assert_eq!(candidates, &["alpha/add", "beta/add"]);
+        }
+        other => panic!("expected AmbiguousTool, got {other:?}"),
+    }
+    assert!(
+        error.to_string().contains("write it as SERVER/TOOL"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_bare_name_that_only_one_server_has_is_enough() {
+    let host = host_of(&["alpha"]).await;
+
+    let tool = host.resolve_tool("add").await.unwrap();
+
+    assert_eq!(tool.server.as_str(), "alpha");
+    assert_eq!(tool.qualified, "alpha__add");
+}
+
+#[tokio::test]
+async fn a_misspelt_tool_suggests_the_close_one_on_the_same_server() {
+    let host = host_of(&["alpha", "beta"]).await;
+
+    let error = host.resolve_tool("alpha/ad").await.unwrap_err();
+
+    match &error {
+        HostError::UnknownTool { name, suggestions } => {
+            assert_eq!(name, "alpha/ad");
+            assert_eq!(suggestions, &["alpha/add"]);
+        }
+        other => panic!("expected UnknownTool, got {other:?}"),
+    }
+    assert_eq!(
+        error.to_string(),
+        r#"no tool named "alpha/ad"; did you mean "alpha/add"?"#
+    );
+}
+
+#[tokio::test]
+async fn a_prefix_that_is_not_a_server_is_part_of_the_tool_name() {
+    let host = host_of(&["alpha", "beta"]).await;
+
+    let error = host.resolve_tool("gamma/add").await.unwrap_err();
+
+    match error {
+        HostError::UnknownTool { name, .. } => assert_eq!(name, "gamma/add"),
+        other => panic!("expected UnknownTool, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_misspelt_server_suggests_the_close_one() {
+    let host = host_of(&["alpha", "beta"]).await;
+
+    let error = host.tools(Some("alhpa")).await.unwrap_err();
+
+    match &error {
+        HostError::UnknownServer { name, suggestions } => {
+            assert_eq!(name, "alhpa");
+            assert_eq!(suggestions, &["alpha"]);
+        }
+        other => panic!("expected UnknownServer, got {other:?}"),
+    }
+    assert_eq!(
+        error.to_string(),
+        r#"no server named "alhpa"; did you mean "alpha"?"#
+    );
+}
