@@ -10,6 +10,7 @@
 
 pub mod fixture;
 pub mod peers;
+pub mod ws_bridge;
 
 use std::path::PathBuf;
 

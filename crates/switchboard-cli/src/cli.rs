@@ -147,6 +147,21 @@ Examples:
         server: Option<String>,
     },
 
+    /// Run one of Switchboard's own MCP servers on stdio (for Claude Desktop, Cursor, or any host).
+    #[command(after_help = "\
+Stdout carries the protocol; logs go to stderr.
+
+A Claude Desktop config entry:
+  \"echo\": {\"command\": \"switchboard\", \"args\": [\"serve\", \"echo\"]}
+
+Try it:
+  switchboard --stdio 'switchboard serve echo' call echo --arg text=hello")]
+    Serve {
+        /// Which server.
+        #[arg(value_enum)]
+        server: ServerKind,
+    },
+
     /// Get a prompt: SERVER/PROMPT or a prompt name only one server has.
     #[command(
         after_help = "Example:\n  switchboard prompt everything/simple_prompt\n  switchboard prompt everything/args_prompt --arg city=Paris"
@@ -156,6 +171,12 @@ Examples:
         #[command(flatten)]
         arguments: ArgumentArgs,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ServerKind {
+    /// One tool, echo(text): the benchmark workload.
+    Echo,
 }
 
 #[derive(Debug, Args)]

@@ -6,8 +6,10 @@
 
 mod cli;
 mod env;
+mod eras;
 mod output;
 mod run;
+mod serve;
 mod settings;
 mod verbose;
 
@@ -20,10 +22,14 @@ use crate::{cli::Cli, run::Failure};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A stdio server is one connection: a single-threaded runtime avoids cross-thread
+    // wake-ups on every message. The host side connects many servers in parallel.
+    let mut builder = if matches!(cli.command, cli::Command::Serve { .. }) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             return report(&Failure::internal(format!(

@@ -14,7 +14,7 @@ use switchboard_client::model::{
     ResourceTemplate, ToolResult,
 };
 use switchboard_config::ServerName;
-use switchboard_host::{Host, HostTool, ServerState};
+use switchboard_host::{Host, HostError, HostTool, ServerState};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 pub fn warn(message: &str) {
@@ -420,6 +420,14 @@ pub fn print_prompt_result(result: &PromptResult, json: bool) -> std::io::Result
     Ok(())
 }
 
+/// How many items a listing found, or null when it failed.
+fn count<T>(listed: Result<(Vec<T>, Vec<HostError>), HostError>) -> Value {
+    match listed {
+        Ok((items, errors)) if errors.is_empty() => Value::from(items.len()),
+        _ => Value::Null,
+    }
+}
+
 /// The `servers` command's table.
 pub struct ServersReport {
     rows: Vec<Value>,
@@ -438,33 +446,21 @@ impl ServersReport {
                 ServerState::Connected(connection) => {
                     let description = connection.description();
                     let caps = &description.capabilities;
-                    let count = |ok: bool, n: Option<usize>| {
-                        if ok {
-                            n.map(Value::from).unwrap_or(Value::Null)
-                        } else {
-                            Value::Null
-                        }
-                    };
+                    let server = Some(name.as_str());
                     let tools = if caps.tools {
-                        host.server_tools(name.as_str()).await.ok().map(|t| t.len())
+                        count(host.tools(server).await)
                     } else {
-                        None
+                        Value::Null
                     };
                     let resources = if caps.resources {
-                        host.resources(Some(name.as_str()))
-                            .await
-                            .ok()
-                            .map(|r| r.len())
+                        count(host.resources(server).await)
                     } else {
-                        None
+                        Value::Null
                     };
                     let prompts = if caps.prompts {
-                        host.prompts(Some(name.as_str()))
-                            .await
-                            .ok()
-                            .map(|p| p.len())
+                        count(host.prompts(server).await)
                     } else {
-                        None
+                        Value::Null
                     };
                     json!({
                         "name": name.as_str(),
@@ -474,9 +470,9 @@ impl ServersReport {
                         "protocolVersion": description.protocol_version,
                         "serverInfo": description.implementation,
                         "capabilities": caps.raw,
-                        "tools": count(caps.tools, tools),
-                        "resources": count(caps.resources, resources),
-                        "prompts": count(caps.prompts, prompts),
+                        "tools": tools,
+                        "resources": resources,
+                        "prompts": prompts,
                     })
                 }
             };

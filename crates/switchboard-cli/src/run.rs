@@ -3,14 +3,19 @@
 use std::{io::Read, process::ExitCode, sync::Arc};
 
 use serde_json::{Map, Value};
-use switchboard_client::{CallOptions, ErrorClass, PROGRESS_QUEUE, model::ServerEvent};
+use switchboard_client::{
+    CallOptions, EraPreference, ErrorClass, PROGRESS_QUEUE, model::ServerEvent,
+};
 use switchboard_config::{Config, ServerName};
-use switchboard_host::{Host, HostError, HostOptions, ServerState, args::arguments_from_pairs};
+use switchboard_host::{
+    Host, HostError, HostOptions, ServerState, args::arguments_from_pairs, naming::split_readable,
+};
 
 use crate::{
     cli::{ArgumentArgs, Cli, Command},
+    eras::EraMemory,
     output,
-    settings::{Settings, default_config_path},
+    settings::{Settings, default_config_path, era_memory_path},
 };
 
 /// The documented exit codes.
@@ -93,13 +98,15 @@ impl From<std::io::Error> for Failure {
 /// `switchboard call time/...` fast even with many servers configured.
 fn target_server(command: &Command, config: &Config) -> Option<String> {
     let known = |name: &str| config.servers.keys().any(|k| k.as_str() == name);
+    // `server/tool`, or a readable qualified name `server__tool`.
     let from_path = |path: &str| {
         path.split_once('/')
+            .or_else(|| split_readable(path))
             .map(|(server, _)| server.to_owned())
             .filter(|server| known(server))
     };
     match command {
-        Command::Servers => None,
+        Command::Servers | Command::Serve { .. } => None,
         Command::Tools { server } | Command::Resources { server } | Command::Prompts { server } => {
             server.clone().filter(|s| known(s))
         }
@@ -119,6 +126,9 @@ fn no_servers_message() -> String {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    if let Command::Serve { server } = cli.command {
+        return crate::serve::serve(server).await;
+    }
     let mut settings = Settings::resolve(&cli.global)?;
     if settings.config.servers.is_empty() {
         return Err(Failure::usage(no_servers_message()));
@@ -135,12 +145,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 output::server_log(server, log);
             }
         });
+    let memory = EraMemory::new(era_memory_path());
     let options = HostOptions {
         connect: settings.connect.clone(),
         request_timeout: settings.request_timeout,
         on_event: Some(observer),
+        era_hints: memory.hints(&settings.config),
     };
     let host = Host::connect(&settings.config, options).await;
+    if settings.connect.era == EraPreference::Auto {
+        memory.remember(&settings.config, &host);
+    }
     let outcome = execute(&host, cli.command, &settings).await;
     host.shutdown().await;
     outcome
@@ -153,10 +168,9 @@ async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<E
         .servers()
         .any(|(_, state)| matches!(state, ServerState::Connected(_)));
     if !matches!(command, Command::Servers) {
-        for (name, state) in host.servers() {
+        for (_, state) in host.servers() {
             if let ServerState::Failed(error) = state {
-                output::warn(&format!("{error}"));
-                let _ = name;
+                output::warn(&error.to_string());
             }
         }
         if !any_connected {
@@ -166,6 +180,9 @@ async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<E
         }
     }
     match command {
+        Command::Serve { .. } => Err(Failure::internal(
+            "serve is handled before connecting".to_owned(),
+        )),
         Command::Servers => {
             let report = output::ServersReport::gather(host).await;
             report.print(json)?;
@@ -177,9 +194,7 @@ async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<E
         }
         Command::Tools { server } => {
             let (tools, errors) = host.tools(server.as_deref()).await?;
-            for error in &errors {
-                output::warn(&error.to_string());
-            }
+            warn_all(&errors);
             output::print_tools(&tools, json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -210,8 +225,10 @@ async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<E
             Ok(ExitCode::SUCCESS)
         }
         Command::Resources { server } => {
-            let resources = host.resources(server.as_deref()).await?;
-            let templates = host.resource_templates(server.as_deref()).await?;
+            let (resources, errors) = host.resources(server.as_deref()).await?;
+            warn_all(&errors);
+            let (templates, errors) = host.resource_templates(server.as_deref()).await?;
+            warn_all(&errors);
             output::print_resources(&resources, &templates, json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -221,7 +238,8 @@ async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<E
             Ok(ExitCode::SUCCESS)
         }
         Command::Prompts { server } => {
-            let prompts = host.prompts(server.as_deref()).await?;
+            let (prompts, errors) = host.prompts(server.as_deref()).await?;
+            warn_all(&errors);
             output::print_prompts(&prompts, json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -252,6 +270,12 @@ async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<E
             output::print_prompt_result(&result, json)?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn warn_all(errors: &[HostError]) {
+    for error in errors {
+        output::warn(&error.to_string());
     }
 }
 

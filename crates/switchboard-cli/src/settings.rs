@@ -18,6 +18,12 @@ pub fn default_config_path() -> Option<PathBuf> {
         .map(|dirs| dirs.config_dir().join("mcp.json"))
 }
 
+/// Where `eras.json` lives: the user's data directory.
+pub fn era_memory_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("dev", "switchboard", "switchboard")
+        .map(|dirs| dirs.data_local_dir().join("eras.json"))
+}
+
 fn default_log_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os(env::LOG_DIR) {
         return Some(PathBuf::from(dir));

@@ -149,7 +149,10 @@ impl Connection {
     ///
     /// In [`EraPreference::Auto`], a server that answers `server/discover` with only legacy
     /// revisions is connected again with the legacy handshake (a stdio server is restarted,
-    /// because the failed probe ended its session).
+    /// because the failed probe ended its session). A Streamable HTTP URL whose POST is refused
+    /// with HTTP 400, 404 or 405 is tried again with the legacy HTTP+SSE transport, as the spec's
+    /// backwards-compatibility section describes (not with [`EraPreference::Modern`], which
+    /// HTTP+SSE cannot carry).
     pub async fn connect(
         entry: &ServerEntry,
         options: &ConnectOptions,
@@ -216,10 +219,15 @@ impl Connection {
             }
             ConfiguredTransport::StreamableHttp { url, headers } => {
                 install_crypto_provider();
+                let started = tokio::time::Instant::now();
                 let client = http_client(&name, headers)?;
                 let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.as_str());
                 let transport = StreamableHttpClientTransport::with_client(client, config);
-                match &options.tap {
+                // A server that only speaks the legacy HTTP+SSE transport answers our POST with
+                // 400, 404 or 405; the spec's backwards-compatibility section then has the
+                // client try HTTP+SSE at the same URL.
+                let (transport, refusal) = crate::sse::RefusalWatch::new(transport);
+                let result = match &options.tap {
                     Some(tap) => {
                         let tapped = TappedTransport {
                             inner: transport,
@@ -231,16 +239,84 @@ impl Connection {
                     None => {
                         Self::handshake(name, transport, None, "streamable-http", options).await
                     }
+                };
+                match (result, refusal.status()) {
+                    (Err(ClientError::Handshake { .. }), Some(status))
+                        if options.era != EraPreference::Modern =>
+                    {
+                        tracing::info!(
+                            server = %entry.name,
+                            status,
+                            "Streamable HTTP was refused; falling back to the legacy HTTP+SSE transport"
+                        );
+                        let mut fallback = entry.clone();
+                        fallback.transport = ConfiguredTransport::Sse {
+                            url: url.clone(),
+                            headers: headers.clone(),
+                        };
+                        let remaining = ConnectOptions {
+                            connect_timeout: options
+                                .connect_timeout
+                                .saturating_sub(started.elapsed()),
+                            ..options.clone()
+                        };
+                        Box::pin(Self::connect_once(&fallback, &remaining))
+                            .await
+                            .map_err(|error| {
+                                crate::sse::fallback_failed(error, status, options.connect_timeout)
+                            })
+                    }
+                    (result, _) => result,
                 }
             }
-            ConfiguredTransport::Sse { .. } => Err(ClientError::UnsupportedTransport {
-                server: name,
-                transport: "sse (HTTP+SSE, 2024-11-05)",
-            }),
-            ConfiguredTransport::WebSocket { .. } => Err(ClientError::UnsupportedTransport {
-                server: name,
-                transport: "websocket",
-            }),
+            ConfiguredTransport::Sse { url, headers } => {
+                // HTTP+SSE is the 2024-11-05 transport: only the legacy handshake runs over it.
+                if options.era == EraPreference::Modern {
+                    return Err(ClientError::Handshake {
+                        server: name,
+                        reason: "the legacy HTTP+SSE transport cannot carry the 2026-07-28 revision, which was required".to_owned(),
+                        diagnostics: String::new(),
+                    });
+                }
+                install_crypto_provider();
+                let started = tokio::time::Instant::now();
+                let client = http_client(&name, headers)?;
+                let (transport, diagnostics) = crate::sse::SseTransport::connect(
+                    &name,
+                    client,
+                    url,
+                    options.connect_timeout,
+                    options.tap.clone(),
+                )
+                .await?;
+                let legacy = ConnectOptions {
+                    era: EraPreference::Legacy,
+                    connect_timeout: options.connect_timeout.saturating_sub(started.elapsed()),
+                    ..options.clone()
+                };
+                Self::handshake(name, transport, None, "sse", &legacy)
+                    .await
+                    .map_err(|error| diagnostics.annotate(error, options.connect_timeout))
+            }
+            ConfiguredTransport::WebSocket { url, headers } => {
+                install_crypto_provider();
+                let started = tokio::time::Instant::now();
+                let (transport, diagnostics) = crate::ws::WebSocketTransport::connect(
+                    &name,
+                    url,
+                    headers,
+                    options.connect_timeout,
+                    options.tap.clone(),
+                )
+                .await?;
+                let remaining = ConnectOptions {
+                    connect_timeout: options.connect_timeout.saturating_sub(started.elapsed()),
+                    ..options.clone()
+                };
+                Self::handshake(name, transport, None, "websocket", &remaining)
+                    .await
+                    .map_err(|error| diagnostics.annotate(error, options.connect_timeout))
+            }
         }
     }
 

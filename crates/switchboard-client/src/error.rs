@@ -83,14 +83,6 @@ pub enum ClientError {
 
     #[error("server \"{server}\": invalid HTTP setting: {detail}")]
     InvalidHttpSetting { server: ServerName, detail: String },
-
-    #[error(
-        "server \"{server}\": the {transport} transport is not available in this build; use stdio or Streamable HTTP"
-    )]
-    UnsupportedTransport {
-        server: ServerName,
-        transport: &'static str,
-    },
 }
 
 /// The broad kind of a [`ClientError`], for exit codes and retry decisions.
@@ -111,9 +103,9 @@ pub enum ErrorClass {
 impl ClientError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            ClientError::CommandNotFound { .. }
-            | ClientError::InvalidHttpSetting { .. }
-            | ClientError::UnsupportedTransport { .. } => ErrorClass::Config,
+            ClientError::CommandNotFound { .. } | ClientError::InvalidHttpSetting { .. } => {
+                ErrorClass::Config
+            }
             ClientError::Spawn { .. } | ClientError::ConnectionLost { .. } => {
                 ErrorClass::Connection
             }
@@ -139,8 +131,7 @@ impl ClientError {
             | ClientError::RequestTimeout { server, .. }
             | ClientError::Rpc { server, .. }
             | ClientError::Protocol { server, .. }
-            | ClientError::InvalidHttpSetting { server, .. }
-            | ClientError::UnsupportedTransport { server, .. } => server,
+            | ClientError::InvalidHttpSetting { server, .. } => server,
         }
     }
 }

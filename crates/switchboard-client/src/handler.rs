@@ -13,7 +13,8 @@ use rmcp::{
     ClientHandler,
     model::{
         ClientCapabilities, ClientConfig, Implementation, LoggingMessageNotificationParam,
-        NumberOrString, ProgressNotificationParam, ProgressToken, ResourceUpdatedNotificationParam,
+        NumberOrString, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+        ResourceUpdatedNotificationParam,
     },
     service::{NotificationContext, RoleClient},
 };
@@ -81,7 +82,11 @@ impl ClientSide {
 
 impl ClientHandler for ClientSide {
     fn get_info(&self) -> ClientConfig {
+        // The version here is what `initialize` asks for; discovery sends its own. Asking a
+        // legacy server for 2026-07-28 in `initialize` would name a revision that has no
+        // handshake.
         ClientConfig::new(ClientCapabilities::default(), self.info.clone())
+            .with_protocol_version(ProtocolVersion::V_2025_11_25)
     }
 
     async fn on_progress(

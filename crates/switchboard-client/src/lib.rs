@@ -1,7 +1,8 @@
 //! One connection to one MCP server.
 //!
 //! `switchboard-client` owns everything about talking to a single upstream: starting a stdio
-//! server as a child process (or reaching a Streamable HTTP URL), the dual-era handshake
+//! server as a child process, or reaching a URL over Streamable HTTP (falling back to the
+//! legacy HTTP+SSE transport when the server is older) or WebSocket; the dual-era handshake
 //! (`server/discover` for revision 2026-07-28, falling back to the legacy `initialize`), typed
 //! requests with timeouts and progress, and precise errors when the peer misbehaves.
 //!
@@ -36,8 +37,10 @@ mod connection;
 mod error;
 mod handler;
 pub mod model;
+mod sse;
 mod stdio;
 mod tap;
+mod ws;
 
 pub use connection::{
     CallOptions, ConnectOptions, Connection, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CALL_DURATION,

@@ -29,6 +29,15 @@ pub enum HostError {
         candidates: Vec<String>,
     },
 
+    #[error("prompt \"{name}\" exists on several servers ({}); write it as SERVER/PROMPT", candidates.join(", "))]
+    AmbiguousPrompt {
+        name: String,
+        candidates: Vec<String>,
+    },
+
+    #[error("the resource \"{uri}\" is listed by several servers ({}); name one with --server", servers.join(", "))]
+    AmbiguousResource { uri: String, servers: Vec<String> },
+
     #[error("no prompt named \"{name}\"{}", suggest(suggestions))]
     UnknownPrompt {
         name: String,

@@ -6,9 +6,11 @@ use futures::future::join_all;
 use indexmap::IndexMap;
 use serde_json::Value;
 use switchboard_client::{
-    CallOptions, ClientError, ConnectOptions, Connection, DEFAULT_REQUEST_TIMEOUT,
+    CallOptions, ClientError, ConnectOptions, Connection, DEFAULT_REQUEST_TIMEOUT, EraPreference,
+    ErrorClass,
     model::{
-        Prompt, PromptResult, ReadResult, Resource, ResourceTemplate, ServerEvent, Tool, ToolResult,
+        Capabilities, Prompt, PromptResult, ReadResult, Resource, ResourceTemplate, ServerEvent,
+        Tool, ToolResult,
     },
 };
 use switchboard_config::{Config, ServerEntry, ServerName};
@@ -16,7 +18,7 @@ use tokio::{sync::RwLock, task::JoinSet};
 
 use crate::{
     error::{HostError, closest},
-    naming::ToolIndex,
+    naming::{qualify, split_readable},
     validate::ArgumentValidator,
 };
 
@@ -30,6 +32,10 @@ pub struct HostOptions {
     /// Timeout for list, read and prompt requests.
     pub request_timeout: Duration,
     pub on_event: Option<EventObserver>,
+    /// The era each server spoke last time. With `connect.era` on `Auto`, a hinted server is
+    /// connected in that era directly (no `server/discover` probe), and again in `Auto` if the
+    /// hint is wrong.
+    pub era_hints: HashMap<ServerName, EraPreference>,
 }
 
 impl std::fmt::Debug for HostOptions {
@@ -37,6 +43,7 @@ impl std::fmt::Debug for HostOptions {
         f.debug_struct("HostOptions")
             .field("connect", &self.connect)
             .field("request_timeout", &self.request_timeout)
+            .field("era_hints", &self.era_hints)
             .finish_non_exhaustive()
     }
 }
@@ -47,6 +54,7 @@ impl Default for HostOptions {
             connect: ConnectOptions::default(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             on_event: None,
+            era_hints: HashMap::new(),
         }
     }
 }
@@ -55,7 +63,7 @@ impl Default for HostOptions {
 #[derive(Debug, Clone)]
 pub struct HostTool {
     pub server: ServerName,
-    /// `{server}__{tool}`: unique, and valid as an Anthropic/OpenAI tool name.
+    /// Unique, stable, and valid as an Anthropic/OpenAI tool name: see [`crate::naming`].
     pub qualified: String,
     pub tool: Tool,
 }
@@ -76,6 +84,9 @@ pub enum ServerState {
 
 #[derive(Default)]
 struct ListCache {
+    /// Bumped by every list-change notification. A listing that was in flight across a bump
+    /// may be stale, so it is returned but not kept.
+    generation: u64,
     tools: Option<Arc<Vec<Tool>>>,
     resources: Option<Arc<Vec<Resource>>>,
     templates: Option<Arc<Vec<ResourceTemplate>>>,
@@ -85,6 +96,79 @@ struct ListCache {
 
 /// A server's list cache, shared with the task that applies its notifications.
 type SharedCache = Arc<RwLock<ListCache>>;
+
+/// What the generic list cache needs to know about one kind of list.
+trait Listing: Clone + Send + Sync + 'static {
+    fn supported(capabilities: &Capabilities) -> bool;
+    fn slot(cache: &mut ListCache) -> &mut Option<Arc<Vec<Self>>>;
+    fn fetch(
+        connection: &Connection,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Vec<Self>, ClientError>> + Send;
+}
+
+impl Listing for Tool {
+    fn supported(capabilities: &Capabilities) -> bool {
+        capabilities.tools
+    }
+    fn slot(cache: &mut ListCache) -> &mut Option<Arc<Vec<Self>>> {
+        &mut cache.tools
+    }
+    fn fetch(
+        connection: &Connection,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Vec<Self>, ClientError>> + Send {
+        connection.list_tools(timeout)
+    }
+}
+
+impl Listing for Resource {
+    fn supported(capabilities: &Capabilities) -> bool {
+        capabilities.resources
+    }
+    fn slot(cache: &mut ListCache) -> &mut Option<Arc<Vec<Self>>> {
+        &mut cache.resources
+    }
+    fn fetch(
+        connection: &Connection,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Vec<Self>, ClientError>> + Send {
+        connection.list_resources(timeout)
+    }
+}
+
+impl Listing for ResourceTemplate {
+    fn supported(capabilities: &Capabilities) -> bool {
+        capabilities.resources
+    }
+    fn slot(cache: &mut ListCache) -> &mut Option<Arc<Vec<Self>>> {
+        &mut cache.templates
+    }
+    fn fetch(
+        connection: &Connection,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Vec<Self>, ClientError>> + Send {
+        connection.list_resource_templates(timeout)
+    }
+}
+
+impl Listing for Prompt {
+    fn supported(capabilities: &Capabilities) -> bool {
+        capabilities.prompts
+    }
+    fn slot(cache: &mut ListCache) -> &mut Option<Arc<Vec<Self>>> {
+        &mut cache.prompts
+    }
+    fn fetch(
+        connection: &Connection,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Vec<Self>, ClientError>> + Send {
+        connection.list_prompts(timeout)
+    }
+}
+
+/// Items of one kind from several servers, with the servers whose listing failed.
+pub type Listed<T> = (Vec<(ServerName, T)>, Vec<HostError>);
 
 struct Slot {
     state: ServerState,
@@ -118,14 +202,19 @@ async fn watch_events(
             let mut cache = cache.write().await;
             match &event {
                 ServerEvent::ToolsChanged => {
+                    cache.generation += 1;
                     cache.tools = None;
                     cache.validators.clear();
                 }
                 ServerEvent::ResourcesChanged => {
+                    cache.generation += 1;
                     cache.resources = None;
                     cache.templates = None;
                 }
-                ServerEvent::PromptsChanged => cache.prompts = None,
+                ServerEvent::PromptsChanged => {
+                    cache.generation += 1;
+                    cache.prompts = None;
+                }
                 ServerEvent::ResourceUpdated { .. } | ServerEvent::Log(_) => {}
             }
         }
@@ -135,15 +224,38 @@ async fn watch_events(
     }
 }
 
+/// Connect one server, using its era hint when there is one and falling back to `Auto` when
+/// the hint turns out wrong.
+async fn connect_one(
+    entry: &ServerEntry,
+    options: &HostOptions,
+) -> Result<Connection, ClientError> {
+    let hint = options
+        .era_hints
+        .get(&entry.name)
+        .filter(|_| options.connect.era == EraPreference::Auto);
+    let Some(&era) = hint else {
+        return Connection::connect(entry, &options.connect).await;
+    };
+    let hinted = ConnectOptions {
+        era,
+        ..options.connect.clone()
+    };
+    match Connection::connect(entry, &hinted).await {
+        Err(error) if error.class() == ErrorClass::Protocol => {
+            tracing::debug!(server = %entry.name, %error, "the remembered era failed; trying both eras");
+            Connection::connect(entry, &options.connect).await
+        }
+        other => other,
+    }
+}
+
 impl Host {
     /// Connect to every enabled server of `config` in parallel. A server that fails is kept
     /// as [`ServerState::Failed`]; the others work.
     pub async fn connect(config: &Config, options: HostOptions) -> Host {
         let entries: Vec<&ServerEntry> = config.enabled().collect();
-        let attempts = entries
-            .iter()
-            .map(|entry| Connection::connect(entry, &options.connect));
-        let results = join_all(attempts).await;
+        let results = join_all(entries.iter().map(|entry| connect_one(entry, &options))).await;
         let mut host = Host {
             slots: IndexMap::new(),
             options,
@@ -218,29 +330,64 @@ impl Host {
         }
     }
 
-    fn connected(
+    /// The servers a listing covers: the one named, or every connected one.
+    fn targets(&self, server: Option<&str>) -> Result<Vec<ServerName>, HostError> {
+        Ok(match server {
+            Some(name) => vec![self.connection(name)?.0.clone()],
+            None => self
+                .slots
+                .iter()
+                .filter(|(_, slot)| matches!(slot.state, ServerState::Connected(_)))
+                .map(|(name, _)| name.clone())
+                .collect(),
+        })
+    }
+
+    /// One server's list of `T`, from the cache when it is fresh.
+    async fn list_of<T: Listing>(
         &self,
-    ) -> impl Iterator<Item = (&ServerName, &Arc<Connection>, &SharedCache)> {
-        self.slots
-            .iter()
-            .filter_map(|(name, slot)| match &slot.state {
-                ServerState::Connected(connection) => Some((name, connection, &slot.cache)),
-                ServerState::Failed(_) => None,
-            })
+        server: &str,
+    ) -> Result<(ServerName, Arc<Vec<T>>), HostError> {
+        let (name, connection, cache) = self.connection(server)?;
+        let generation = {
+            let mut cache = cache.write().await;
+            if let Some(list) = T::slot(&mut cache).clone() {
+                return Ok((name.clone(), list));
+            }
+            cache.generation
+        };
+        if !T::supported(&connection.description().capabilities) {
+            return Ok((name.clone(), Arc::default()));
+        }
+        let list = Arc::new(T::fetch(&connection, self.options.request_timeout).await?);
+        let mut cache = cache.write().await;
+        if cache.generation == generation {
+            *T::slot(&mut cache) = Some(list.clone());
+        }
+        Ok((name.clone(), list))
+    }
+
+    /// The lists of `T` of several servers, listed concurrently. A server whose listing fails
+    /// is reported beside the others' items.
+    async fn list_all<T: Listing>(&self, server: Option<&str>) -> Result<Listed<T>, HostError> {
+        let names = self.targets(server)?;
+        let listings = join_all(names.iter().map(|name| self.list_of::<T>(name.as_str()))).await;
+        let mut items = Vec::new();
+        let mut errors = Vec::new();
+        for listing in listings {
+            match listing {
+                Ok((name, list)) => {
+                    items.extend(list.iter().map(|item| (name.clone(), item.clone())))
+                }
+                Err(error) => errors.push(error),
+            }
+        }
+        Ok((items, errors))
     }
 
     /// The tools of one server, from the cache when it is fresh.
     pub async fn server_tools(&self, server: &str) -> Result<Arc<Vec<Tool>>, HostError> {
-        let (_, connection, cache) = self.connection(server)?;
-        if let Some(tools) = cache.read().await.tools.clone() {
-            return Ok(tools);
-        }
-        if !connection.description().capabilities.tools {
-            return Ok(Arc::default());
-        }
-        let tools = Arc::new(connection.list_tools(self.options.request_timeout).await?);
-        cache.write().await.tools = Some(tools.clone());
-        Ok(tools)
+        Ok(self.list_of::<Tool>(server).await?.1)
     }
 
     /// Tools of every connected server (or one), with qualified names. Servers whose listing
@@ -249,42 +396,16 @@ impl Host {
         &self,
         server: Option<&str>,
     ) -> Result<(Vec<HostTool>, Vec<HostError>), HostError> {
-        let names: Vec<ServerName> = match server {
-            Some(name) => vec![self.connection(name)?.0.clone()],
-            None => self.connected().map(|(name, _, _)| name.clone()).collect(),
-        };
-        let listings = join_all(names.iter().map(|name| self.server_tools(name.as_str()))).await;
-        let mut per_server = Vec::new();
-        let mut errors = Vec::new();
-        for (name, listing) in names.iter().zip(listings) {
-            match listing {
-                Ok(tools) => per_server.push((name.clone(), tools)),
-                Err(error) => errors.push(error),
-            }
-        }
-        let index = self.index_for(&per_server);
-        let tools = per_server
-            .iter()
-            .flat_map(|(server, tools)| {
-                tools.iter().map(|tool| HostTool {
-                    server: server.clone(),
-                    qualified: index
-                        .qualified(server, &tool.name)
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| crate::naming::qualify(server, &tool.name)),
-                    tool: tool.clone(),
-                })
+        let (tools, errors) = self.list_all::<Tool>(server).await?;
+        let tools = tools
+            .into_iter()
+            .map(|(server, tool)| HostTool {
+                qualified: qualify(&server, &tool.name),
+                server,
+                tool,
             })
             .collect();
         Ok((tools, errors))
-    }
-
-    fn index_for(&self, per_server: &[(ServerName, Arc<Vec<Tool>>)]) -> ToolIndex {
-        ToolIndex::build(
-            per_server
-                .iter()
-                .flat_map(|(server, tools)| tools.iter().map(move |t| (server, t.name.as_str()))),
-        )
     }
 
     /// Find a tool from what a user or a model typed: `server/tool`, a qualified name
@@ -308,7 +429,18 @@ impl Host {
                 suggestions,
             });
         }
-        let (tools, _) = self.tools(None).await?;
+        // A readable qualified name names its server; list only that one.
+        let scope = split_readable(input)
+            .map(|(server, _)| server)
+            .filter(|server| self.slots.contains_key(*server));
+        let (tools, _) = self.tools(scope).await?;
+        if let Some(found) = tools.iter().find(|t| t.qualified == input) {
+            return Ok(found.clone());
+        }
+        let (tools, _) = match scope {
+            Some(_) => self.tools(None).await?,
+            None => (tools, Vec::new()),
+        };
         if let Some(found) = tools.iter().find(|t| t.qualified == input) {
             return Ok(found.clone());
         }
@@ -346,19 +478,17 @@ impl Host {
             }
         };
         let (server, connection, cache) = self.connection(tool.server.as_str())?;
-        let validator = {
-            let cached = cache.read().await.validators.get(&tool.tool.name).cloned();
-            match cached {
-                Some(v) => v,
-                None => {
-                    let v = Arc::new(ArgumentValidator::new(&tool.tool.input_schema));
-                    cache
-                        .write()
-                        .await
-                        .validators
-                        .insert(tool.tool.name.clone(), v.clone());
-                    v
-                }
+        let cached = cache.read().await.validators.get(&tool.tool.name).cloned();
+        let validator = match cached {
+            Some(validator) => validator,
+            None => {
+                let validator = Arc::new(ArgumentValidator::new(&tool.tool.input_schema));
+                cache
+                    .write()
+                    .await
+                    .validators
+                    .insert(tool.tool.name.clone(), validator.clone());
+                validator
             }
         };
         let violations = validator.violations(&Value::Object(arguments.clone()));
@@ -375,67 +505,19 @@ impl Host {
     }
 
     /// Resources of every connected server (or one) that has the capability.
-    pub async fn resources(
-        &self,
-        server: Option<&str>,
-    ) -> Result<Vec<(ServerName, Resource)>, HostError> {
-        let mut out = Vec::new();
-        for name in self.targets(server)? {
-            let (name, connection, cache) = self.connection(name.as_str())?;
-            if !connection.description().capabilities.resources {
-                continue;
-            }
-            let cached = cache.read().await.resources.clone();
-            let list = match cached {
-                Some(list) => list,
-                None => {
-                    let list = Arc::new(
-                        connection
-                            .list_resources(self.options.request_timeout)
-                            .await?,
-                    );
-                    cache.write().await.resources = Some(list.clone());
-                    list
-                }
-            };
-            out.extend(list.iter().map(|r| (name.clone(), r.clone())));
-        }
-        Ok(out)
+    pub async fn resources(&self, server: Option<&str>) -> Result<Listed<Resource>, HostError> {
+        self.list_all::<Resource>(server).await
     }
 
     pub async fn resource_templates(
         &self,
         server: Option<&str>,
-    ) -> Result<Vec<(ServerName, ResourceTemplate)>, HostError> {
-        let mut out = Vec::new();
-        for name in self.targets(server)? {
-            let (name, connection, cache) = self.connection(name.as_str())?;
-            if !connection.description().capabilities.resources {
-                continue;
-            }
-            let cached = cache.read().await.templates.clone();
-            let list = match cached {
-                Some(list) => list,
-                None => {
-                    let list = Arc::new(
-                        connection
-                            .list_resource_templates(self.options.request_timeout)
-                            .await?,
-                    );
-                    cache.write().await.templates = Some(list.clone());
-                    list
-                }
-            };
-            out.extend(list.iter().map(|r| (name.clone(), r.clone())));
-        }
-        Ok(out)
+    ) -> Result<Listed<ResourceTemplate>, HostError> {
+        self.list_all::<ResourceTemplate>(server).await
     }
 
-    fn targets(&self, server: Option<&str>) -> Result<Vec<ServerName>, HostError> {
-        Ok(match server {
-            Some(name) => vec![self.connection(name)?.0.clone()],
-            None => self.connected().map(|(name, _, _)| name.clone()).collect(),
-        })
+    pub async fn prompts(&self, server: Option<&str>) -> Result<Listed<Prompt>, HostError> {
+        self.list_all::<Prompt>(server).await
     }
 
     /// Read a resource. Without `server`, the server that lists the URI is used; when only one
@@ -447,23 +529,7 @@ impl Host {
     ) -> Result<(ServerName, ReadResult), HostError> {
         let server = match server {
             Some(name) => self.connection(name)?.0.clone(),
-            None => {
-                let listed = self.resources(None).await?;
-                match listed.into_iter().find(|(_, r)| r.uri == uri) {
-                    Some((name, _)) => name,
-                    None => {
-                        let mut connected = self.connected().map(|(name, _, _)| name.clone());
-                        match (connected.next(), connected.next()) {
-                            (Some(only), None) => only,
-                            _ => {
-                                return Err(HostError::UnknownResource {
-                                    uri: uri.to_owned(),
-                                });
-                            }
-                        }
-                    }
-                }
-            }
+            None => self.server_for_uri(uri).await?,
         };
         let (_, connection, _) = self.connection(server.as_str())?;
         let result = connection
@@ -472,32 +538,27 @@ impl Host {
         Ok((server, result))
     }
 
-    pub async fn prompts(
-        &self,
-        server: Option<&str>,
-    ) -> Result<Vec<(ServerName, Prompt)>, HostError> {
-        let mut out = Vec::new();
-        for name in self.targets(server)? {
-            let (name, connection, cache) = self.connection(name.as_str())?;
-            if !connection.description().capabilities.prompts {
-                continue;
-            }
-            let cached = cache.read().await.prompts.clone();
-            let list = match cached {
-                Some(list) => list,
-                None => {
-                    let list = Arc::new(
-                        connection
-                            .list_prompts(self.options.request_timeout)
-                            .await?,
-                    );
-                    cache.write().await.prompts = Some(list.clone());
-                    list
-                }
-            };
-            out.extend(list.iter().map(|p| (name.clone(), p.clone())));
+    async fn server_for_uri(&self, uri: &str) -> Result<ServerName, HostError> {
+        let (listed, _) = self.resources(None).await?;
+        let mut owners: Vec<ServerName> = listed
+            .into_iter()
+            .filter(|(_, resource)| resource.uri == uri)
+            .map(|(server, _)| server)
+            .collect();
+        owners.dedup();
+        match owners.len() {
+            1 => Ok(owners.remove(0)),
+            0 => match self.targets(None)?.as_slice() {
+                [only] => Ok(only.clone()),
+                _ => Err(HostError::UnknownResource {
+                    uri: uri.to_owned(),
+                }),
+            },
+            _ => Err(HostError::AmbiguousResource {
+                uri: uri.to_owned(),
+                servers: owners.iter().map(ToString::to_string).collect(),
+            }),
         }
-        Ok(out)
     }
 
     /// Find a prompt from `server/prompt` or a bare name that only one server has.
@@ -506,27 +567,22 @@ impl Host {
             Some((server, name)) if self.slots.contains_key(server) => (Some(server), name),
             _ => (None, input),
         };
-        let prompts = self.prompts(server).await?;
+        let (prompts, _) = self.prompts(server).await?;
         let matching: Vec<&(ServerName, Prompt)> =
             prompts.iter().filter(|(_, p)| p.name == name).collect();
+        let display = |(server, prompt): &(ServerName, Prompt)| format!("{server}/{}", prompt.name);
         match matching.as_slice() {
             [one] => Ok((*one).clone()),
             [] => {
-                let names: Vec<String> = prompts
-                    .iter()
-                    .map(|(s, p)| format!("{s}/{}", p.name))
-                    .collect();
+                let names: Vec<String> = prompts.iter().map(display).collect();
                 Err(HostError::UnknownPrompt {
                     name: input.to_owned(),
                     suggestions: closest(input, names.iter().map(String::as_str)),
                 })
             }
-            many => Err(HostError::AmbiguousTool {
+            many => Err(HostError::AmbiguousPrompt {
                 name: input.to_owned(),
-                candidates: many
-                    .iter()
-                    .map(|(s, p)| format!("{s}/{}", p.name))
-                    .collect(),
+                candidates: many.iter().map(|p| display(p)).collect(),
             }),
         }
     }

@@ -27,4 +27,4 @@ pub mod naming;
 pub mod validate;
 
 pub use error::HostError;
-pub use host::{EventObserver, Host, HostOptions, HostTool, ServerState};
+pub use host::{EventObserver, Host, HostOptions, HostTool, Listed, ServerState};

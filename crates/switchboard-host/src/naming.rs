@@ -1,11 +1,18 @@
 //! Qualified tool names: how tools of many servers share one flat namespace.
 //!
 //! A model sees every tool of every server at once, and both Anthropic and OpenAI require tool
-//! names matching `^[A-Za-z0-9_-]{1,64}$`. The qualified name is `{server}__{tool}`, with every
-//! other character replaced by `_`. When that is longer than 64 characters, or two tools would
-//! get the same name, the name is shortened and ends in `_` plus 8 hex digits of a SHA-256 of
-//! the exact server and tool names, so it stays unique and deterministic across runs. Names are
-//! reversed through the [`ToolIndex`] built from the tool lists, never by parsing.
+//! names matching `^[A-Za-z0-9_-]{1,64}$`. A tool's qualified name depends only on its server
+//! and tool names, never on which other servers are connected, so it is the same in every
+//! listing and every run:
+//!
+//! - **Readable**, `{server}__{tool}`, when that is unambiguous: both names use only
+//!   `[A-Za-z0-9_-]`, the server name has no `__` and does not end in `_` (so the first `__` is
+//!   the separator), and the result fits in 64 characters.
+//! - **Hashed** otherwise: the readable form with other characters replaced by `_`, cut to fit,
+//!   then `_h` and 8 hex digits of a SHA-256 of the exact server and tool names. A readable name
+//!   that happens to end that way is hashed too, so the two forms never meet.
+//!
+//! Names are reversed through a [`ToolIndex`] built from the tool lists, never by guessing.
 
 use std::collections::HashMap;
 
@@ -17,11 +24,20 @@ pub const MAX_QUALIFIED_LEN: usize = 64;
 /// Between the server and the tool part of a qualified name.
 pub const SEPARATOR: &str = "__";
 const HASH_HEX_DIGITS: usize = 8;
+/// Put before the hash, so a hashed name is recognisable: `_h` + 8 hex digits.
+const HASH_MARK: &str = "_h";
+
+fn is_portable(part: &str) -> bool {
+    !part.is_empty()
+        && part
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
 
 fn sanitize(part: &str) -> String {
     part.chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+            if c.is_ascii_alphanumeric() || c == '-' {
                 c
             } else {
                 '_'
@@ -30,7 +46,19 @@ fn sanitize(part: &str) -> String {
         .collect()
 }
 
-fn hashed(server: &ServerName, tool: &str, readable: &str) -> String {
+/// True when `name` ends like a hashed name (`_h` + 8 lowercase hex digits).
+fn looks_hashed(name: &str) -> bool {
+    let Some(cut) = name.len().checked_sub(HASH_MARK.len() + HASH_HEX_DIGITS) else {
+        return false;
+    };
+    let (_, tail) = name.split_at(cut);
+    tail.starts_with(HASH_MARK)
+        && tail[HASH_MARK.len()..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
+
+fn hashed(server: &ServerName, tool: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(server.as_str().as_bytes());
     hasher.update([0u8]);
@@ -41,52 +69,54 @@ fn hashed(server: &ServerName, tool: &str, readable: &str) -> String {
         .take(HASH_HEX_DIGITS / 2)
         .map(|b| format!("{b:02x}"))
         .collect();
-    let keep = MAX_QUALIFIED_LEN - HASH_HEX_DIGITS - 1;
+    let readable = format!("{}{SEPARATOR}{}", sanitize(server.as_str()), sanitize(tool));
+    let keep = MAX_QUALIFIED_LEN - HASH_MARK.len() - HASH_HEX_DIGITS;
     let prefix: String = readable.chars().take(keep).collect();
-    format!("{prefix}_{hex}")
+    format!("{prefix}{HASH_MARK}{hex}")
 }
 
-/// The readable qualified name, before collision handling.
+/// The qualified name of `tool` on `server`.
+///
+/// Two different `(server, tool)` pairs never get the same readable name, because the first
+/// `__` splits a readable name unambiguously. A readable name that happens to end like a hashed
+/// name is hashed itself, so readable and hashed names cannot meet; two hashed names meet only
+/// if 32 bits of SHA-256 do.
 pub fn qualify(server: &ServerName, tool: &str) -> String {
-    let readable = format!("{}{SEPARATOR}{}", sanitize(server.as_str()), sanitize(tool));
-    if readable.len() > MAX_QUALIFIED_LEN {
-        hashed(server, tool, &readable)
-    } else {
+    let server_name = server.as_str();
+    let readable = format!("{server_name}{SEPARATOR}{tool}");
+    let unambiguous = is_portable(server_name)
+        && is_portable(tool)
+        && !server_name.contains(SEPARATOR)
+        && !server_name.ends_with('_')
+        && readable.len() <= MAX_QUALIFIED_LEN
+        && !looks_hashed(&readable);
+    if unambiguous {
         readable
+    } else {
+        hashed(server, tool)
     }
 }
 
-/// A map between qualified names and `(server, tool)` pairs, unique in both directions.
+/// Split a readable qualified name into its server and tool parts (the first `__`).
+pub fn split_readable(qualified: &str) -> Option<(&str, &str)> {
+    qualified.split_once(SEPARATOR)
+}
+
+/// A map from qualified names back to `(server, tool)` pairs.
 #[derive(Debug, Default, Clone)]
 pub struct ToolIndex {
     by_qualified: HashMap<String, (ServerName, String)>,
-    by_pair: HashMap<(ServerName, String), String>,
 }
 
 impl ToolIndex {
-    /// Build the index for tools in a stable order (servers in config order, tools in list
-    /// order), so a collision always gives the hash to the same tool.
     pub fn build<'a>(pairs: impl IntoIterator<Item = (&'a ServerName, &'a str)>) -> Self {
         let mut index = ToolIndex::default();
         for (server, tool) in pairs {
-            let key = (server.clone(), tool.to_owned());
-            if index.by_pair.contains_key(&key) {
-                continue;
-            }
-            let mut name = qualify(server, tool);
-            if index.by_qualified.contains_key(&name) {
-                name = hashed(server, tool, &name);
-            }
-            index.by_qualified.insert(name.clone(), key.clone());
-            index.by_pair.insert(key, name);
+            index
+                .by_qualified
+                .insert(qualify(server, tool), (server.clone(), tool.to_owned()));
         }
         index
-    }
-
-    pub fn qualified(&self, server: &ServerName, tool: &str) -> Option<&str> {
-        self.by_pair
-            .get(&(server.clone(), tool.to_owned()))
-            .map(String::as_str)
     }
 
     pub fn resolve(&self, qualified: &str) -> Option<(&ServerName, &str)> {
@@ -105,10 +135,7 @@ mod tests {
     }
 
     fn valid(q: &str) -> bool {
-        !q.is_empty()
-            && q.len() <= MAX_QUALIFIED_LEN
-            && q.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        !q.is_empty() && q.len() <= MAX_QUALIFIED_LEN && is_portable(q)
     }
 
     #[test]
@@ -117,13 +144,15 @@ mod tests {
             qualify(&name("time"), "get_current_time"),
             "time__get_current_time"
         );
+        assert_eq!(qualify(&name("a"), "_b"), "a___b");
     }
 
     #[test]
-    fn invalid_characters_become_underscores() {
+    fn invalid_characters_give_a_hashed_name() {
         let q = qualify(&name("my server"), "files.read/all");
-        assert_eq!(q, "my_server__files_read_all");
+        assert!(q.starts_with("my_server__files_read_all_h"), "{q}");
         assert!(valid(&q));
+        assert!(looks_hashed(&q));
     }
 
     #[test]
@@ -137,17 +166,41 @@ mod tests {
     }
 
     #[test]
-    fn colliding_names_stay_unique_and_reversible() {
+    fn names_that_would_read_alike_are_kept_apart() {
+        // "a.b" sanitises to "a_b"; "a__b"/"c" and "a"/"b__c" would both read "a__b__c".
+        let pairs = [
+            (name("a.b"), "t"),
+            (name("a_b"), "t"),
+            (name("a__b"), "c"),
+            (name("a"), "b__c"),
+            (name("x_"), "y"),
+            (name("x"), "_y"),
+        ];
+        let names: Vec<String> = pairs.iter().map(|(s, t)| qualify(s, t)).collect();
+        let unique: std::collections::HashSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        assert!(names.iter().all(|q| valid(q)), "{names:?}");
+        assert_eq!(names[1], "a_b__t");
+        assert_eq!(names[3], "a__b__c");
+    }
+
+    #[test]
+    fn a_tool_named_like_a_hash_is_hashed_too() {
+        let q = qualify(&name("s"), "tool_h0123abcd");
+        assert_ne!(q, "s__tool_h0123abcd");
+        assert!(looks_hashed(&q));
+    }
+
+    #[test]
+    fn the_index_reverses_names() {
         let a = name("a.b");
         let b = name("a_b");
         let index = ToolIndex::build([(&a, "t"), (&b, "t")]);
-        let qa = index.qualified(&a, "t").map(str::to_owned);
-        let qb = index.qualified(&b, "t").map(str::to_owned);
-        assert_eq!(qa.as_deref(), Some("a_b__t"));
-        let qb = qb.unwrap_or_default();
-        assert_ne!(qa.as_deref(), Some(qb.as_str()));
-        assert!(valid(&qb));
-        assert_eq!(index.resolve(&qb), Some((&b, "t")));
-        assert_eq!(index.resolve("a_b__t"), Some((&a, "t")));
+        assert_eq!(index.resolve("a_b__t"), Some((&b, "t")));
+        assert_eq!(index.resolve(&qualify(&a, "t")), Some((&a, "t")));
+        assert_eq!(
+            split_readable("time__get_current_time"),
+            Some(("time", "get_current_time"))
+        );
     }
 }

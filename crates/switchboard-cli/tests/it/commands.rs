@@ -256,3 +256,107 @@ fn help_teaches_by_example() {
     let output = sandbox.cmd().args(["call", "--help"]).output().unwrap();
     assert!(stdout(&output).contains("--args -"), "{}", stdout(&output));
 }
+
+#[test]
+fn the_era_of_a_server_is_remembered_between_runs() {
+    let sandbox = Sandbox::new();
+    let spec = format!("{} --legacy-only", fixture());
+    let run = || {
+        let output = sandbox
+            .cmd()
+            .args(["-v", "--stdio", &spec, "tools"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        stderr(&output)
+            .lines()
+            .find(|line| line.contains(" → "))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    // First run: probe with server/discover, which a legacy-only server refuses.
+    assert!(run().contains("\"method\":\"server/discover\""));
+    let memory =
+        std::fs::read_to_string(sandbox.path().join("data/switchboard/eras.json")).unwrap();
+    assert!(memory.contains("\"era\": \"legacy\""), "{memory}");
+    assert!(
+        !memory.contains("--legacy-only"),
+        "the file holds a fingerprint, not the command: {memory}"
+    );
+    // Second run: straight to initialize.
+    assert!(run().contains("\"method\":\"initialize\""));
+}
+
+/// PIDs of processes whose environment holds `marker` (Linux /proc).
+fn processes_with(marker: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[test]
+fn ctrl_c_interrupts_a_call_and_stops_the_server() {
+    let sandbox = Sandbox::new();
+    let marker = format!("SB_TEST_MARKER={}", std::process::id());
+    let (key, value) = marker.split_once('=').unwrap();
+    let fx = serde_json::to_string(&fixture()).unwrap();
+    let config = sandbox.config(&format!(
+        r#"{{"mcpServers": {{"slow": {{"command": {fx}, "env": {{"{key}": "{value}"}}}}}}}}"#
+    ));
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("switchboard"))
+        .env("HOME", sandbox.path())
+        .env("XDG_DATA_HOME", sandbox.path())
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "call",
+            "slow/slow",
+            "--arg",
+            "ms=30000",
+            "--arg",
+            "steps=60",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while processes_with(&marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Let the call get under way, then press Ctrl-C.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("interrupted"),
+        "{}",
+        stderr(&output)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !processes_with(&marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server outlived the interrupted CLI"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -5,6 +5,8 @@
 mod commands;
 mod errors;
 mod interop;
+mod interop_server;
+mod interop_sse;
 
 use std::path::{Path, PathBuf};
 

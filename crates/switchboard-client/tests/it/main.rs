@@ -5,6 +5,7 @@
 
 mod faults;
 mod in_memory;
+mod transports;
 
 use std::sync::{Arc, Mutex};
 

@@ -71,9 +71,6 @@ async fn server_names_with_invalid_characters_still_give_valid_unique_names() {
 }
 
 #[tokio::test]
-#[ignore = "bug: tools(Some(server)) builds its ToolIndex from that server alone, so a tool whose \
-            name collides in the full namespace gets a different qualified name, one that \
-            belongs to another server's tool"]
 async fn a_tool_has_the_same_qualified_name_whether_listed_alone_or_with_all_servers() {
     let host = host_of(&["a.b", "a_b"]).await;
     let (all, _) = host.tools(None).await.unwrap();

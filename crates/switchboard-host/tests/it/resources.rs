@@ -96,8 +96,6 @@ async fn a_prompt_named_with_its_server_is_rendered_by_that_server() {
 }
 
 #[tokio::test]
-#[ignore = "bug: resolve_prompt reports an ambiguous prompt as HostError::AmbiguousTool, whose \
-            message says `tool \"greet\" exists on several servers ...; write it as SERVER/TOOL`"]
 async fn an_ambiguous_prompt_is_reported_as_a_prompt() {
     let host = host_of(&["alpha", "beta"]).await;
 
@@ -105,9 +103,32 @@ async fn an_ambiguous_prompt_is_reported_as_a_prompt() {
 
     let message = error.to_string();
     assert!(
-        message.contains("alpha/greet") && message.contains("beta/greet"),
+        matches!(error, HostError::AmbiguousPrompt { ref candidates, .. } if candidates == &["alpha/greet", "beta/greet"]),
         "{message}"
     );
-    assert!(message.contains("prompt"), "{message}");
+    assert!(message.contains("write it as SERVER/PROMPT"), "{message}");
     assert!(!message.contains("tool"), "{message}");
+}
+
+#[tokio::test]
+async fn a_uri_listed_by_several_servers_needs_a_server_name() {
+    let host = host_of(&["alpha", "beta"]).await;
+    let error = host
+        .read_resource("fixture://greeting", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, HostError::AmbiguousResource { servers, .. } if servers == &["alpha", "beta"]),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("name one with --server"),
+        "{error}"
+    );
+    let (server, read) = host
+        .read_resource("fixture://greeting", Some("beta"))
+        .await
+        .unwrap();
+    assert_eq!(server.as_str(), "beta");
+    assert_eq!(read.contents[0].text.as_deref(), Some(GREETING));
 }

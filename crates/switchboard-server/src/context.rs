@@ -1,0 +1,97 @@
+//! What a handler can do besides returning: report progress, log, notice cancellation.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json, value::RawValue};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::wire;
+
+/// Outgoing messages queued for a transport before handlers wait.
+pub const OUTBOUND_QUEUE: usize = 256;
+
+/// Which era a request arrived in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// 2026-07-28: the request carried its own `_meta` (protocol version, capabilities).
+    Modern,
+    /// A session opened with `initialize`.
+    Legacy,
+}
+
+/// Where a request's notifications go: stdout for stdio, the request's SSE stream for HTTP.
+pub type Outbound = mpsc::Sender<Vec<u8>>;
+
+/// Handed to every tool, resource and prompt handler.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub(crate) era: Era,
+    pub(crate) progress_token: Option<Arc<RawValue>>,
+    pub(crate) outbound: Option<Outbound>,
+    pub(crate) cancelled: CancellationToken,
+    pub(crate) client_capabilities: Option<Arc<Value>>,
+}
+
+impl RequestContext {
+    /// A context for calling a handler outside a session (tests, benchmarks, embedding).
+    pub fn detached() -> Self {
+        RequestContext {
+            era: Era::Modern,
+            progress_token: None,
+            outbound: None,
+            cancelled: CancellationToken::new(),
+            client_capabilities: None,
+        }
+    }
+
+    pub fn era(&self) -> Era {
+        self.era
+    }
+
+    /// Whether the client cancelled this request (`notifications/cancelled`). Long handlers
+    /// should check it, or select on [`Self::cancellation`].
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.is_cancelled()
+    }
+
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancelled
+    }
+
+    /// The capabilities the client declared, as sent.
+    pub fn client_capabilities(&self) -> Option<&Value> {
+        self.client_capabilities.as_deref()
+    }
+
+    /// Send `notifications/progress`, if the client asked for progress on this request.
+    pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        let (Some(token), Some(outbound)) = (&self.progress_token, &self.outbound) else {
+            return;
+        };
+        let mut params = json!({ "progressToken": serde_json::from_str::<Value>(token.get()).unwrap_or(Value::Null), "progress": progress });
+        if let Some(total) = total {
+            params["total"] = json!(total);
+        }
+        if let Some(message) = message {
+            params["message"] = json!(message);
+        }
+        let mut bytes = Vec::with_capacity(128);
+        wire::write_notification(&mut bytes, "notifications/progress", &params);
+        let _ = outbound.send(bytes).await;
+    }
+
+    /// Send a `notifications/message` log entry to the client.
+    pub async fn log(&self, level: &str, data: Value) {
+        let Some(outbound) = &self.outbound else {
+            return;
+        };
+        let mut bytes = Vec::with_capacity(128);
+        wire::write_notification(
+            &mut bytes,
+            "notifications/message",
+            &json!({"level": level, "data": data}),
+        );
+        let _ = outbound.send(bytes).await;
+    }
+}

@@ -1,0 +1,802 @@
+//! The dispatcher: one function from an incoming message to the bytes to send back.
+//!
+//! It is transport-agnostic (stdio and HTTP both call [`Server::handle`]) and era-aware:
+//! a request whose `_meta` carries `io.modelcontextprotocol/protocolVersion` is a 2026-07-28
+//! request, answered statelessly with `resultType`; anything else belongs to a legacy session
+//! opened with `initialize`.
+//!
+//! A handler's future is polled once, inline, with a no-op waker. Most tools finish there, and
+//! their answer is written straight into the caller's output buffer with no task, channel or
+//! extra allocation. A handler that is still pending comes back as [`Pending`], which the
+//! transport spawns; it can then be cancelled by `notifications/cancelled`.
+
+use std::{
+    borrow::Cow,
+    collections::HashMap,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll, Waker},
+};
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json, value::RawValue};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    context::{Era, Outbound, RequestContext},
+    error::HandlerError,
+    model::{PromptOutput, ResourceContents, ToolOutput},
+    registry::{Prompt, Resource, ResourceTemplate, Tool, encode},
+    wire::{self, Envelope, ErrorObject, Kind, code},
+};
+
+/// The revision that needs no handshake.
+pub const MODERN_VERSION: &str = "2026-07-28";
+/// Legacy revisions we accept in `initialize`, newest first.
+pub const LEGACY_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// The `_meta` keys of a 2026-07-28 request.
+pub mod meta_key {
+    pub const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+    pub const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+    pub const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+    pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+}
+/// Largest message accepted, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A handler still running after its first poll; the transport spawns it. It yields the
+/// encoded response, or `None` when the request was cancelled (no response is sent then).
+pub type Pending = BoxFuture<'static, Option<Vec<u8>>>;
+
+#[derive(Debug, Clone, Serialize)]
+struct Implementation {
+    name: String,
+    version: String,
+}
+
+struct Inner {
+    info: Implementation,
+    instructions: Option<String>,
+    tools: HashMap<String, Tool>,
+    resources: HashMap<String, Resource>,
+    templates: Vec<ResourceTemplate>,
+    prompts: HashMap<String, Prompt>,
+    capabilities: Value,
+    /// `{"tools":[...]}` and friends, encoded once at build time.
+    tools_list: Vec<u8>,
+    resources_list: Vec<u8>,
+    templates_list: Vec<u8>,
+    prompts_list: Vec<u8>,
+    /// `"ttlMs":N,"cacheScope":"..."`, added to modern discover, list and read results.
+    cache_hints: Arc<[u8]>,
+}
+
+/// An MCP server: its tools, resources and prompts, and the dispatcher. Cheap to clone.
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("name", &self.inner.info.name)
+            .field("tools", &self.inner.tools.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Declares a server. Registration order is the order of the lists.
+#[derive(Debug)]
+pub struct ServerBuilder {
+    info: Implementation,
+    instructions: Option<String>,
+    tools: Vec<Tool>,
+    resources: Vec<Resource>,
+    templates: Vec<ResourceTemplate>,
+    prompts: Vec<Prompt>,
+    cache_ttl_ms: u64,
+    cache_scope: CacheScope,
+}
+
+/// Why a server could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    #[error("tool name {0:?} is invalid: use 1 to 64 characters of A-Z a-z 0-9 _ . / -")]
+    InvalidToolName(String),
+    #[error("{kind} {name:?} is registered twice")]
+    Duplicate { kind: &'static str, name: String },
+}
+
+fn valid_tool_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
+}
+
+impl ServerBuilder {
+    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.instructions = Some(instructions.into());
+        self
+    }
+
+    /// How long modern clients may reuse discover, list and read answers, and who may. The
+    /// default, 0 ms and private, never lets a stale answer be used.
+    pub fn cache_hints(mut self, ttl_ms: u64, scope: CacheScope) -> Self {
+        self.cache_ttl_ms = ttl_ms;
+        self.cache_scope = scope;
+        self
+    }
+
+    pub fn tool(mut self, tool: Tool) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    pub fn resource(mut self, resource: Resource) -> Self {
+        self.resources.push(resource);
+        self
+    }
+
+    pub fn resource_template(mut self, template: ResourceTemplate) -> Self {
+        self.templates.push(template);
+        self
+    }
+
+    pub fn prompt(mut self, prompt: Prompt) -> Self {
+        self.prompts.push(prompt);
+        self
+    }
+
+    /// Check names and encode the lists.
+    pub fn build(self) -> Result<Server, BuildError> {
+        let mut capabilities = Map::new();
+        if !self.tools.is_empty() {
+            capabilities.insert("tools".into(), json!({"listChanged": false}));
+        }
+        if !self.resources.is_empty() || !self.templates.is_empty() {
+            capabilities.insert(
+                "resources".into(),
+                json!({"listChanged": false, "subscribe": false}),
+            );
+        }
+        if !self.prompts.is_empty() {
+            capabilities.insert("prompts".into(), json!({"listChanged": false}));
+        }
+        capabilities.insert("logging".into(), json!({}));
+
+        let tools_list =
+            encode(&json!({"tools": self.tools.iter().map(|t| &t.descriptor).collect::<Vec<_>>()}));
+        let resources_list = encode(
+            &json!({"resources": self.resources.iter().map(|r| &r.descriptor).collect::<Vec<_>>()}),
+        );
+        let templates_list = encode(
+            &json!({"resourceTemplates": self.templates.iter().map(|t| &t.descriptor).collect::<Vec<_>>()}),
+        );
+        let prompts_list = encode(
+            &json!({"prompts": self.prompts.iter().map(|p| &p.descriptor).collect::<Vec<_>>()}),
+        );
+
+        let mut tools = HashMap::new();
+        for tool in self.tools {
+            let name = tool.descriptor.name.clone();
+            if !valid_tool_name(&name) {
+                return Err(BuildError::InvalidToolName(name));
+            }
+            if tools.insert(name.clone(), tool).is_some() {
+                return Err(BuildError::Duplicate { kind: "tool", name });
+            }
+        }
+        let mut resources = HashMap::new();
+        for resource in self.resources {
+            let uri = resource.descriptor.uri.clone();
+            if resources.insert(uri.clone(), resource).is_some() {
+                return Err(BuildError::Duplicate {
+                    kind: "resource",
+                    name: uri,
+                });
+            }
+        }
+        let mut prompts = HashMap::new();
+        for prompt in self.prompts {
+            let name = prompt.descriptor.name.clone();
+            if prompts.insert(name.clone(), prompt).is_some() {
+                return Err(BuildError::Duplicate {
+                    kind: "prompt",
+                    name,
+                });
+            }
+        }
+        Ok(Server {
+            inner: Arc::new(Inner {
+                info: self.info,
+                instructions: self.instructions,
+                tools,
+                resources,
+                templates: self.templates,
+                prompts,
+                capabilities: Value::Object(capabilities),
+                tools_list,
+                resources_list,
+                templates_list,
+                prompts_list,
+                cache_hints: Arc::from(
+                    format!(
+                        "\"ttlMs\":{},\"cacheScope\":\"{}\"",
+                        self.cache_ttl_ms,
+                        match self.cache_scope {
+                            CacheScope::Public => "public",
+                            CacheScope::Private => "private",
+                        }
+                    )
+                    .into_bytes(),
+                ),
+            }),
+        })
+    }
+}
+
+/// The state of one connection: for stdio the whole process, for HTTP one legacy session.
+/// Modern requests need none of it.
+#[derive(Debug)]
+pub struct Session {
+    legacy_version: Option<&'static str>,
+    client_capabilities: Option<Arc<RawValue>>,
+    outbound: Option<Outbound>,
+    in_flight: Arc<Mutex<HashMap<String, CancellationToken>>>,
+}
+
+impl Session {
+    /// A session whose notifications (progress, logs) go to `outbound`.
+    pub fn new(outbound: Option<Outbound>) -> Self {
+        Session {
+            legacy_version: None,
+            client_capabilities: None,
+            outbound,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// The revision negotiated by `initialize`, if this is a legacy session.
+    pub fn legacy_version(&self) -> Option<&'static str> {
+        self.legacy_version
+    }
+
+    fn cancel(&self, request_id: &str) {
+        let token = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(request_id);
+        if let Some(token) = token {
+            token.cancel();
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RequestMeta<'a> {
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
+    protocol_version: Option<Cow<'a, str>>,
+    #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow, default)]
+    client_capabilities: Option<&'a RawValue>,
+    #[serde(rename = "progressToken", borrow, default)]
+    progress_token: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct MetaOnly<'a> {
+    #[serde(rename = "_meta", borrow, default)]
+    meta: Option<RequestMeta<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CallParams<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+    #[serde(rename = "_meta", borrow, default)]
+    meta: Option<RequestMeta<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InitializeParams<'a> {
+    #[serde(borrow)]
+    protocol_version: Cow<'a, str>,
+    #[serde(borrow, default)]
+    capabilities: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReadParams {
+    uri: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct PromptParams {
+    name: String,
+    #[serde(default)]
+    arguments: Option<HashMap<String, Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CancelledParams<'a> {
+    #[serde(borrow, default)]
+    request_id: Option<&'a RawValue>,
+}
+
+fn parse_params<'a, T: Deserialize<'a>>(
+    params: Option<&'a RawValue>,
+    method: &str,
+) -> Result<T, ErrorObject> {
+    let text = params.map_or("{}", RawValue::get);
+    serde_json::from_str(text).map_err(|error| {
+        ErrorObject::invalid_params(format!("invalid params for {method}: {error}"))
+    })
+}
+
+/// Who may cache a cacheable result (SEP-2549).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheScope {
+    /// Any client or intermediary may reuse the answer for any user.
+    Public,
+    /// Only the requesting user's client may reuse it.
+    Private,
+}
+
+/// Insert `"resultType":"complete"` (and the cache hints, when given) into the result object
+/// that starts at `start`.
+fn mark_complete(out: &mut Vec<u8>, start: usize, cache_hints: Option<&[u8]>) {
+    if out.get(start) != Some(&b'{') {
+        return;
+    }
+    let empty = out.get(start + 1) == Some(&b'}');
+    let mut insert = b"\"resultType\":\"complete\"".to_vec();
+    if let Some(hints) = cache_hints {
+        insert.push(b',');
+        insert.extend_from_slice(hints);
+    }
+    if !empty {
+        insert.push(b',');
+    }
+    out.splice(start + 1..start + 1, insert);
+}
+
+/// Where the result object of a response begins, given the output length before writing.
+fn result_start(before: usize, id: &RawValue) -> usize {
+    before + b"{\"jsonrpc\":\"2.0\",\"id\":,\"result\":".len() + id.get().len()
+}
+
+/// Write a result; in the modern era it is marked `resultType: complete`.
+fn respond<T: Serialize + ?Sized>(out: &mut Vec<u8>, id: &RawValue, era: Era, result: &T) {
+    let start = result_start(out.len(), id);
+    if wire::write_result(out, id, result) && era == Era::Modern {
+        mark_complete(out, start, None);
+    }
+}
+
+/// Write a cacheable result (discover, lists, reads): modern answers carry the cache hints.
+fn respond_cacheable<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    id: &RawValue,
+    era: Era,
+    result: &T,
+    hints: &[u8],
+) {
+    let start = result_start(out.len(), id);
+    if wire::write_result(out, id, result) && era == Era::Modern {
+        mark_complete(out, start, Some(hints));
+    }
+}
+
+fn respond_raw(out: &mut Vec<u8>, id: &RawValue, era: Era, json: &[u8], hints: &[u8]) {
+    let start = result_start(out.len(), id);
+    wire::write_raw_result(out, id, json);
+    if era == Era::Modern {
+        mark_complete(out, start, Some(hints));
+    }
+}
+
+fn encode_outcome<T: Serialize>(
+    id: &RawValue,
+    era: Era,
+    outcome: Result<T, HandlerError>,
+    hints: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    match outcome {
+        Ok(result) => match hints {
+            Some(hints) => respond_cacheable(&mut out, id, era, &result, hints),
+            None => respond(&mut out, id, era, &result),
+        },
+        Err(error) => wire::write_error(&mut out, Some(id), &error.to_wire()),
+    }
+    out
+}
+
+/// Poll once inline; return the output if done, or the future to spawn.
+fn run_inline(
+    future: BoxFuture<'static, Vec<u8>>,
+    out: &mut Vec<u8>,
+    cancel: CancellationToken,
+    in_flight: &Arc<Mutex<HashMap<String, CancellationToken>>>,
+    id: &RawValue,
+) -> Option<Pending> {
+    let mut future = future;
+    let mut context = Context::from_waker(Waker::noop());
+    match Pin::new(&mut future).poll(&mut context) {
+        Poll::Ready(bytes) => {
+            out.extend_from_slice(&bytes);
+            None
+        }
+        Poll::Pending => {
+            // The spawned task polls again with a real waker, which re-registers whatever the
+            // first poll waited on.
+            let key = id.get().to_owned();
+            in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone(), cancel.clone());
+            let in_flight = in_flight.clone();
+            Some(Box::pin(async move {
+                let answer = tokio::select! {
+                    bytes = future => Some(bytes),
+                    () = cancel.cancelled() => None,
+                };
+                in_flight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+                answer
+            }))
+        }
+    }
+}
+
+impl Server {
+    pub fn builder(name: impl Into<String>, version: impl Into<String>) -> ServerBuilder {
+        ServerBuilder {
+            info: Implementation {
+                name: name.into(),
+                version: version.into(),
+            },
+            instructions: None,
+            tools: Vec::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
+            prompts: Vec::new(),
+            cache_ttl_ms: 0,
+            cache_scope: CacheScope::Private,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.info.name
+    }
+
+    /// Handle one incoming message (one line of stdio, one HTTP body). Whatever can be
+    /// answered now is appended to `out`; a handler still running is returned to be spawned.
+    pub fn handle(
+        &self,
+        session: &mut Session,
+        message: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<Pending> {
+        if message.len() > MAX_MESSAGE_BYTES {
+            wire::write_error(
+                out,
+                None,
+                &ErrorObject::new(
+                    code::INVALID_REQUEST,
+                    format!("the message is larger than {MAX_MESSAGE_BYTES} bytes"),
+                ),
+            );
+            return None;
+        }
+        let envelope: Envelope<'_> = match serde_json::from_slice(message) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                let (code, what) = if error.is_data() {
+                    (code::INVALID_REQUEST, "invalid request")
+                } else {
+                    (code::PARSE_ERROR, "parse error")
+                };
+                wire::write_error(
+                    out,
+                    None,
+                    &ErrorObject::new(code, format!("{what}: {error}")),
+                );
+                return None;
+            }
+        };
+        match envelope.kind() {
+            Err(reason) => {
+                let id = envelope
+                    .id
+                    .filter(|_| envelope.method.is_some() && envelope.result.is_none());
+                wire::write_error(
+                    out,
+                    id.filter(|id| id.get() != "null"),
+                    &ErrorObject::new(code::INVALID_REQUEST, reason),
+                );
+                None
+            }
+            Ok(Kind::Response) => {
+                // We send no requests to clients yet; a stray response is ignored.
+                tracing::debug!("ignoring a response to a request we did not send");
+                None
+            }
+            Ok(Kind::Notification) => {
+                self.notification(
+                    session,
+                    envelope.method.unwrap_or_default(),
+                    envelope.params,
+                );
+                None
+            }
+            Ok(Kind::Request) => {
+                let (Some(method), Some(id)) = (envelope.method, envelope.id) else {
+                    return None;
+                };
+                match self.request(session, id, method, envelope.params, out) {
+                    Ok(pending) => pending,
+                    Err(error) => {
+                        wire::write_error(out, Some(id), &error);
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn notification(&self, session: &mut Session, method: &str, params: Option<&RawValue>) {
+        match method {
+            "notifications/cancelled" => {
+                if let Ok(CancelledParams {
+                    request_id: Some(id),
+                }) = parse_params(params, method)
+                {
+                    session.cancel(id.get());
+                }
+            }
+            "notifications/initialized" => {}
+            other => tracing::debug!(method = other, "ignoring a notification"),
+        }
+    }
+
+    /// Decide the era of a request from its `_meta`, checking the modern envelope keys.
+    fn era_of(
+        &self,
+        session: &Session,
+        method: &str,
+        meta: Option<&RequestMeta<'_>>,
+    ) -> Result<Era, ErrorObject> {
+        match meta.and_then(|m| m.protocol_version.as_deref()) {
+            Some(version) => {
+                if version != MODERN_VERSION {
+                    return Err(ErrorObject::new(
+                        code::UNSUPPORTED_PROTOCOL_VERSION,
+                        format!("unsupported protocol version {version:?}"),
+                    )
+                    .with_data(json!({"supported": [MODERN_VERSION], "requested": version})));
+                }
+                if meta.and_then(|m| m.client_capabilities).is_none() {
+                    return Err(ErrorObject::invalid_params(format!(
+                        "_meta must carry {} for a {MODERN_VERSION} request",
+                        meta_key::CLIENT_CAPABILITIES
+                    )));
+                }
+                Ok(Era::Modern)
+            }
+            None if session.legacy_version.is_some() || method == "ping" => Ok(Era::Legacy),
+            None => Err(ErrorObject::invalid_params(format!(
+                "{method} carries no _meta.{}: send it with each request ({MODERN_VERSION}), or open a legacy session with initialize first",
+                meta_key::PROTOCOL_VERSION
+            ))),
+        }
+    }
+
+    fn context(
+        &self,
+        session: &Session,
+        era: Era,
+        meta: Option<&RequestMeta<'_>>,
+        cancel: CancellationToken,
+    ) -> RequestContext {
+        let client_capabilities = match era {
+            Era::Modern => meta
+                .and_then(|m| m.client_capabilities)
+                .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+                .map(Arc::new),
+            Era::Legacy => session
+                .client_capabilities
+                .as_ref()
+                .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+                .map(Arc::new),
+        };
+        RequestContext {
+            era,
+            progress_token: meta
+                .and_then(|m| m.progress_token)
+                .map(|raw| Arc::from(raw.to_owned())),
+            outbound: session.outbound.clone(),
+            cancelled: cancel,
+            client_capabilities,
+        }
+    }
+
+    fn request(
+        &self,
+        session: &mut Session,
+        id: &RawValue,
+        method: &str,
+        params: Option<&RawValue>,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Pending>, ErrorObject> {
+        let inner = &self.inner;
+        if method == "tools/call" {
+            let call: CallParams<'_> = parse_params(params, method)?;
+            let era = self.era_of(session, method, call.meta.as_ref())?;
+            let Some(tool) = inner.tools.get(call.name.as_ref()) else {
+                return Err(
+                    ErrorObject::invalid_params(format!("unknown tool: {}", call.name))
+                        .with_data(json!({"name": call.name})),
+                );
+            };
+            let arguments: Value = match call.arguments {
+                Some(raw) => serde_json::from_str(raw.get())
+                    .map_err(|e| ErrorObject::invalid_params(format!("arguments: {e}")))?,
+                None => Value::Object(Map::new()),
+            };
+            if let Err(error) = tool.check(&arguments) {
+                return Err(error.to_wire());
+            }
+            let cancel = CancellationToken::new();
+            let context = self.context(session, era, call.meta.as_ref(), cancel.clone());
+            let handler = (tool.handler)(arguments, context);
+            let owned_id = id.to_owned();
+            let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
+                encode_outcome::<ToolOutput>(&owned_id, era, handler.await, None)
+            });
+            return Ok(run_inline(future, out, cancel, &session.in_flight, id));
+        }
+
+        if method == "initialize" {
+            let init: InitializeParams<'_> = parse_params(params, method)?;
+            let version = LEGACY_VERSIONS
+                .iter()
+                .find(|v| **v == init.protocol_version)
+                .copied()
+                .unwrap_or(LEGACY_VERSIONS[0]);
+            session.legacy_version = Some(version);
+            session.client_capabilities = init.capabilities.map(|raw| Arc::from(raw.to_owned()));
+            let mut result = json!({
+                "protocolVersion": version,
+                "capabilities": inner.capabilities,
+                "serverInfo": inner.info,
+            });
+            if let Some(instructions) = &inner.instructions {
+                result["instructions"] = json!(instructions);
+            }
+            respond(out, id, Era::Legacy, &result);
+            return Ok(None);
+        }
+
+        let meta = params
+            .map(|raw| parse_params::<MetaOnly<'_>>(Some(raw), method))
+            .transpose()?
+            .and_then(|m| m.meta);
+        if method == "server/discover"
+            && meta
+                .as_ref()
+                .and_then(|m| m.protocol_version.as_deref())
+                .is_none()
+        {
+            return Err(ErrorObject::invalid_params(format!(
+                "server/discover needs _meta with {} and {}",
+                meta_key::PROTOCOL_VERSION,
+                meta_key::CLIENT_CAPABILITIES
+            )));
+        }
+        let era = self.era_of(session, method, meta.as_ref())?;
+        match method {
+            "server/discover" => {
+                let mut result = json!({
+                    "supportedVersions": [MODERN_VERSION],
+                    "capabilities": inner.capabilities,
+                    "_meta": { meta_key::SERVER_INFO: inner.info },
+                });
+                if let Some(instructions) = &inner.instructions {
+                    result["instructions"] = json!(instructions);
+                }
+                respond_cacheable(out, id, era, &result, &inner.cache_hints);
+            }
+            "ping" => respond(out, id, era, &json!({})),
+            "logging/setLevel" => respond(out, id, era, &json!({})),
+            "tools/list" => respond_raw(out, id, era, &inner.tools_list, &inner.cache_hints),
+            "resources/list" => {
+                respond_raw(out, id, era, &inner.resources_list, &inner.cache_hints)
+            }
+            "resources/templates/list" => {
+                respond_raw(out, id, era, &inner.templates_list, &inner.cache_hints)
+            }
+            "prompts/list" => respond_raw(out, id, era, &inner.prompts_list, &inner.cache_hints),
+            "resources/read" => {
+                let ReadParams { uri } = parse_params(params, method)?;
+                let (reader, variables) = if let Some(resource) = inner.resources.get(&uri) {
+                    (resource.reader.clone(), HashMap::new())
+                } else if let Some((template, variables)) = inner
+                    .templates
+                    .iter()
+                    .find_map(|t| t.pattern.matches(&uri).map(|v| (t, v)))
+                {
+                    (template.reader.clone(), variables)
+                } else {
+                    return Err(
+                        ErrorObject::invalid_params(format!("unknown resource: {uri}"))
+                            .with_data(json!({"uri": uri})),
+                    );
+                };
+                let cancel = CancellationToken::new();
+                let context = self.context(session, era, meta.as_ref(), cancel.clone());
+                let reading = reader(uri, variables, context);
+                let owned_id = id.to_owned();
+                let hints = inner.cache_hints.clone();
+                let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
+                    let outcome = reading
+                        .await
+                        .map(|contents: Vec<ResourceContents>| json!({"contents": contents}));
+                    encode_outcome(&owned_id, era, outcome, Some(&hints))
+                });
+                return Ok(run_inline(future, out, cancel, &session.in_flight, id));
+            }
+            "prompts/get" => {
+                let PromptParams { name, arguments } = parse_params(params, method)?;
+                let Some(prompt) = inner.prompts.get(&name) else {
+                    return Err(
+                        ErrorObject::invalid_params(format!("unknown prompt: {name}"))
+                            .with_data(json!({"name": name})),
+                    );
+                };
+                let arguments: HashMap<String, String> = arguments
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => (k, s),
+                        other => (k, other.to_string()),
+                    })
+                    .collect();
+                let missing: Vec<&str> = prompt
+                    .descriptor
+                    .arguments
+                    .iter()
+                    .filter(|a| a.required && !arguments.contains_key(&a.name))
+                    .map(|a| a.name.as_str())
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(ErrorObject::invalid_params(format!(
+                        "prompt {name} needs the argument(s) {}",
+                        missing.join(", ")
+                    ))
+                    .with_data(json!({"missing": missing})));
+                }
+                let cancel = CancellationToken::new();
+                let context = self.context(session, era, meta.as_ref(), cancel.clone());
+                let getting = (prompt.handler)(arguments, context);
+                let owned_id = id.to_owned();
+                let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
+                    encode_outcome::<PromptOutput>(&owned_id, era, getting.await, None)
+                });
+                return Ok(run_inline(future, out, cancel, &session.in_flight, id));
+            }
+            other => return Err(ErrorObject::method_not_found(other)),
+        }
+        Ok(None)
+    }
+}

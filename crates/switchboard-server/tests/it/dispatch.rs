@@ -1,0 +1,376 @@
+//! Raw JSON-RPC in, exact JSON out.
+
+use serde_json::json;
+use switchboard_server::Session;
+
+use crate::{MODERN_META, exchange, legacy_session, test_server};
+
+#[test]
+fn initialize_negotiates_a_legacy_version() {
+    let server = test_server();
+    let mut session = Session::new(None);
+    let answer = exchange(
+        &server,
+        &mut session,
+        &[
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
+        ],
+    );
+    assert_eq!(answer[0]["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(
+        answer[0]["result"]["serverInfo"],
+        json!({"name": "kit-test", "version": "9.9.9"})
+    );
+    assert_eq!(answer[0]["result"]["instructions"], "For tests.");
+    assert_eq!(
+        answer[0]["result"]["capabilities"]["tools"],
+        json!({"listChanged": false})
+    );
+    assert!(
+        answer[0]["result"].get("resultType").is_none(),
+        "legacy results carry no resultType"
+    );
+    // An unknown or modern version in initialize gets the newest legacy revision.
+    let mut session = Session::new(None);
+    let answer = exchange(
+        &server,
+        &mut session,
+        &[
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2026-07-28","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
+        ],
+    );
+    assert_eq!(answer[0]["result"]["protocolVersion"], "2025-11-25");
+}
+
+#[test]
+fn discover_describes_the_server_with_cache_hints() {
+    let server = test_server();
+    let line = format!(
+        r#"{{"jsonrpc":"2.0","id":"d","method":"server/discover","params":{{{MODERN_META}}}}}"#
+    );
+    let answer = exchange(&server, &mut Session::new(None), &[&line]);
+    let result = &answer[0]["result"];
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(result["supportedVersions"], json!(["2026-07-28"]));
+    assert_eq!(result["ttlMs"], 0);
+    assert_eq!(result["cacheScope"], "private");
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "kit-test"
+    );
+}
+
+#[test]
+fn modern_requests_need_their_meta() {
+    let server = test_server();
+    let mut session = Session::new(None);
+    let answers = exchange(
+        &server,
+        &mut session,
+        &[
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"server/discover","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01","io.modelcontextprotocol/clientCapabilities":{}}}}"#,
+        ],
+    );
+    assert_eq!(answers[0]["error"]["code"], -32602);
+    assert!(
+        answers[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("initialize"),
+        "{}",
+        answers[0]
+    );
+    assert_eq!(answers[1]["error"]["code"], -32602);
+    assert_eq!(answers[2]["error"]["code"], -32602);
+    assert!(
+        answers[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("clientCapabilities")
+    );
+    assert_eq!(answers[3]["error"]["code"], -32022);
+    assert_eq!(
+        answers[3]["error"]["data"],
+        json!({"supported": ["2026-07-28"], "requested": "2099-01-01"})
+    );
+}
+
+#[test]
+fn a_modern_call_is_answered_with_result_type() {
+    let server = test_server();
+    let line = format!(
+        r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"hi"}},{MODERN_META}}}}}"#
+    );
+    let mut out = Vec::new();
+    assert!(
+        server
+            .handle(&mut Session::new(None), line.as_bytes(), &mut out)
+            .is_none()
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"resultType\":\"complete\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}}\n"
+    );
+}
+
+#[test]
+fn lists_are_answered_in_both_eras() {
+    let server = test_server();
+    let mut session = legacy_session(&server);
+    let answers = exchange(
+        &server,
+        &mut session,
+        &[
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"resources/list"}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"resources/templates/list"}"#,
+            r#"{"jsonrpc":"2.0","id":4,"method":"prompts/list"}"#,
+            r#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#,
+        ],
+    );
+    let names: Vec<&str> = answers[0]["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["echo", "slow", "fail", "busy"]);
+    let echo = &answers[0]["result"]["tools"][0];
+    assert_eq!(echo["inputSchema"]["properties"]["text"]["maxLength"], 16);
+    assert_eq!(echo["inputSchema"]["additionalProperties"], false);
+    assert_eq!(echo["annotations"]["readOnlyHint"], true);
+    assert_eq!(answers[1]["result"]["resources"][0]["uri"], "kit://hello");
+    assert_eq!(
+        answers[2]["result"]["resourceTemplates"][0]["uriTemplate"],
+        "kit://item/{id}"
+    );
+    assert_eq!(
+        answers[3]["result"]["prompts"][0]["arguments"][0],
+        json!({"name": "name", "description": "Who", "required": true})
+    );
+    assert_eq!(answers[4]["result"], json!({}));
+    let line =
+        format!(r#"{{"jsonrpc":"2.0","id":9,"method":"tools/list","params":{{{MODERN_META}}}}}"#);
+    let modern = exchange(&server, &mut Session::new(None), &[&line]);
+    assert_eq!(modern[0]["result"]["resultType"], "complete");
+    assert_eq!(modern[0]["result"]["ttlMs"], 0);
+    assert_eq!(modern[0]["result"]["tools"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn bad_tool_calls_get_precise_errors() {
+    let server = test_server();
+    let mut session = legacy_session(&server);
+    let answers = exchange(
+        &server,
+        &mut session,
+        &[
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"nope"}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":5,"more":true}}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"this is far too long"}}}"#,
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":"text"}}"#,
+        ],
+    );
+    assert_eq!(answers[0]["error"]["code"], -32602);
+    assert_eq!(answers[0]["error"]["message"], "unknown tool: nope");
+    assert_eq!(answers[0]["error"]["data"], json!({"name": "nope"}));
+    assert_eq!(answers[1]["error"]["code"], -32602);
+    let violations = answers[1]["error"]["data"]["violations"]
+        .as_array()
+        .unwrap();
+    let pointers: Vec<&str> = violations
+        .iter()
+        .map(|v| v["pointer"].as_str().unwrap())
+        .collect();
+    assert!(pointers.contains(&"/text"), "{violations:?}");
+    assert!(
+        violations
+            .iter()
+            .any(|v| v["message"].as_str().unwrap().contains("more")),
+        "{violations:?}"
+    );
+    assert_eq!(
+        answers[2]["error"]["data"]["violations"][0]["pointer"],
+        "/text"
+    );
+    assert!(
+        answers[2]["error"]["data"]["violations"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 16"),
+        "{}",
+        answers[2]
+    );
+    assert_eq!(answers[3]["error"]["code"], -32602);
+    assert!(
+        answers[3]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("name"),
+        "{}",
+        answers[3]
+    );
+    assert_eq!(answers[4]["error"]["code"], -32602);
+}
+
+#[test]
+fn tool_failures_and_transient_errors() {
+    let server = test_server();
+    let mut session = legacy_session(&server);
+    let answers = exchange(
+        &server,
+        &mut session,
+        &[
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"fail","arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"busy"}}"#,
+        ],
+    );
+    assert_eq!(answers[0]["result"]["isError"], true);
+    assert_eq!(
+        answers[0]["result"]["content"][0]["text"],
+        "no expense with id 7; list_expenses shows the ids"
+    );
+    assert_eq!(answers[1]["error"]["code"], -32000);
+    assert_eq!(
+        answers[1]["error"]["data"],
+        json!({"retryable": true, "retry_after_ms": 250})
+    );
+}
+
+#[test]
+fn resources_templates_and_prompts() {
+    let server = test_server();
+    let mut session = legacy_session(&server);
+    let answers = exchange(
+        &server,
+        &mut session,
+        &[
+            r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"kit://hello"}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"kit://item/42"}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"kit://missing"}}"#,
+            r#"{"jsonrpc":"2.0","id":4,"method":"prompts/get","params":{"name":"greet","arguments":{"name":"Ada"}}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"method":"prompts/get","params":{"name":"greet"}}"#,
+            r#"{"jsonrpc":"2.0","id":6,"method":"prompts/get","params":{"name":"nope"}}"#,
+        ],
+    );
+    assert_eq!(answers[0]["result"]["contents"][0]["text"], "hello");
+    assert_eq!(
+        answers[1]["result"]["contents"][0]["text"],
+        "{\"id\":\"42\"}"
+    );
+    assert_eq!(answers[2]["error"]["code"], -32602);
+    assert_eq!(answers[2]["error"]["data"], json!({"uri": "kit://missing"}));
+    assert_eq!(
+        answers[3]["result"]["messages"][0],
+        json!({"role": "user", "content": {"type": "text", "text": "Greet Ada warmly."}})
+    );
+    assert_eq!(answers[4]["error"]["code"], -32602);
+    assert_eq!(answers[4]["error"]["data"], json!({"missing": ["name"]}));
+    assert_eq!(answers[5]["error"]["message"], "unknown prompt: nope");
+}
+
+#[test]
+fn malformed_messages_get_json_rpc_errors() {
+    let server = test_server();
+    let mut session = legacy_session(&server);
+    let answers = exchange(
+        &server,
+        &mut session,
+        &[
+            "this is not json",
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list""#,
+            r#"{"id":2,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}"#,
+            r#"[{"jsonrpc":"2.0","id":3,"method":"ping"}]"#,
+            r#"{"jsonrpc":"2.0","id":4,"method":"no/such/method"}"#,
+            r#"{"jsonrpc":"2.0","id":"é-\u00e9","method":"ping"}"#,
+        ],
+    );
+    assert_eq!(answers[0]["error"]["code"], -32700);
+    assert_eq!(answers[0]["id"], json!(null));
+    assert_eq!(answers[1]["error"]["code"], -32700);
+    assert_eq!(answers[2]["error"]["code"], -32600);
+    assert_eq!(answers[2]["id"], 2);
+    assert_eq!(answers[3]["error"]["code"], -32600);
+    assert_eq!(answers[4]["error"]["code"], -32600);
+    assert_eq!(answers[5]["error"]["code"], -32601);
+    assert_eq!(
+        answers[5]["error"]["data"],
+        json!({"method": "no/such/method"})
+    );
+    assert_eq!(answers[6]["id"], "é-é");
+    assert_eq!(answers.len(), 7);
+}
+
+#[test]
+fn notifications_and_stray_responses_get_no_answer() {
+    let server = test_server();
+    let mut session = legacy_session(&server);
+    let answers = exchange(
+        &server,
+        &mut session,
+        &[
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/whatever","params":{"x":1}}"#,
+        ],
+    );
+    assert!(answers.is_empty(), "{answers:?}");
+}
+
+#[tokio::test]
+async fn a_slow_call_is_pending_reports_progress_and_can_be_cancelled() {
+    let server = test_server();
+    let (outbound, mut notes) = tokio::sync::mpsc::channel(16);
+    let mut session = Session::new(Some(outbound));
+    let mut out = Vec::new();
+    server.handle(&mut session, br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}}"#, &mut out);
+    out.clear();
+    let pending = server
+        .handle(&mut session, br#"{"jsonrpc":"2.0","id":"s1","method":"tools/call","params":{"name":"slow","arguments":{"ms":80},"_meta":{"progressToken":"tok"}}}"#, &mut out)
+        .expect("a sleeping tool is still running after the first poll");
+    assert!(out.is_empty());
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), pending)
+        .await
+        .unwrap()
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["id"], "s1");
+    assert_eq!(answer["result"]["content"][0]["text"], "slept");
+    let mut progress = Vec::new();
+    while let Ok(note) = notes.try_recv() {
+        let note: serde_json::Value = serde_json::from_slice(&note).unwrap();
+        assert_eq!(note["method"], "notifications/progress");
+        assert_eq!(note["params"]["progressToken"], "tok");
+        progress.push(note["params"]["progress"].as_f64().unwrap());
+    }
+    assert_eq!(progress, [1.0, 2.0, 3.0, 4.0]);
+
+    // Cancelled: no answer at all.
+    let pending = server
+        .handle(&mut session, br#"{"jsonrpc":"2.0","id":"s2","method":"tools/call","params":{"name":"slow","arguments":{"ms":4000}}}"#, &mut out)
+        .unwrap();
+    server.handle(&mut session, br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"s2","reason":"user"}}"#, &mut out);
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(2), pending)
+        .await
+        .unwrap();
+    assert_eq!(answer, None);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn oversized_messages_are_refused() {
+    let server = test_server();
+    let mut session = legacy_session(&server);
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{}"}}}}}}"#,
+        "x".repeat(switchboard_server::MAX_MESSAGE_BYTES)
+    );
+    let answers = exchange(&server, &mut session, &[&huge]);
+    assert_eq!(answers[0]["error"]["code"], -32600);
+}
