@@ -46,6 +46,7 @@ pub mod model;
 mod registry;
 mod server;
 mod stdio;
+mod http;
 pub mod wire;
 
 pub use context::{Era, OUTBOUND_QUEUE, Outbound, RequestContext};
@@ -55,7 +56,8 @@ pub use registry::{
     Prompt, PromptBuilder, Resource, ResourceTemplate, Tool, ToolBuilder, schema_for,
 };
 pub use server::{
-    BuildError, CacheScope, LEGACY_VERSIONS, MAX_MESSAGE_BYTES, MODERN_VERSION, Pending, Server,
+    BuildError, CacheScope, Handled, LEGACY_VERSIONS, MAX_MESSAGE_BYTES, MODERN_VERSION, Pending, Server,
     ServerBuilder, Session, meta_key,
 };
 pub use stdio::{SHUTDOWN_GRACE, serve, serve_stdio};
+pub use http::{HttpConfig, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, SESSION_HEADER, router, serve_http, serve_listener};

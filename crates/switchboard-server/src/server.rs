@@ -45,6 +45,42 @@ pub mod meta_key {
 /// Largest message accepted, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// What [`Server::dispatch`] did with a message.
+pub enum Handled {
+    /// An answer was written to `out`: a result, or an error from the method itself.
+    Answered,
+    /// The message was refused before any method ran (unparsable, not JSON-RPC, or missing or
+    /// wrong protocol metadata); an error was written to `out`. HTTP answers these with 400.
+    Rejected,
+    /// A notification or a response: there is nothing to answer.
+    Nothing,
+    /// The handler is still running; spawn it.
+    Pending(Pending),
+}
+
+impl std::fmt::Debug for Handled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Handled::Answered => "Answered",
+            Handled::Rejected => "Rejected",
+            Handled::Nothing => "Nothing",
+            Handled::Pending(_) => "Pending",
+        })
+    }
+}
+
+/// Why a request got an error: refused up front, or failed in its method.
+enum Failure {
+    Rejected(ErrorObject),
+    Method(ErrorObject),
+}
+
+impl From<ErrorObject> for Failure {
+    fn from(error: ErrorObject) -> Self {
+        Failure::Method(error)
+    }
+}
+
 /// A handler still running after its first poll; the transport spawns it. It yields the
 /// encoded response, or `None` when the request was cancelled (no response is sent then).
 pub type Pending = BoxFuture<'static, Option<Vec<u8>>>;
@@ -258,6 +294,12 @@ impl Session {
             outbound,
             in_flight: Arc::default(),
         }
+    }
+
+    /// Where notifications of the requests handled from now on go (HTTP gives each request
+    /// its own stream).
+    pub fn set_outbound(&mut self, outbound: Option<Outbound>) {
+        self.outbound = outbound;
     }
 
     /// The revision negotiated by `initialize`, if this is a legacy session.
@@ -482,12 +524,16 @@ impl Server {
 
     /// Handle one incoming message (one line of stdio, one HTTP body). Whatever can be
     /// answered now is appended to `out`; a handler still running is returned to be spawned.
-    pub fn handle(
-        &self,
-        session: &mut Session,
-        message: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Option<Pending> {
+    pub fn handle(&self, session: &mut Session, message: &[u8], out: &mut Vec<u8>) -> Option<Pending> {
+        match self.dispatch(session, message, out) {
+            Handled::Pending(pending) => Some(pending),
+            Handled::Answered | Handled::Rejected | Handled::Nothing => None,
+        }
+    }
+
+    /// Like [`Self::handle`], and also says what kind of answer was written, which HTTP
+    /// needs for its status code.
+    pub fn dispatch(&self, session: &mut Session, message: &[u8], out: &mut Vec<u8>) -> Handled {
         if message.len() > MAX_MESSAGE_BYTES {
             wire::write_error(
                 out,
@@ -497,7 +543,7 @@ impl Server {
                     format!("the message is larger than {MAX_MESSAGE_BYTES} bytes"),
                 ),
             );
-            return None;
+            return Handled::Rejected;
         }
         let envelope: Envelope<'_> = match serde_json::from_slice(message) {
             Ok(envelope) => envelope,
@@ -512,7 +558,7 @@ impl Server {
                     None,
                     &ErrorObject::new(code, format!("{what}: {error}")),
                 );
-                return None;
+                return Handled::Rejected;
             }
         };
         match envelope.kind() {
@@ -525,12 +571,12 @@ impl Server {
                     id.filter(|id| id.get() != "null"),
                     &ErrorObject::new(code::INVALID_REQUEST, reason),
                 );
-                None
+                Handled::Rejected
             }
             Ok(Kind::Response) => {
                 // We send no requests to clients yet; a stray response is ignored.
                 tracing::debug!("ignoring a response to a request we did not send");
-                None
+                Handled::Nothing
             }
             Ok(Kind::Notification) => {
                 self.notification(
@@ -538,17 +584,22 @@ impl Server {
                     envelope.method.unwrap_or_default(),
                     envelope.params,
                 );
-                None
+                Handled::Nothing
             }
             Ok(Kind::Request) => {
                 let (Some(method), Some(id)) = (envelope.method, envelope.id) else {
-                    return None;
+                    return Handled::Nothing;
                 };
                 match self.request(session, id, method, envelope.params, out) {
-                    Ok(pending) => pending,
-                    Err(error) => {
+                    Ok(Some(pending)) => Handled::Pending(pending),
+                    Ok(None) => Handled::Answered,
+                    Err(Failure::Method(error)) => {
                         wire::write_error(out, Some(id), &error);
-                        None
+                        Handled::Answered
+                    }
+                    Err(Failure::Rejected(error)) => {
+                        wire::write_error(out, Some(id), &error);
+                        Handled::Rejected
                     }
                 }
             }
@@ -638,16 +689,18 @@ impl Server {
         method: &str,
         params: Option<&RawValue>,
         out: &mut Vec<u8>,
-    ) -> Result<Option<Pending>, ErrorObject> {
+    ) -> Result<Option<Pending>, Failure> {
         let inner = &self.inner;
         if method == "tools/call" {
             let call: CallParams<'_> = parse_params(params, method)?;
-            let era = self.era_of(session, method, call.meta.as_ref())?;
+            let era = self
+                .era_of(session, method, call.meta.as_ref())
+                .map_err(Failure::Rejected)?;
             let Some(tool) = inner.tools.get(call.name.as_ref()) else {
-                return Err(
+                return Err(Failure::Method(
                     ErrorObject::invalid_params(format!("unknown tool: {}", call.name))
                         .with_data(json!({"name": call.name})),
-                );
+                ));
             };
             let arguments: Value = match call.arguments {
                 Some(raw) => serde_json::from_str(raw.get())
@@ -655,7 +708,7 @@ impl Server {
                 None => Value::Object(Map::new()),
             };
             if let Err(error) = tool.check(&arguments) {
-                return Err(error.to_wire());
+                return Err(Failure::Method(error.to_wire()));
             }
             let cancel = CancellationToken::new();
             let context = self.context(session, era, call.meta.as_ref(), cancel.clone());
@@ -698,13 +751,15 @@ impl Server {
                 .and_then(|m| m.protocol_version.as_deref())
                 .is_none()
         {
-            return Err(ErrorObject::invalid_params(format!(
+            return Err(Failure::Rejected(ErrorObject::invalid_params(format!(
                 "server/discover needs _meta with {} and {}",
                 meta_key::PROTOCOL_VERSION,
                 meta_key::CLIENT_CAPABILITIES
-            )));
+            ))));
         }
-        let era = self.era_of(session, method, meta.as_ref())?;
+        let era = self
+            .era_of(session, method, meta.as_ref())
+            .map_err(Failure::Rejected)?;
         match method {
             "server/discover" => {
                 let mut result = json!({
@@ -738,10 +793,10 @@ impl Server {
                 {
                     (template.reader.clone(), variables)
                 } else {
-                    return Err(
+                    return Err(Failure::Method(
                         ErrorObject::invalid_params(format!("unknown resource: {uri}"))
                             .with_data(json!({"uri": uri})),
-                    );
+                    ));
                 };
                 let cancel = CancellationToken::new();
                 let context = self.context(session, era, meta.as_ref(), cancel.clone());
@@ -759,10 +814,10 @@ impl Server {
             "prompts/get" => {
                 let PromptParams { name, arguments } = parse_params(params, method)?;
                 let Some(prompt) = inner.prompts.get(&name) else {
-                    return Err(
+                    return Err(Failure::Method(
                         ErrorObject::invalid_params(format!("unknown prompt: {name}"))
                             .with_data(json!({"name": name})),
-                    );
+                    ));
                 };
                 let arguments: HashMap<String, String> = arguments
                     .unwrap_or_default()
@@ -780,11 +835,13 @@ impl Server {
                     .map(|a| a.name.as_str())
                     .collect();
                 if !missing.is_empty() {
-                    return Err(ErrorObject::invalid_params(format!(
-                        "prompt {name} needs the argument(s) {}",
-                        missing.join(", ")
-                    ))
-                    .with_data(json!({"missing": missing})));
+                    return Err(Failure::Method(
+                        ErrorObject::invalid_params(format!(
+                            "prompt {name} needs the argument(s) {}",
+                            missing.join(", ")
+                        ))
+                        .with_data(json!({"missing": missing})),
+                    ));
                 }
                 let cancel = CancellationToken::new();
                 let context = self.context(session, era, meta.as_ref(), cancel.clone());
@@ -795,7 +852,7 @@ impl Server {
                 });
                 return Ok(run_inline(future, out, cancel, &session.in_flight, id));
             }
-            other => return Err(ErrorObject::method_not_found(other)),
+            other => return Err(Failure::Method(ErrorObject::method_not_found(other))),
         }
         Ok(None)
     }

@@ -105,7 +105,7 @@ where
                     if discarding {
                         discarding = false;
                     } else if !line.is_empty()
-                        && let Some(pending) = server.handle(&mut session, line, &mut out)
+                        && let Some(pending) = handle_in_order(&server, &mut session, line, &mut out, &mut later)
                     {
                         let outbound = outbound.clone();
                         tasks.spawn(async move {
@@ -152,6 +152,27 @@ where
         writer.write_all(&out).await?;
     }
     writer.flush().await
+}
+
+/// Handle one line. A handler that finished inline may have queued notifications (progress,
+/// logs) while running; they are put before its answer, where they belong.
+fn handle_in_order(
+    server: &Server,
+    session: &mut Session,
+    line: &[u8],
+    out: &mut Vec<u8>,
+    later: &mut mpsc::Receiver<Vec<u8>>,
+) -> Option<crate::server::Pending> {
+    let mark = out.len();
+    let pending = server.handle(session, line, out);
+    let mut queued = Vec::new();
+    while let Ok(note) = later.try_recv() {
+        queued.extend_from_slice(&note);
+    }
+    if !queued.is_empty() {
+        out.splice(mark..mark, queued);
+    }
+    pending
 }
 
 fn trim(line: &[u8]) -> &[u8] {

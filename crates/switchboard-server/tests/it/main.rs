@@ -5,6 +5,7 @@
 
 mod client;
 mod dispatch;
+mod http;
 mod stdio;
 
 use std::{collections::HashMap, time::Duration};

@@ -1,0 +1,402 @@
+//! Serving over Streamable HTTP: both eras on one `/mcp` endpoint.
+//!
+//! - A **2026-07-28** request is a stateless POST whose body carries its `_meta`. The
+//!   `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers, when sent, must agree with
+//!   the body (`-32020`, HTTP 400).
+//! - A **legacy** client POSTs `initialize` and gets an `Mcp-Session-Id`; later POSTs carry
+//!   it. An unknown or ended session gets 404, which tells the client to start a new one.
+//!   `DELETE` ends a session.
+//! - A request answered at once gets `application/json`. One still running answers with
+//!   `text/event-stream` when the client accepts it, so progress and log notifications reach
+//!   it before the result; otherwise the client waits for the JSON.
+//! - Envelope-level refusals (unparsable, not JSON-RPC, missing or wrong `_meta`) are HTTP
+//!   400; results and method errors are 200; notifications and responses get 202.
+//! - Security defaults: the `Host` and `Origin` headers must name an allowed host (DNS
+//!   rebinding protection), bodies are limited, sessions are bounded, and every accepted
+//!   connection sets `TCP_NODELAY` so small answers are not held back by Nagle's algorithm.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, Sse},
+    },
+    routing::post,
+    serve::ListenerExt,
+};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::{
+    context::OUTBOUND_QUEUE,
+    server::{Handled, MAX_MESSAGE_BYTES, Server, Session},
+    wire::{self, ErrorObject, code},
+};
+
+/// The header that names a legacy session.
+pub const SESSION_HEADER: &str = "mcp-session-id";
+pub const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
+pub const METHOD_HEADER: &str = "mcp-method";
+pub const NAME_HEADER: &str = "mcp-name";
+
+/// How the HTTP front behaves. The defaults are the secure ones.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Host names (without port) that `Host` and `Origin` may name. Defaults to the loopback
+    /// names; add a public name when serving behind a proxy.
+    pub allowed_hosts: Vec<String>,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most legacy sessions open at once; more `initialize` calls get 503.
+    pub max_sessions: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            max_body_bytes: MAX_MESSAGE_BYTES,
+            max_sessions: 10_000,
+        }
+    }
+}
+
+struct HttpState {
+    server: Server,
+    config: HttpConfig,
+    sessions: Mutex<HashMap<String, Arc<Mutex<Session>>>>,
+}
+
+impl HttpState {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Mutex<Session>>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The axum router for `server`: `/mcp` with POST, DELETE (and 405 for GET).
+pub fn router(server: Server, config: HttpConfig) -> Router {
+    let limit = config.max_body_bytes;
+    let state = Arc::new(HttpState {
+        server,
+        config,
+        sessions: Mutex::new(HashMap::new()),
+    });
+    Router::new()
+        .route("/mcp", post(post_message).delete(end_session).get(no_stream))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Bind `addr` and serve until the future is dropped. Every connection gets `TCP_NODELAY`.
+pub async fn serve_http(server: Server, addr: SocketAddr, config: HttpConfig) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_listener(server, listener, config).await
+}
+
+/// Serve on an already bound listener (tests bind port 0 and read the address).
+pub async fn serve_listener(server: Server, listener: tokio::net::TcpListener, config: HttpConfig) -> std::io::Result<()> {
+    axum::serve(without_nagle(listener), router(server, config)).await
+}
+
+/// Every accepted connection gets `TCP_NODELAY`: an answer written as a few small writes
+/// must not wait for the client's delayed ACK (40 ms a call; see issue 10).
+fn without_nagle(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = SocketAddr> {
+    listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "could not set TCP_NODELAY");
+        }
+    })
+}
+
+fn json_error(status: StatusCode, error: &ErrorObject) -> Response {
+    let mut body = Vec::new();
+    wire::write_error(&mut body, None, error);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The host part of a `Host` header or an origin's authority: `name`, `name:port`,
+/// `[v6]` or `[v6]:port`.
+fn host_name(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority.split_inclusive(']').next().unwrap_or(authority);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+fn check_host_and_origin(config: &HttpConfig, headers: &HeaderMap) -> Result<(), Response> {
+    let allowed = |name: &str| config.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(name));
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match host {
+        Some(host) if allowed(host_name(host)) => {}
+        _ => {
+            return Err(json_error(
+                StatusCode::FORBIDDEN,
+                &ErrorObject::new(code::INVALID_REQUEST, "the Host header names a host this server does not serve"),
+            ));
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .unwrap_or("");
+        if !allowed(host_name(authority)) {
+            return Err(json_error(
+                StatusCode::FORBIDDEN,
+                &ErrorObject::new(code::INVALID_REQUEST, "the Origin header names a site this server does not serve"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn accepts(headers: &HeaderMap, media: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.split(';').next().unwrap_or("").trim())
+        .any(|v| v == media || v == "*/*" || (v.ends_with("/*") && media.starts_with(&v[..v.len() - 1])))
+}
+
+/// Just enough of the body to route it and check the headers against it.
+#[derive(Debug, Default, Deserialize)]
+struct Peek<'a> {
+    #[serde(default, borrow)]
+    method: Option<&'a str>,
+    #[serde(default, borrow)]
+    params: Option<PeekParams<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PeekParams<'a> {
+    #[serde(default, borrow)]
+    name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    uri: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "_meta", default, borrow)]
+    meta: Option<PeekMeta<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PeekMeta<'a> {
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion", default, borrow)]
+    protocol_version: Option<std::borrow::Cow<'a, str>>,
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+/// The 2026-07-28 header rules: what the headers say must match the body.
+fn check_modern_headers(headers: &HeaderMap, peek: &Peek<'_>, body_version: &str) -> Result<(), ErrorObject> {
+    let mismatch = |what: &str| ErrorObject::new(code::HEADER_MISMATCH, format!("the {what} header does not match the request body"));
+    if let Some(version) = header_str(headers, PROTOCOL_VERSION_HEADER)
+        && version != body_version
+    {
+        return Err(mismatch("MCP-Protocol-Version"));
+    }
+    if let (Some(method), Some(body_method)) = (header_str(headers, METHOD_HEADER), peek.method)
+        && method != body_method
+    {
+        return Err(mismatch("Mcp-Method"));
+    }
+    if let Some(name) = header_str(headers, NAME_HEADER) {
+        let params = peek.params.as_ref();
+        let body_name = match peek.method {
+            Some("resources/read") => params.and_then(|p| p.uri.as_deref()),
+            _ => params.and_then(|p| p.name.as_deref()),
+        };
+        if body_name.is_some_and(|body_name| body_name != name) {
+            return Err(mismatch("Mcp-Name"));
+        }
+    }
+    Ok(())
+}
+
+async fn no_stream() -> Response {
+    (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST, DELETE")], "this server sends no stream on GET; POST requests to /mcp").into_response()
+}
+
+async fn end_session(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = check_host_and_origin(&state.config, &headers) {
+        return refusal;
+    }
+    let Some(id) = header_str(&headers, SESSION_HEADER) else {
+        return json_error(StatusCode::BAD_REQUEST, &ErrorObject::new(code::INVALID_REQUEST, "DELETE needs an Mcp-Session-Id header"));
+    };
+    match state.sessions().remove(id) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => json_error(StatusCode::NOT_FOUND, &ErrorObject::new(code::INVALID_REQUEST, "no such session")),
+    }
+}
+
+async fn post_message(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refusal) = check_host_and_origin(&state.config, &headers) {
+        return refusal;
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &ErrorObject::new(code::INVALID_REQUEST, "the body must be application/json"));
+    }
+    let sse = accepts(&headers, "text/event-stream");
+    if !sse && !accepts(&headers, "application/json") {
+        return json_error(StatusCode::NOT_ACCEPTABLE, &ErrorObject::new(code::INVALID_REQUEST, "Accept must include application/json or text/event-stream"));
+    }
+
+    let peek: Peek<'_> = serde_json::from_slice(&body).unwrap_or_default();
+    let modern_version = peek
+        .params
+        .as_ref()
+        .and_then(|p| p.meta.as_ref())
+        .and_then(|m| m.protocol_version.as_deref());
+    if let Some(version) = modern_version
+        && let Err(error) = check_modern_headers(&headers, &peek, version)
+    {
+        return json_error(StatusCode::BAD_REQUEST, &error);
+    }
+
+    // Which session: a new one for initialize, the named one, or none (stateless).
+    let initialize = peek.method == Some("initialize");
+    let named = header_str(&headers, SESSION_HEADER).map(str::to_owned);
+    let (session, new_session_id) = match (&named, initialize) {
+        (Some(id), false) => match state.sessions().get(id).cloned() {
+            Some(session) => (session, None),
+            None => {
+                return json_error(StatusCode::NOT_FOUND, &ErrorObject::new(code::INVALID_REQUEST, "the session does not exist or has ended; initialize a new one"));
+            }
+        },
+        (_, true) => {
+            if state.sessions().len() >= state.config.max_sessions {
+                return json_error(StatusCode::SERVICE_UNAVAILABLE, &ErrorObject::new(code::SERVER_ERROR, "too many open sessions; try again later").with_data(serde_json::json!({"retryable": true})));
+            }
+            (Arc::new(Mutex::new(Session::new(None))), Some(uuid::Uuid::new_v4().to_string()))
+        }
+        (None, false) => (Arc::new(Mutex::new(Session::new(None))), None),
+    };
+
+    let (outbound, mut notes) = mpsc::channel::<Vec<u8>>(OUTBOUND_QUEUE);
+    let mut out = Vec::with_capacity(512);
+    let handled = {
+        let mut session = session.lock().unwrap_or_else(|e| e.into_inner());
+        session.set_outbound(Some(outbound));
+        let handled = state.server.dispatch(&mut session, &body, &mut out);
+        session.set_outbound(None);
+        handled
+    };
+
+    let mut extra_headers = HeaderMap::new();
+    if let (Some(id), Handled::Answered) = (&new_session_id, &handled) {
+        if let Ok(value) = HeaderValue::from_str(id) {
+            extra_headers.insert(SESSION_HEADER, value);
+        }
+        state.sessions().insert(id.clone(), session);
+    }
+
+    match handled {
+        Handled::Nothing => StatusCode::ACCEPTED.into_response(),
+        Handled::Rejected => {
+            (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json")], trim_newline(out)).into_response()
+        }
+        Handled::Answered => {
+            let mut queued = Vec::new();
+            while let Ok(note) = notes.try_recv() {
+                queued.push(note);
+            }
+            if sse && !queued.is_empty() {
+                queued.push(out);
+                let events = futures::stream::iter(queued.into_iter().map(event));
+                return (extra_headers, Sse::new(events)).into_response();
+            }
+            (StatusCode::OK, extra_headers, [(header::CONTENT_TYPE, "application/json")], trim_newline(out)).into_response()
+        }
+        Handled::Pending(pending) => {
+            if !sse {
+                return match pending.await {
+                    Some(answer) => (StatusCode::OK, extra_headers, [(header::CONTENT_TYPE, "application/json")], trim_newline(answer)).into_response(),
+                    None => StatusCode::ACCEPTED.into_response(),
+                };
+            }
+            // Stream the request's notifications as they come, then its answer. Dropping
+            // the stream (the client went away) drops the handler: that is cancellation.
+            let events = futures::stream::unfold(Stream::Live(notes, pending), |state| async move {
+                match state {
+                    Stream::Live(mut notes, mut pending) => tokio::select! {
+                        biased;
+                        Some(note) = notes.recv() => Some((event(note), Stream::Live(notes, pending))),
+                        answer = &mut pending => {
+                            // The handler may have queued notes in the same poll that finished
+                            // it; they still go before the answer.
+                            let mut rest = std::collections::VecDeque::new();
+                            while let Ok(note) = notes.try_recv() {
+                                rest.push_back(note);
+                            }
+                            rest.extend(answer);
+                            let first = rest.pop_front()?;
+                            Some((event(first), Stream::Flush(rest)))
+                        }
+                    },
+                    Stream::Flush(mut rest) => rest.pop_front().map(|message| (event(message), Stream::Flush(rest))),
+                }
+            });
+            (extra_headers, Sse::new(events)).into_response()
+        }
+    }
+}
+
+/// The state of an SSE answer: waiting on the handler, or flushing what is left.
+enum Stream {
+    Live(mpsc::Receiver<Vec<u8>>, crate::server::Pending),
+    Flush(std::collections::VecDeque<Vec<u8>>),
+}
+
+fn trim_newline(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    bytes
+}
+
+fn event(message: Vec<u8>) -> Result<Event, std::convert::Infallible> {
+    let text = String::from_utf8_lossy(&trim_newline(message)).into_owned();
+    Ok(Event::default().event("message").data(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_do_not_use_nagle() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let mut listener = without_nagle(listener);
+        let _client = tokio::net::TcpStream::connect(address).await.unwrap_or_else(|e| panic!("{e}"));
+        let (accepted, _) = listener.accept().await;
+        assert!(accepted.nodelay().unwrap_or(false), "TCP_NODELAY must be set on accepted connections");
+    }
+
+    #[test]
+    fn host_names_are_read_from_authorities() {
+        assert_eq!(host_name("localhost:3000"), "localhost");
+        assert_eq!(host_name("127.0.0.1"), "127.0.0.1");
+        assert_eq!(host_name("[::1]:8080"), "[::1]");
+        assert_eq!(host_name("evil.example"), "evil.example");
+    }
+}
