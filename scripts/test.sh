@@ -5,7 +5,7 @@
 #
 # It installs what the tests need (the pinned third-party MCP peers, into .peers/), then runs:
 # rustfmt, clippy with warnings as errors, every test with cargo-nextest (or cargo test when
-# nextest is absent), and the doc tests.
+# nextest is absent), the doc tests, and the official MCP conformance suite.
 #
 # Environment:
 #   CARGO_TARGET_DIR                 reuse a build directory (CI keeps one outside the clone)
@@ -52,3 +52,6 @@ fi
 
 step "doc tests"
 cargo test --workspace --doc --locked
+
+step "conformance (official MCP suite, with conformance-baseline.yml)"
+scripts/conformance.sh

@@ -31,6 +31,50 @@ pub struct RequestContext {
     pub(crate) outbound: Option<Outbound>,
     pub(crate) cancelled: CancellationToken,
     pub(crate) client_capabilities: Option<Arc<Value>>,
+    /// The least severe level the client wants to hear; `None`: it asked for no logs.
+    pub(crate) log_level: Option<LogLevel>,
+}
+
+/// Syslog severities, as MCP names them, least severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Notice,
+    Warning,
+    Error,
+    Critical,
+    Alert,
+    Emergency,
+}
+
+impl LogLevel {
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "debug" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "notice" => LogLevel::Notice,
+            "warning" => LogLevel::Warning,
+            "error" => LogLevel::Error,
+            "critical" => LogLevel::Critical,
+            "alert" => LogLevel::Alert,
+            "emergency" => LogLevel::Emergency,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Notice => "notice",
+            LogLevel::Warning => "warning",
+            LogLevel::Error => "error",
+            LogLevel::Critical => "critical",
+            LogLevel::Alert => "alert",
+            LogLevel::Emergency => "emergency",
+        }
+    }
 }
 
 impl RequestContext {
@@ -42,6 +86,7 @@ impl RequestContext {
             outbound: None,
             cancelled: CancellationToken::new(),
             client_capabilities: None,
+            log_level: None,
         }
     }
 
@@ -81,16 +126,21 @@ impl RequestContext {
         let _ = outbound.send(bytes).await;
     }
 
-    /// Send a `notifications/message` log entry to the client.
-    pub async fn log(&self, level: &str, data: Value) {
+    /// Send a `notifications/message` log entry to the client, if it asked for that level:
+    /// with `logging/setLevel` in a legacy session (every level until it does), or with
+    /// `io.modelcontextprotocol/logLevel` in a 2026-07-28 request's `_meta` (none otherwise).
+    pub async fn log(&self, level: LogLevel, data: Value) {
         let Some(outbound) = &self.outbound else {
             return;
         };
+        if self.log_level.is_none_or(|least| level < least) {
+            return;
+        }
         let mut bytes = Vec::with_capacity(128);
         wire::write_notification(
             &mut bytes,
             "notifications/message",
-            &json!({"level": level, "data": data}),
+            &json!({"level": level.name(), "data": data}),
         );
         let _ = outbound.send(bytes).await;
     }

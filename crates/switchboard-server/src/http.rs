@@ -9,8 +9,9 @@
 //! - A request answered at once gets `application/json`. One still running answers with
 //!   `text/event-stream` when the client accepts it, so progress and log notifications reach
 //!   it before the result; otherwise the client waits for the JSON.
-//! - Envelope-level refusals (unparsable, not JSON-RPC, missing or wrong `_meta`) are HTTP
-//!   400; results and method errors are 200; notifications and responses get 202.
+//! - Envelope-level refusals (unparsable, not JSON-RPC, missing or wrong `_meta`, a missing
+//!   client capability) are HTTP 400; a 2026-07-28 request for a method that revision does not
+//!   have is 404; results and method errors are 200; notifications and responses get 202.
 //! - Security defaults: the `Host` and `Origin` headers must name an allowed host (DNS
 //!   rebinding protection), bodies are limited, sessions are bounded, and every accepted
 //!   connection sets `TCP_NODELAY` so small answers are not held back by Nagle's algorithm.
@@ -91,25 +92,38 @@ pub fn router(server: Server, config: HttpConfig) -> Router {
         sessions: Mutex::new(HashMap::new()),
     });
     Router::new()
-        .route("/mcp", post(post_message).delete(end_session).get(no_stream))
+        .route(
+            "/mcp",
+            post(post_message).delete(end_session).get(no_stream),
+        )
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
 /// Bind `addr` and serve until the future is dropped. Every connection gets `TCP_NODELAY`.
-pub async fn serve_http(server: Server, addr: SocketAddr, config: HttpConfig) -> std::io::Result<()> {
+pub async fn serve_http(
+    server: Server,
+    addr: SocketAddr,
+    config: HttpConfig,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     serve_listener(server, listener, config).await
 }
 
 /// Serve on an already bound listener (tests bind port 0 and read the address).
-pub async fn serve_listener(server: Server, listener: tokio::net::TcpListener, config: HttpConfig) -> std::io::Result<()> {
+pub async fn serve_listener(
+    server: Server,
+    listener: tokio::net::TcpListener,
+    config: HttpConfig,
+) -> std::io::Result<()> {
     axum::serve(without_nagle(listener), router(server, config)).await
 }
 
 /// Every accepted connection gets `TCP_NODELAY`: an answer written as a few small writes
 /// must not wait for the client's delayed ACK (40 ms a call; see issue 10).
-fn without_nagle(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = SocketAddr> {
+fn without_nagle(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = SocketAddr> {
     listener.tap_io(|tcp| {
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::warn!(%error, "could not set TCP_NODELAY");
@@ -132,17 +146,18 @@ fn host_name(authority: &str) -> &str {
     authority.split(':').next().unwrap_or(authority)
 }
 
-fn check_host_and_origin(config: &HttpConfig, headers: &HeaderMap) -> Result<(), Response> {
-    let allowed = |name: &str| config.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(name));
+/// Refuses a request whose `Host` or `Origin` names a host this server does not serve (DNS
+/// rebinding protection), with the reason.
+fn check_host_and_origin(config: &HttpConfig, headers: &HeaderMap) -> Result<(), &'static str> {
+    let allowed = |name: &str| {
+        config
+            .allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
+    };
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    match host {
-        Some(host) if allowed(host_name(host)) => {}
-        _ => {
-            return Err(json_error(
-                StatusCode::FORBIDDEN,
-                &ErrorObject::new(code::INVALID_REQUEST, "the Host header names a host this server does not serve"),
-            ));
-        }
+    if !host.is_some_and(|host| allowed(host_name(host))) {
+        return Err("the Host header names a host this server does not serve");
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
@@ -151,13 +166,17 @@ fn check_host_and_origin(config: &HttpConfig, headers: &HeaderMap) -> Result<(),
             .or_else(|| origin.strip_prefix("https://"))
             .unwrap_or("");
         if !allowed(host_name(authority)) {
-            return Err(json_error(
-                StatusCode::FORBIDDEN,
-                &ErrorObject::new(code::INVALID_REQUEST, "the Origin header names a site this server does not serve"),
-            ));
+            return Err("the Origin header names a site this server does not serve");
         }
     }
     Ok(())
+}
+
+fn forbidden(reason: &str) -> Response {
+    json_error(
+        StatusCode::FORBIDDEN,
+        &ErrorObject::new(code::INVALID_REQUEST, reason),
+    )
 }
 
 fn accepts(headers: &HeaderMap, media: &str) -> bool {
@@ -167,7 +186,9 @@ fn accepts(headers: &HeaderMap, media: &str) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|v| v.split(';').next().unwrap_or("").trim())
-        .any(|v| v == media || v == "*/*" || (v.ends_with("/*") && media.starts_with(&v[..v.len() - 1])))
+        .any(|v| {
+            v == media || v == "*/*" || (v.ends_with("/*") && media.starts_with(&v[..v.len() - 1]))
+        })
 }
 
 /// Just enough of the body to route it and check the headers against it.
@@ -196,12 +217,24 @@ struct PeekMeta<'a> {
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 /// The 2026-07-28 header rules: what the headers say must match the body.
-fn check_modern_headers(headers: &HeaderMap, peek: &Peek<'_>, body_version: &str) -> Result<(), ErrorObject> {
-    let mismatch = |what: &str| ErrorObject::new(code::HEADER_MISMATCH, format!("the {what} header does not match the request body"));
+fn check_modern_headers(
+    headers: &HeaderMap,
+    peek: &Peek<'_>,
+    body_version: &str,
+) -> Result<(), ErrorObject> {
+    let mismatch = |what: &str| {
+        ErrorObject::new(
+            code::HEADER_MISMATCH,
+            format!("the {what} header does not match the request body"),
+        )
+    };
     if let Some(version) = header_str(headers, PROTOCOL_VERSION_HEADER)
         && version != body_version
     {
@@ -226,36 +259,69 @@ fn check_modern_headers(headers: &HeaderMap, peek: &Peek<'_>, body_version: &str
 }
 
 async fn no_stream() -> Response {
-    (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST, DELETE")], "this server sends no stream on GET; POST requests to /mcp").into_response()
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, "POST, DELETE")],
+        "this server sends no stream on GET; POST requests to /mcp",
+    )
+        .into_response()
 }
 
 async fn end_session(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
-    if let Err(refusal) = check_host_and_origin(&state.config, &headers) {
-        return refusal;
+    if let Err(reason) = check_host_and_origin(&state.config, &headers) {
+        return forbidden(reason);
     }
     let Some(id) = header_str(&headers, SESSION_HEADER) else {
-        return json_error(StatusCode::BAD_REQUEST, &ErrorObject::new(code::INVALID_REQUEST, "DELETE needs an Mcp-Session-Id header"));
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            &ErrorObject::new(
+                code::INVALID_REQUEST,
+                "DELETE needs an Mcp-Session-Id header",
+            ),
+        );
     };
     match state.sessions().remove(id) {
         Some(_) => StatusCode::NO_CONTENT.into_response(),
-        None => json_error(StatusCode::NOT_FOUND, &ErrorObject::new(code::INVALID_REQUEST, "no such session")),
+        None => json_error(
+            StatusCode::NOT_FOUND,
+            &ErrorObject::new(code::INVALID_REQUEST, "no such session"),
+        ),
     }
 }
 
-async fn post_message(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refusal) = check_host_and_origin(&state.config, &headers) {
-        return refusal;
+async fn post_message(
+    State(state): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(reason) = check_host_and_origin(&state.config, &headers) {
+        return forbidden(reason);
     }
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
     if !json {
-        return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &ErrorObject::new(code::INVALID_REQUEST, "the body must be application/json"));
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &ErrorObject::new(code::INVALID_REQUEST, "the body must be application/json"),
+        );
     }
     let sse = accepts(&headers, "text/event-stream");
     if !sse && !accepts(&headers, "application/json") {
-        return json_error(StatusCode::NOT_ACCEPTABLE, &ErrorObject::new(code::INVALID_REQUEST, "Accept must include application/json or text/event-stream"));
+        return json_error(
+            StatusCode::NOT_ACCEPTABLE,
+            &ErrorObject::new(
+                code::INVALID_REQUEST,
+                "Accept must include application/json or text/event-stream",
+            ),
+        );
     }
 
     let peek: Peek<'_> = serde_json::from_slice(&body).unwrap_or_default();
@@ -277,14 +343,30 @@ async fn post_message(State(state): State<Arc<HttpState>>, headers: HeaderMap, b
         (Some(id), false) => match state.sessions().get(id).cloned() {
             Some(session) => (session, None),
             None => {
-                return json_error(StatusCode::NOT_FOUND, &ErrorObject::new(code::INVALID_REQUEST, "the session does not exist or has ended; initialize a new one"));
+                return json_error(
+                    StatusCode::NOT_FOUND,
+                    &ErrorObject::new(
+                        code::INVALID_REQUEST,
+                        "the session does not exist or has ended; initialize a new one",
+                    ),
+                );
             }
         },
         (_, true) => {
             if state.sessions().len() >= state.config.max_sessions {
-                return json_error(StatusCode::SERVICE_UNAVAILABLE, &ErrorObject::new(code::SERVER_ERROR, "too many open sessions; try again later").with_data(serde_json::json!({"retryable": true})));
+                return json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &ErrorObject::new(
+                        code::SERVER_ERROR,
+                        "too many open sessions; try again later",
+                    )
+                    .with_data(serde_json::json!({"retryable": true})),
+                );
             }
-            (Arc::new(Mutex::new(Session::new(None))), Some(uuid::Uuid::new_v4().to_string()))
+            (
+                Arc::new(Mutex::new(Session::new(None))),
+                Some(uuid::Uuid::new_v4().to_string()),
+            )
         }
         (None, false) => (Arc::new(Mutex::new(Session::new(None))), None),
     };
@@ -309,9 +391,18 @@ async fn post_message(State(state): State<Arc<HttpState>>, headers: HeaderMap, b
 
     match handled {
         Handled::Nothing => StatusCode::ACCEPTED.into_response(),
-        Handled::Rejected => {
-            (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json")], trim_newline(out)).into_response()
-        }
+        Handled::Rejected => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            trim_newline(out),
+        )
+            .into_response(),
+        Handled::UnknownMethod => (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "application/json")],
+            trim_newline(out),
+        )
+            .into_response(),
         Handled::Answered => {
             let mut queued = Vec::new();
             while let Ok(note) = notes.try_recv() {
@@ -322,37 +413,54 @@ async fn post_message(State(state): State<Arc<HttpState>>, headers: HeaderMap, b
                 let events = futures::stream::iter(queued.into_iter().map(event));
                 return (extra_headers, Sse::new(events)).into_response();
             }
-            (StatusCode::OK, extra_headers, [(header::CONTENT_TYPE, "application/json")], trim_newline(out)).into_response()
+            (
+                StatusCode::OK,
+                extra_headers,
+                [(header::CONTENT_TYPE, "application/json")],
+                trim_newline(out),
+            )
+                .into_response()
         }
         Handled::Pending(pending) => {
             if !sse {
                 return match pending.await {
-                    Some(answer) => (StatusCode::OK, extra_headers, [(header::CONTENT_TYPE, "application/json")], trim_newline(answer)).into_response(),
+                    Some(answer) => (
+                        StatusCode::OK,
+                        extra_headers,
+                        [(header::CONTENT_TYPE, "application/json")],
+                        trim_newline(answer),
+                    )
+                        .into_response(),
                     None => StatusCode::ACCEPTED.into_response(),
                 };
             }
             // Stream the request's notifications as they come, then its answer. Dropping
             // the stream (the client went away) drops the handler: that is cancellation.
-            let events = futures::stream::unfold(Stream::Live(notes, pending), |state| async move {
-                match state {
-                    Stream::Live(mut notes, mut pending) => tokio::select! {
-                        biased;
-                        Some(note) = notes.recv() => Some((event(note), Stream::Live(notes, pending))),
-                        answer = &mut pending => {
-                            // The handler may have queued notes in the same poll that finished
-                            // it; they still go before the answer.
-                            let mut rest = std::collections::VecDeque::new();
-                            while let Ok(note) = notes.try_recv() {
-                                rest.push_back(note);
+            let events = futures::stream::unfold(
+                Stream::Live(notes, pending),
+                |state| async move {
+                    match state {
+                        Stream::Live(mut notes, mut pending) => tokio::select! {
+                            biased;
+                            Some(note) = notes.recv() => Some((event(note), Stream::Live(notes, pending))),
+                            answer = &mut pending => {
+                                // The handler may have queued notes in the same poll that finished
+                                // it; they still go before the answer.
+                                let mut rest = std::collections::VecDeque::new();
+                                while let Ok(note) = notes.try_recv() {
+                                    rest.push_back(note);
+                                }
+                                rest.extend(answer);
+                                let first = rest.pop_front()?;
+                                Some((event(first), Stream::Flush(rest)))
                             }
-                            rest.extend(answer);
-                            let first = rest.pop_front()?;
-                            Some((event(first), Stream::Flush(rest)))
-                        }
-                    },
-                    Stream::Flush(mut rest) => rest.pop_front().map(|message| (event(message), Stream::Flush(rest))),
-                }
-            });
+                        },
+                        Stream::Flush(mut rest) => rest
+                            .pop_front()
+                            .map(|message| (event(message), Stream::Flush(rest))),
+                    }
+                },
+            );
             (extra_headers, Sse::new(events)).into_response()
         }
     }
@@ -384,12 +492,19 @@ mod tests {
 
     #[tokio::test]
     async fn accepted_connections_do_not_use_nagle() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let mut listener = without_nagle(listener);
-        let _client = tokio::net::TcpStream::connect(address).await.unwrap_or_else(|e| panic!("{e}"));
+        let _client = tokio::net::TcpStream::connect(address)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let (accepted, _) = listener.accept().await;
-        assert!(accepted.nodelay().unwrap_or(false), "TCP_NODELAY must be set on accepted connections");
+        assert!(
+            accepted.nodelay().unwrap_or(false),
+            "TCP_NODELAY must be set on accepted connections"
+        );
     }
 
     #[test]

@@ -42,22 +42,26 @@
 
 mod context;
 mod error;
+mod http;
 pub mod model;
 mod registry;
 mod server;
 mod stdio;
-mod http;
 pub mod wire;
 
-pub use context::{Era, OUTBOUND_QUEUE, Outbound, RequestContext};
+pub use context::{Era, LogLevel, OUTBOUND_QUEUE, Outbound, RequestContext};
 pub use error::{HandlerError, Violation};
+pub use http::{
+    HttpConfig, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, SESSION_HEADER, router,
+    serve_http, serve_listener,
+};
 pub use model::{Content, PromptOutput, ResourceContents, Role, ToolOutput};
 pub use registry::{
     Prompt, PromptBuilder, Resource, ResourceTemplate, Tool, ToolBuilder, schema_for,
 };
 pub use server::{
-    BuildError, CacheScope, Handled, LEGACY_VERSIONS, MAX_MESSAGE_BYTES, MODERN_VERSION, Pending, Server,
-    ServerBuilder, Session, meta_key,
+    BuildError, CacheScope, Completer, CompletionRef, Handled, LEGACY_VERSIONS, MAX_COMPLETIONS,
+    MAX_MESSAGE_BYTES, MODERN_VERSION, Pending, REMOVED_IN_MODERN, Server, ServerBuilder, Session,
+    meta_key,
 };
 pub use stdio::{SHUTDOWN_GRACE, serve, serve_stdio};
-pub use http::{HttpConfig, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, SESSION_HEADER, router, serve_http, serve_listener};

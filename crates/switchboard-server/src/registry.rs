@@ -53,6 +53,8 @@ pub fn schema_for<T: JsonSchema>() -> Value {
 /// A registered tool.
 pub struct Tool {
     pub(crate) descriptor: ToolDescriptor,
+    /// Client capabilities (`sampling`, `elicitation`, `roots`) the tool cannot run without.
+    pub(crate) required_capabilities: Vec<String>,
     pub(crate) validator: Option<jsonschema::Validator>,
     pub(crate) handler: Arc<ToolFn>,
 }
@@ -78,6 +80,7 @@ impl Tool {
                 annotations: ToolAnnotations::default(),
                 meta: None,
             },
+            required_capabilities: Vec::new(),
         }
     }
 
@@ -109,6 +112,7 @@ impl Tool {
 #[derive(Debug)]
 pub struct ToolBuilder {
     descriptor: ToolDescriptor,
+    required_capabilities: Vec<String>,
 }
 
 impl ToolBuilder {
@@ -159,6 +163,13 @@ impl ToolBuilder {
         self
     }
 
+    /// The tool needs this client capability (for example `sampling`); a client that did not
+    /// declare it gets `-32021` before the tool runs.
+    pub fn requires_client_capability(mut self, capability: impl Into<String>) -> Self {
+        self.required_capabilities.push(capability.into());
+        self
+    }
+
     /// Declare the structured content type; its schema becomes `outputSchema`.
     pub fn output<O: JsonSchema>(mut self) -> Self {
         self.descriptor.output_schema = Some(schema_for::<O>());
@@ -197,6 +208,7 @@ impl ToolBuilder {
             .ok();
         Tool {
             descriptor: self.descriptor,
+            required_capabilities: self.required_capabilities,
             validator,
             handler: erased,
         }

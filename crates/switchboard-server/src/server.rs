@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json, value::RawValue};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    context::{Era, Outbound, RequestContext},
+    context::{Era, LogLevel, Outbound, RequestContext},
     error::HandlerError,
     model::{PromptOutput, ResourceContents, ToolOutput},
     registry::{Prompt, Resource, ResourceTemplate, Tool, encode},
@@ -42,6 +42,15 @@ pub mod meta_key {
     pub const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
     pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 }
+/// Methods of the legacy lifecycle that 2026-07-28 removed; a modern request for one gets
+/// `-32601` (HTTP 404).
+pub const REMOVED_IN_MODERN: [&str; 5] = [
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
 /// Largest message accepted, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -52,6 +61,9 @@ pub enum Handled {
     /// The message was refused before any method ran (unparsable, not JSON-RPC, or missing or
     /// wrong protocol metadata); an error was written to `out`. HTTP answers these with 400.
     Rejected,
+    /// A 2026-07-28 request for a method that does not exist in that revision (or at all);
+    /// a `-32601` error was written to `out`. HTTP answers these with 404.
+    UnknownMethod,
     /// A notification or a response: there is nothing to answer.
     Nothing,
     /// The handler is still running; spawn it.
@@ -63,15 +75,18 @@ impl std::fmt::Debug for Handled {
         f.write_str(match self {
             Handled::Answered => "Answered",
             Handled::Rejected => "Rejected",
+            Handled::UnknownMethod => "UnknownMethod",
             Handled::Nothing => "Nothing",
             Handled::Pending(_) => "Pending",
         })
     }
 }
 
-/// Why a request got an error: refused up front, or failed in its method.
+/// Why a request got an error: refused up front, no such method in its era, or failed in
+/// its method.
 enum Failure {
     Rejected(ErrorObject),
+    UnknownMethod(ErrorObject),
     Method(ErrorObject),
 }
 
@@ -106,6 +121,8 @@ struct Inner {
     prompts_list: Vec<u8>,
     /// `"ttlMs":N,"cacheScope":"..."`, added to modern discover, list and read results.
     cache_hints: Arc<[u8]>,
+    subscribable: bool,
+    completer: Option<Arc<Completer>>,
 }
 
 /// An MCP server: its tools, resources and prompts, and the dispatcher. Cheap to clone.
@@ -124,7 +141,6 @@ impl std::fmt::Debug for Server {
 }
 
 /// Declares a server. Registration order is the order of the lists.
-#[derive(Debug)]
 pub struct ServerBuilder {
     info: Implementation,
     instructions: Option<String>,
@@ -134,6 +150,17 @@ pub struct ServerBuilder {
     prompts: Vec<Prompt>,
     cache_ttl_ms: u64,
     cache_scope: CacheScope,
+    subscribable: bool,
+    completer: Option<Arc<Completer>>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("info", &self.info)
+            .field("tools", &self.tools.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a server could not be built.
@@ -164,6 +191,21 @@ impl ServerBuilder {
     pub fn cache_hints(mut self, ttl_ms: u64, scope: CacheScope) -> Self {
         self.cache_ttl_ms = ttl_ms;
         self.cache_scope = scope;
+        self
+    }
+
+    /// Accept `resources/subscribe` and `unsubscribe` (legacy sessions).
+    pub fn resource_subscriptions(mut self) -> Self {
+        self.subscribable = true;
+        self
+    }
+
+    /// Answer `completion/complete` with `completer`.
+    pub fn completions<F>(mut self, completer: F) -> Self
+    where
+        F: Fn(&CompletionRef, &str, &str) -> Vec<String> + Send + Sync + 'static,
+    {
+        self.completer = Some(Arc::new(completer));
         self
     }
 
@@ -259,6 +301,8 @@ impl ServerBuilder {
                 resources_list,
                 templates_list,
                 prompts_list,
+                subscribable: self.subscribable,
+                completer: self.completer,
                 cache_hints: Arc::from(
                     format!(
                         "\"ttlMs\":{},\"cacheScope\":\"{}\"",
@@ -280,6 +324,10 @@ impl ServerBuilder {
 #[derive(Debug)]
 pub struct Session {
     legacy_version: Option<&'static str>,
+    /// Set by `logging/setLevel`; a legacy session hears every level until then.
+    log_level: LogLevel,
+    /// URIs the client subscribed to with `resources/subscribe`.
+    subscriptions: std::collections::HashSet<String>,
     client_capabilities: Option<Arc<RawValue>>,
     outbound: Option<Outbound>,
     in_flight: Arc<Mutex<HashMap<String, CancellationToken>>>,
@@ -290,6 +338,8 @@ impl Session {
     pub fn new(outbound: Option<Outbound>) -> Self {
         Session {
             legacy_version: None,
+            log_level: LogLevel::Debug,
+            subscriptions: std::collections::HashSet::new(),
             client_capabilities: None,
             outbound,
             in_flight: Arc::default(),
@@ -327,6 +377,8 @@ struct RequestMeta<'a> {
     client_capabilities: Option<&'a RawValue>,
     #[serde(rename = "progressToken", borrow, default)]
     progress_token: Option<&'a RawValue>,
+    #[serde(rename = "io.modelcontextprotocol/logLevel", borrow, default)]
+    log_level: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -353,6 +405,42 @@ struct InitializeParams<'a> {
     #[serde(borrow, default)]
     capabilities: Option<&'a RawValue>,
 }
+
+#[derive(Debug, Deserialize)]
+struct SetLevelParams {
+    level: String,
+}
+
+/// What `completion/complete` asks to complete.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type")]
+pub enum CompletionRef {
+    #[serde(rename = "ref/prompt")]
+    Prompt { name: String },
+    #[serde(rename = "ref/resource")]
+    Resource { uri: String },
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionArgument {
+    name: String,
+    #[serde(default)]
+    value: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct CompleteParams {
+    #[serde(rename = "ref")]
+    reference: CompletionRef,
+    argument: CompletionArgument,
+}
+
+/// Most completion values in one answer (the spec's limit).
+pub const MAX_COMPLETIONS: usize = 100;
+
+/// Completes an argument: given what is being completed, the argument's name and the text
+/// typed so far, the candidate values.
+pub type Completer = dyn Fn(&CompletionRef, &str, &str) -> Vec<String> + Send + Sync;
 
 #[derive(Debug, Deserialize)]
 struct ReadParams {
@@ -515,6 +603,8 @@ impl Server {
             prompts: Vec::new(),
             cache_ttl_ms: 0,
             cache_scope: CacheScope::Private,
+            subscribable: false,
+            completer: None,
         }
     }
 
@@ -524,10 +614,17 @@ impl Server {
 
     /// Handle one incoming message (one line of stdio, one HTTP body). Whatever can be
     /// answered now is appended to `out`; a handler still running is returned to be spawned.
-    pub fn handle(&self, session: &mut Session, message: &[u8], out: &mut Vec<u8>) -> Option<Pending> {
+    pub fn handle(
+        &self,
+        session: &mut Session,
+        message: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<Pending> {
         match self.dispatch(session, message, out) {
             Handled::Pending(pending) => Some(pending),
-            Handled::Answered | Handled::Rejected | Handled::Nothing => None,
+            Handled::Answered | Handled::Rejected | Handled::UnknownMethod | Handled::Nothing => {
+                None
+            }
         }
     }
 
@@ -601,6 +698,10 @@ impl Server {
                         wire::write_error(out, Some(id), &error);
                         Handled::Rejected
                     }
+                    Err(Failure::UnknownMethod(error)) => {
+                        wire::write_error(out, Some(id), &error);
+                        Handled::UnknownMethod
+                    }
                 }
             }
         }
@@ -653,6 +754,41 @@ impl Server {
         }
     }
 
+    /// The client capabilities `tool` requires that the client did not declare, as a
+    /// `ClientCapabilities` object, or `None` when nothing is missing.
+    fn missing_capabilities(
+        &self,
+        session: &Session,
+        era: Era,
+        meta: Option<&RequestMeta<'_>>,
+        tool: &Tool,
+    ) -> Option<Value> {
+        if tool.required_capabilities.is_empty() {
+            return None;
+        }
+        let declared: Option<Value> = match era {
+            Era::Modern => meta
+                .and_then(|m| m.client_capabilities)
+                .and_then(|raw| serde_json::from_str(raw.get()).ok()),
+            Era::Legacy => session
+                .client_capabilities
+                .as_ref()
+                .and_then(|raw| serde_json::from_str(raw.get()).ok()),
+        };
+        let missing: Map<String, Value> = tool
+            .required_capabilities
+            .iter()
+            .filter(|name| {
+                declared
+                    .as_ref()
+                    .and_then(|d| d.get(name.as_str()))
+                    .is_none_or(Value::is_null)
+            })
+            .map(|name| (name.clone(), json!({})))
+            .collect();
+        (!missing.is_empty()).then_some(Value::Object(missing))
+    }
+
     fn context(
         &self,
         session: &Session,
@@ -679,6 +815,12 @@ impl Server {
             outbound: session.outbound.clone(),
             cancelled: cancel,
             client_capabilities,
+            log_level: match era {
+                Era::Legacy => Some(session.log_level),
+                Era::Modern => meta
+                    .and_then(|m| m.log_level.as_deref())
+                    .and_then(LogLevel::parse),
+            },
         }
     }
 
@@ -710,6 +852,19 @@ impl Server {
             if let Err(error) = tool.check(&arguments) {
                 return Err(Failure::Method(error.to_wire()));
             }
+            if let Some(missing) = self.missing_capabilities(session, era, call.meta.as_ref(), tool)
+            {
+                return Err(Failure::Rejected(
+                    ErrorObject::new(
+                        code::MISSING_CLIENT_CAPABILITY,
+                        format!(
+                            "the tool {} needs client capabilities the client did not declare",
+                            tool.name()
+                        ),
+                    )
+                    .with_data(json!({"requiredCapabilities": missing})),
+                ));
+            }
             let cancel = CancellationToken::new();
             let context = self.context(session, era, call.meta.as_ref(), cancel.clone());
             let handler = (tool.handler)(arguments, context);
@@ -718,6 +873,20 @@ impl Server {
                 encode_outcome::<ToolOutput>(&owned_id, era, handler.await, None)
             });
             return Ok(run_inline(future, out, cancel, &session.in_flight, id));
+        }
+
+        let meta = params
+            .map(|raw| parse_params::<MetaOnly<'_>>(Some(raw), method))
+            .transpose()?
+            .and_then(|m| m.meta);
+        let modern = meta
+            .as_ref()
+            .and_then(|m| m.protocol_version.as_deref())
+            .is_some();
+        if modern && REMOVED_IN_MODERN.contains(&method) {
+            return Err(Failure::UnknownMethod(ErrorObject::method_not_found(
+                method,
+            )));
         }
 
         if method == "initialize" {
@@ -741,10 +910,6 @@ impl Server {
             return Ok(None);
         }
 
-        let meta = params
-            .map(|raw| parse_params::<MetaOnly<'_>>(Some(raw), method))
-            .transpose()?
-            .and_then(|m| m.meta);
         if method == "server/discover"
             && meta
                 .as_ref()
@@ -773,7 +938,47 @@ impl Server {
                 respond_cacheable(out, id, era, &result, &inner.cache_hints);
             }
             "ping" => respond(out, id, era, &json!({})),
-            "logging/setLevel" => respond(out, id, era, &json!({})),
+            "logging/setLevel" => {
+                let SetLevelParams { level } = parse_params(params, method)?;
+                let Some(level) = LogLevel::parse(&level) else {
+                    return Err(Failure::Method(
+                        ErrorObject::invalid_params(format!("unknown log level {level:?}"))
+                            .with_data(json!({"level": level})),
+                    ));
+                };
+                session.log_level = level;
+                respond(out, id, era, &json!({}));
+            }
+            "resources/subscribe" | "resources/unsubscribe" if inner.subscribable => {
+                let ReadParams { uri } = parse_params(params, method)?;
+                if method == "resources/subscribe" {
+                    session.subscriptions.insert(uri);
+                } else {
+                    session.subscriptions.remove(&uri);
+                }
+                respond(out, id, era, &json!({}));
+            }
+            "completion/complete" if inner.completer.is_some() => {
+                let request: CompleteParams = parse_params(params, method)?;
+                let completer = inner.completer.clone();
+                let values = completer
+                    .map(|c| {
+                        c(
+                            &request.reference,
+                            &request.argument.name,
+                            &request.argument.value,
+                        )
+                    })
+                    .unwrap_or_default();
+                let total = values.len();
+                let values: Vec<String> = values.into_iter().take(MAX_COMPLETIONS).collect();
+                respond(
+                    out,
+                    id,
+                    era,
+                    &json!({"completion": {"values": values, "total": total, "hasMore": total > MAX_COMPLETIONS}}),
+                );
+            }
             "tools/list" => respond_raw(out, id, era, &inner.tools_list, &inner.cache_hints),
             "resources/list" => {
                 respond_raw(out, id, era, &inner.resources_list, &inner.cache_hints)
@@ -851,6 +1056,9 @@ impl Server {
                     encode_outcome::<PromptOutput>(&owned_id, era, getting.await, None)
                 });
                 return Ok(run_inline(future, out, cancel, &session.in_flight, id));
+            }
+            other if era == Era::Modern => {
+                return Err(Failure::UnknownMethod(ErrorObject::method_not_found(other)));
             }
             other => return Err(Failure::Method(ErrorObject::method_not_found(other))),
         }

@@ -374,3 +374,77 @@ fn oversized_messages_are_refused() {
     let answers = exchange(&server, &mut session, &[&huge]);
     assert_eq!(answers[0]["error"]["code"], -32600);
 }
+
+#[test]
+fn methods_removed_in_2026_are_unknown_to_modern_requests() {
+    use switchboard_server::Handled;
+    let server = test_server();
+    for method in [
+        "initialize",
+        "ping",
+        "logging/setLevel",
+        "resources/subscribe",
+        "no/such/method",
+    ] {
+        let line = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{{"uri":"kit://hello","level":"info",{MODERN_META}}}}}"#
+        );
+        let mut out = Vec::new();
+        let handled = server.dispatch(&mut Session::new(None), line.as_bytes(), &mut out);
+        assert!(
+            matches!(handled, Handled::UnknownMethod),
+            "{method}: {handled:?}"
+        );
+        let answer: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(answer["error"]["code"], -32601, "{method}");
+    }
+    // The same methods still work in a legacy session.
+    let mut session = legacy_session(&server);
+    let answers = exchange(
+        &server,
+        &mut session,
+        &[r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#],
+    );
+    assert_eq!(answers[0]["result"], json!({}));
+}
+
+#[test]
+fn a_tool_needing_an_undeclared_client_capability_is_refused() {
+    use switchboard_server::{Handled, Server, Tool, ToolOutput};
+    let server = Server::builder("caps", "1")
+        .tool(
+            Tool::builder("ask", "Needs sampling.")
+                .requires_client_capability("sampling")
+                .handler(|_: crate::Empty, _| async { Ok(ToolOutput::text("asked")) }),
+        )
+        .build()
+        .unwrap();
+    let without = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"ask",{MODERN_META}}}}}"#
+    );
+    let mut out = Vec::new();
+    assert!(matches!(
+        server.dispatch(&mut Session::new(None), without.as_bytes(), &mut out),
+        Handled::Rejected
+    ));
+    let answer: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(answer["error"]["code"], -32021);
+    assert_eq!(
+        answer["error"]["data"],
+        json!({"requiredCapabilities": {"sampling": {}}})
+    );
+    let with = without.replace(
+        r#"clientCapabilities":{}"#,
+        r#"clientCapabilities":{"sampling":{}}"#,
+    );
+    assert_ne!(with, without);
+    let mut out = Vec::new();
+    let handled = server.dispatch(&mut Session::new(None), with.as_bytes(), &mut out);
+    assert!(
+        matches!(handled, Handled::Answered),
+        "{handled:?}: {}",
+        String::from_utf8_lossy(&out)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(answer["result"]["content"][0]["text"], "asked");
+}

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
-use switchboard_client::{CallOptions, ConnectOptions, Connection, EraPreference, model::{Content, Era}};
+use switchboard_client::{
+    CallOptions, ConnectOptions, Connection, EraPreference,
+    model::{Content, Era},
+};
 use switchboard_config::{ServerEntry, ServerName, Transport};
 use switchboard_server::HttpConfig;
 
@@ -29,13 +32,24 @@ async fn start() -> Running {
 async fn start_with(config: HttpConfig) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(switchboard_server::serve_listener(test_server(), listener, config));
-    Running { url: format!("http://127.0.0.1:{port}/mcp"), port, task }
+    let task = tokio::spawn(switchboard_server::serve_listener(
+        test_server(),
+        listener,
+        config,
+    ));
+    Running {
+        url: format!("http://127.0.0.1:{port}/mcp"),
+        port,
+        task,
+    }
 }
 
 fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 async fn post(url: &str, body: &str, extra: &[(&str, &str)]) -> reqwest::Response {
@@ -52,25 +66,51 @@ async fn post(url: &str, body: &str, extra: &[(&str, &str)]) -> reqwest::Respons
 
 fn modern(id: u32, method: &str, params: &str) -> String {
     let comma = if params.is_empty() { "" } else { "," };
-    format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{{{params}{comma}{MODERN_META}}}}}"#)
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{{{params}{comma}{MODERN_META}}}}}"#
+    )
 }
 
 #[tokio::test]
 async fn a_modern_call_is_stateless_json() {
     let server = start().await;
-    let response = post(&server.url, &modern(1, "tools/call", r#""name":"echo","arguments":{"text":"hi"}"#), &[("mcp-method", "tools/call"), ("mcp-name", "echo"), ("mcp-protocol-version", "2026-07-28")]).await;
+    let response = post(
+        &server.url,
+        &modern(
+            1,
+            "tools/call",
+            r#""name":"echo","arguments":{"text":"hi"}"#,
+        ),
+        &[
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "echo"),
+            ("mcp-protocol-version", "2026-07-28"),
+        ],
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().get("mcp-session-id").is_none());
     assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["result"], json!({"resultType": "complete", "content": [{"type": "text", "text": "hi"}]}));
+    assert_eq!(
+        body["result"],
+        json!({"resultType": "complete", "content": [{"type": "text", "text": "hi"}]})
+    );
 }
 
 #[tokio::test]
 async fn modern_header_rules() {
     let server = start().await;
-    let call = modern(1, "tools/call", r#""name":"echo","arguments":{"text":"hi"}"#);
-    for (name, value) in [("mcp-protocol-version", "2025-11-25"), ("mcp-method", "tools/list"), ("mcp-name", "other")] {
+    let call = modern(
+        1,
+        "tools/call",
+        r#""name":"echo","arguments":{"text":"hi"}"#,
+    );
+    for (name, value) in [
+        ("mcp-protocol-version", "2025-11-25"),
+        ("mcp-method", "tools/list"),
+        ("mcp-name", "other"),
+    ] {
         let response = post(&server.url, &call, &[(name, value)]).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name}");
         let body: Value = response.json().await.unwrap();
@@ -79,16 +119,40 @@ async fn modern_header_rules() {
     // Header names are case-insensitive and values may carry spaces.
     let response = post(&server.url, &call, &[("MCP-METHOD", " tools/call ")]).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let response = post(&server.url, &modern(2, "tools/list", r#""_meta2":1"#).replace("2026-07-28", "2099-01-01"), &[]).await;
+    let response = post(
+        &server.url,
+        &modern(2, "tools/list", r#""_meta2":1"#).replace("2026-07-28", "2099-01-01"),
+        &[],
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], -32022);
-    let response = post(&server.url, r#"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#, &[]).await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        -32022
+    );
+    let response = post(
+        &server.url,
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#,
+        &[],
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], -32602);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        -32602
+    );
     // A method error is not an HTTP error.
-    let response = post(&server.url, &modern(4, "tools/call", r#""name":"nope""#), &[]).await;
+    let response = post(
+        &server.url,
+        &modern(4, "tools/call", r#""name":"nope""#),
+        &[],
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], -32602);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        -32602
+    );
 }
 
 #[tokio::test]
@@ -97,19 +161,53 @@ async fn legacy_sessions_live_until_deleted() {
     let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
     let response = post(&server.url, init, &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let session = response.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["result"]["protocolVersion"], "2025-06-18");
-    let notified = post(&server.url, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, &[("mcp-session-id", &session)]).await;
+    let notified = post(
+        &server.url,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        &[("mcp-session-id", &session)],
+    )
+    .await;
     assert_eq!(notified.status(), StatusCode::ACCEPTED);
-    let listed = post(&server.url, r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, &[("mcp-session-id", &session)]).await;
+    let listed = post(
+        &server.url,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        &[("mcp-session-id", &session)],
+    )
+    .await;
     assert_eq!(listed.status(), StatusCode::OK);
-    assert_eq!(listed.json::<Value>().await.unwrap()["result"]["tools"].as_array().unwrap().len(), 4);
-    let unknown = post(&server.url, r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, &[("mcp-session-id", "not-a-session")]).await;
+    assert_eq!(
+        listed.json::<Value>().await.unwrap()["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let unknown = post(
+        &server.url,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+        &[("mcp-session-id", "not-a-session")],
+    )
+    .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    let deleted = client().delete(&server.url).header("mcp-session-id", &session).send().await.unwrap();
+    let deleted = client()
+        .delete(&server.url)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let after = post(&server.url, r#"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#, &[("mcp-session-id", &session)]).await;
+    let after = post(
+        &server.url,
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#,
+        &[("mcp-session-id", &session)],
+    )
+    .await;
     assert_eq!(after.status(), StatusCode::NOT_FOUND);
 }
 
@@ -133,22 +231,51 @@ async fn dns_rebinding_is_refused() {
     let fine = post(&server.url, &ping, &[("origin", &local_origin)]).await;
     assert_eq!(fine.status(), StatusCode::OK);
     let localhost_url = format!("http://localhost:{}/mcp", server.port);
-    assert_eq!(post(&localhost_url, &ping, &[]).await.status(), StatusCode::OK);
+    assert_eq!(
+        post(&localhost_url, &ping, &[]).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn bad_requests_get_the_right_status() {
-    let server = start_with(HttpConfig { max_body_bytes: 4096, ..HttpConfig::default() }).await;
+    let server = start_with(HttpConfig {
+        max_body_bytes: 4096,
+        ..HttpConfig::default()
+    })
+    .await;
     let ping = modern(1, "tools/list", "");
-    let text = client().post(&server.url).header(header::CONTENT_TYPE, "text/plain").header(header::ACCEPT, "application/json").body(ping.clone()).send().await.unwrap();
+    let text = client()
+        .post(&server.url)
+        .header(header::CONTENT_TYPE, "text/plain")
+        .header(header::ACCEPT, "application/json")
+        .body(ping.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(text.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let html = client().post(&server.url).header(header::CONTENT_TYPE, "application/json").header(header::ACCEPT, "text/html").body(ping.clone()).send().await.unwrap();
+    let html = client()
+        .post(&server.url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "text/html")
+        .body(ping.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(html.status(), StatusCode::NOT_ACCEPTABLE);
-    let huge = post(&server.url, &format!(r#"{{"x":"{}"}}"#, "a".repeat(10_000)), &[]).await;
+    let huge = post(
+        &server.url,
+        &format!(r#"{{"x":"{}"}}"#, "a".repeat(10_000)),
+        &[],
+    )
+    .await;
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let garbage = post(&server.url, "{not json", &[]).await;
     assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(garbage.json::<Value>().await.unwrap()["error"]["code"], -32700);
+    assert_eq!(
+        garbage.json::<Value>().await.unwrap()["error"]["code"],
+        -32700
+    );
     let get = client().get(&server.url).send().await.unwrap();
     assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
@@ -156,14 +283,31 @@ async fn bad_requests_get_the_right_status() {
 #[tokio::test]
 async fn a_slow_call_streams_progress_then_the_result() {
     let server = start().await;
-    let body = modern(5, "tools/call", r#""name":"slow","arguments":{"ms":80},"_meta":{"progressToken":"p"}"#).replace(r#","_meta":{"progressToken":"p"},"_meta""#, r#","_meta""#);
+    let body = modern(
+        5,
+        "tools/call",
+        r#""name":"slow","arguments":{"ms":80},"_meta":{"progressToken":"p"}"#,
+    )
+    .replace(r#","_meta":{"progressToken":"p"},"_meta""#, r#","_meta""#);
     // Put the progress token into the one _meta object.
-    let body = body.replace(r#""io.modelcontextprotocol/clientCapabilities":{}"#, r#""io.modelcontextprotocol/clientCapabilities":{},"progressToken":"p""#);
+    let body = body.replace(
+        r#""io.modelcontextprotocol/clientCapabilities":{}"#,
+        r#""io.modelcontextprotocol/clientCapabilities":{},"progressToken":"p""#,
+    );
     let response = post(&server.url, &body, &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let text = response.text().await.unwrap();
-    let messages: Vec<Value> = text.lines().filter_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect();
+    let messages: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
     assert_eq!(messages.len(), 5, "{text}");
     for (i, note) in messages[..4].iter().enumerate() {
         assert_eq!(note["method"], "notifications/progress");
@@ -174,24 +318,62 @@ async fn a_slow_call_streams_progress_then_the_result() {
 }
 
 fn http_entry(url: &str) -> ServerEntry {
-    ServerEntry::new(ServerName::new("kit-http").unwrap(), Transport::StreamableHttp { url: url.parse().unwrap(), headers: Default::default() })
+    ServerEntry::new(
+        ServerName::new("kit-http").unwrap(),
+        Transport::StreamableHttp {
+            url: url.parse().unwrap(),
+            headers: Default::default(),
+        },
+    )
 }
 
 #[tokio::test]
 async fn our_client_speaks_both_eras_over_http() {
     let server = start().await;
-    for (era, expected) in [(EraPreference::Auto, Era::Modern), (EraPreference::Legacy, Era::Legacy)] {
-        let options = ConnectOptions { era, ..ConnectOptions::default() };
-        let connection = Connection::connect(&http_entry(&server.url), &options).await.unwrap();
-        assert_eq!(connection.description().era, expected);
-        let result = connection.call_tool("echo", json!({"text": "http"}).as_object().cloned(), CallOptions::default()).await.unwrap();
-        assert_eq!(result.content, vec![Content::Text { text: "http".into() }]);
-        let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
-        let slow = connection
-            .call_tool("slow", json!({"ms": 40}).as_object().cloned(), CallOptions { progress: Some(sender), ..CallOptions::default() })
+    for (era, expected) in [
+        (EraPreference::Auto, Era::Modern),
+        (EraPreference::Legacy, Era::Legacy),
+    ] {
+        let options = ConnectOptions {
+            era,
+            ..ConnectOptions::default()
+        };
+        let connection = Connection::connect(&http_entry(&server.url), &options)
             .await
             .unwrap();
-        assert_eq!(slow.content, vec![Content::Text { text: "slept".into() }]);
+        assert_eq!(connection.description().era, expected);
+        let result = connection
+            .call_tool(
+                "echo",
+                json!({"text": "http"}).as_object().cloned(),
+                CallOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            result.content,
+            vec![Content::Text {
+                text: "http".into()
+            }]
+        );
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
+        let slow = connection
+            .call_tool(
+                "slow",
+                json!({"ms": 40}).as_object().cloned(),
+                CallOptions {
+                    progress: Some(sender),
+                    ..CallOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            slow.content,
+            vec![Content::Text {
+                text: "slept".into()
+            }]
+        );
         let mut progress = 0;
         while receiver.try_recv().is_ok() {
             progress += 1;

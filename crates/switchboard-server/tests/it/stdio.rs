@@ -110,10 +110,14 @@ async fn end_of_input_lets_running_calls_finish() {
 async fn notes_from_a_handler_that_finished_at_once_come_before_its_answer() {
     use switchboard_server::{Server, Tool, ToolOutput};
     let server = Server::builder("quick-progress", "1")
-        .tool(Tool::builder("quick", "Reports progress without waiting.").handler(|_: crate::Empty, cx| async move {
-            cx.progress(1.0, Some(1.0), None).await;
-            Ok(ToolOutput::text("done"))
-        }))
+        .tool(
+            Tool::builder("quick", "Reports progress without waiting.").handler(
+                |_: crate::Empty, cx| async move {
+                    cx.progress(1.0, Some(1.0), None).await;
+                    Ok(ToolOutput::text("done"))
+                },
+            ),
+        )
         .build()
         .unwrap();
     let (client, server_side) = tokio::io::duplex(1 << 16);
@@ -121,7 +125,11 @@ async fn notes_from_a_handler_that_finished_at_once_come_before_its_answer() {
     tokio::spawn(switchboard_server::serve(server, server_read, server_write));
     let (client_read, mut input) = tokio::io::split(client);
     let mut output = BufReader::new(client_read).lines();
-    let line = format!("{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"quick\",\"_meta\":{{\"progressToken\":7,\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{{}}}}}}}}\n");
+    let line = concat!(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"quick","_meta":{"progressToken":7,"#,
+        r#""io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#,
+        "\n"
+    );
     input.write_all(line.as_bytes()).await.unwrap();
     assert_eq!(next(&mut output).await["method"], "notifications/progress");
     assert_eq!(next(&mut output).await["id"], 1);
