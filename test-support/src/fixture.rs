@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use rmcp::model::SubscriptionFilter;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters},
@@ -20,7 +21,7 @@ use rmcp::{
         ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
     },
     schemars,
-    service::RequestContext,
+    service::{RequestContext, SubscriptionContext, SubscriptionSink},
     tool, tool_router,
 };
 use serde::Deserialize;
@@ -46,6 +47,8 @@ pub struct Fixture {
     options: FixtureOptions,
     calls: Arc<AtomicU32>,
     extra_tool: Arc<AtomicBool>,
+    /// The open `subscriptions/listen` stream of a 2026-07-28 client, if any.
+    subscription: Arc<std::sync::Mutex<Option<SubscriptionSink>>>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -82,6 +85,7 @@ impl Fixture {
             options,
             calls: Arc::default(),
             extra_tool: Arc::default(),
+            subscription: Arc::default(),
         }
     }
 
@@ -153,7 +157,23 @@ impl Fixture {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         self.extra_tool.store(true, Ordering::SeqCst);
-        let _ = context.peer.notify_tool_list_changed().await;
+        // As 2026-07-28 says: a modern client hears list changes only on the stream it opened
+        // with subscriptions/listen; a legacy session gets them unasked.
+        let modern = context
+            .protocol_version()
+            .is_some_and(|v| !v.has_initialize());
+        if modern {
+            let sink = self
+                .subscription
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if let Some(sink) = sink {
+                let _ = sink.notify_tool_list_changed().await;
+            }
+        } else {
+            let _ = context.peer.notify_tool_list_changed().await;
+        }
         result(json!({"content": [{"type": "text", "text": "extra enabled"}]}))
     }
 }
@@ -181,6 +201,19 @@ impl ServerHandler for Fixture {
         } else {
             Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
         }
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        *self.subscription.lock().unwrap_or_else(|e| e.into_inner()) = Some(context.sink().clone());
+        context.cancelled().await;
+        Ok(())
     }
 
     async fn list_tools(

@@ -7,7 +7,8 @@ use rmcp::{
         CallToolRequest, CallToolRequestParams, ClientRequest, GetPromptRequest,
         GetPromptRequestParams, ListPromptsRequest, ListResourceTemplatesRequest,
         ListResourcesRequest, ListToolsRequest, PaginatedRequestParams, PingRequest,
-        ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams,
+        ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams, ServerNotification,
+        SubscriptionFilter,
     },
     service::{
         ClientInitializeError, ClientLifecycleMode, ClientServiceExt, PeerRequestOptions,
@@ -114,6 +115,73 @@ pub struct Connection {
     description: ServerDescription,
     diagnostics: Option<Arc<ChildDiagnostics>>,
     events: std::sync::Mutex<Option<mpsc::Receiver<ServerEvent>>>,
+    /// The `subscriptions/listen` stream of a modern server that announces list changes.
+    listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+        }
+    }
+}
+
+/// In the 2026-07-28 revision a server sends `list_changed` only on a `subscriptions/listen`
+/// stream the client opened (legacy servers push it unasked). Open one for the lists the
+/// server says can change, and turn what arrives into the same events.
+fn listen_for_changes(
+    service: &RunningService<RoleClient, ClientSide>,
+    handler: &ClientSide,
+    capabilities: &Capabilities,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let mut filter = SubscriptionFilter::builder();
+    if capabilities.tools_list_changed {
+        filter = filter.tools_list_changed();
+    }
+    if capabilities.prompts_list_changed {
+        filter = filter.prompts_list_changed();
+    }
+    if capabilities.resources_list_changed {
+        filter = filter.resources_list_changed();
+    }
+    if !(capabilities.tools_list_changed
+        || capabilities.prompts_list_changed
+        || capabilities.resources_list_changed)
+    {
+        return None;
+    }
+    let filter = filter.build();
+    let peer = service.peer().clone();
+    let handler = handler.clone();
+    Some(tokio::spawn(async move {
+        let mut subscription = match peer.listen(filter).await {
+            Ok(subscription) => subscription,
+            Err(error) => {
+                tracing::debug!(%error, "the server refused subscriptions/listen; its list changes will not be seen");
+                return;
+            }
+        };
+        loop {
+            match subscription.next().await {
+                Ok(Some(ServerNotification::ToolListChangedNotification(_))) => {
+                    handler.emit(ServerEvent::ToolsChanged)
+                }
+                Ok(Some(ServerNotification::PromptListChangedNotification(_))) => {
+                    handler.emit(ServerEvent::PromptsChanged)
+                }
+                Ok(Some(ServerNotification::ResourceListChangedNotification(_))) => {
+                    handler.emit(ServerEvent::ResourcesChanged)
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::debug!(%error, "the subscriptions/listen stream ended");
+                    return;
+                }
+            }
+        }
+    }))
 }
 
 impl std::fmt::Debug for Connection {
@@ -419,6 +487,9 @@ impl Connection {
             instructions: info.instructions.clone(),
             transport: transport_label,
         };
+        let listener = (era == Era::Modern)
+            .then(|| listen_for_changes(&service, &handler, &description.capabilities))
+            .flatten();
         Ok(Connection {
             name,
             service,
@@ -426,6 +497,7 @@ impl Connection {
             description,
             diagnostics,
             events: std::sync::Mutex::new(Some(events)),
+            listener,
         })
     }
 

@@ -73,7 +73,7 @@ impl ClientSide {
         self.progress_map().remove(token);
     }
 
-    fn emit(&self, event: ServerEvent) {
+    pub(crate) fn emit(&self, event: ServerEvent) {
         if let Err(error) = self.events.try_send(event) {
             tracing::warn!(server = %self.server, %error, "dropping a server notification: the event queue is full or closed");
         }

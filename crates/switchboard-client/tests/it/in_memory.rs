@@ -293,3 +293,33 @@ async fn server_events_report_list_changes() {
     let tools = connection.list_tools(T).await.unwrap();
     assert!(tools.iter().any(|t| t.name == "extra"));
 }
+
+#[tokio::test]
+async fn modern_list_changes_arrive_through_a_subscription() {
+    let connection = connect(ConnectOptions::default(), FixtureOptions::default()).await;
+    assert_eq!(connection.description().era, Era::Modern);
+    let mut events = connection.take_events().unwrap();
+    // Give the subscriptions/listen request time to be acknowledged before the change.
+    let mut subscribed = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        connection
+            .call_tool("enable_extra", None, CallOptions::default())
+            .await
+            .unwrap();
+        if let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_millis(200), events.recv()).await
+        {
+            assert!(
+                matches!(event, switchboard_client::model::ServerEvent::ToolsChanged),
+                "{event:?}"
+            );
+            subscribed = true;
+            break;
+        }
+    }
+    assert!(
+        subscribed,
+        "no tools/list_changed arrived in the modern era"
+    );
+}
