@@ -155,11 +155,34 @@ A Claude Desktop config entry:
   \"echo\": {\"command\": \"switchboard\", \"args\": [\"serve\", \"echo\"]}
 
 Try it:
-  switchboard --stdio 'switchboard serve echo' call echo --arg text=hello")]
+  switchboard --stdio 'switchboard serve echo' call echo --arg text=hello
+  switchboard --stdio 'switchboard serve expenses --db ./expenses.sqlite3' \\
+      call expenses/add_expense --arg amount=12.50 --arg category=food --arg description=lunch")]
     Serve {
         /// Which server.
         #[arg(value_enum)]
         server: ServerKind,
+        #[command(flatten)]
+        db: DbArgs,
+        /// Serve Streamable HTTP at http://ADDR/mcp instead of stdio, for both protocol eras.
+        /// Bind to loopback unless the server must be reached from elsewhere.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
+        /// A host name the HTTP server answers to besides localhost, 127.0.0.1 and [::1]
+        /// (the Host and Origin headers are checked against this list). Repeatable.
+        #[arg(long = "allow-host", value_name = "NAME", requires = "http")]
+        allow_host: Vec<String>,
+    },
+
+    /// Import or export the expense tracker's expenses (the data of `serve expenses`).
+    #[command(after_help = "\
+Examples:
+  switchboard expenses import expenses.json          # the tutorial server's file
+  switchboard expenses export --format csv --output expenses.csv
+  switchboard expenses export --db postgres://me@db.example/money")]
+    Expenses {
+        #[command(subcommand)]
+        command: ExpensesCommand,
     },
 
     /// Get a prompt: SERVER/PROMPT or a prompt name only one server has.
@@ -177,6 +200,48 @@ Try it:
 pub enum ServerKind {
     /// One tool, echo(text): the benchmark workload.
     Echo,
+    /// The expense tracker: add, list, summarise, update and delete expenses (uses --db).
+    Expenses,
+}
+
+/// Where a server that keeps data stores it.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// The database: a postgres:// URL, or a SQLite file path (created if missing). Default:
+    /// expenses.sqlite3 in the user's data directory.
+    #[arg(long, env = env::DATABASE_URL, value_name = "URL|PATH")]
+    pub db: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExpensesCommand {
+    /// Import expenses from a JSON or CSV file, all or nothing; ids in the file are kept.
+    Import {
+        /// A JSON array of {"id", "amount", "category", "description", "date"[, "currency"]}
+        /// objects, or CSV with the header id,date,amount,currency,category,description.
+        file: PathBuf,
+        /// The file's format (default: from its extension).
+        #[arg(long, value_enum)]
+        format: Option<TransferFormat>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Export every expense as JSON or CSV.
+    Export {
+        #[arg(long, value_enum, default_value_t = TransferFormat::Json)]
+        format: TransferFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TransferFormat {
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Args)]

@@ -10,3 +10,5 @@ pub const TIMEOUT: &str = "SWITCHBOARD_TIMEOUT";
 pub const LOG_DIR: &str = "SWITCHBOARD_LOG_DIR";
 /// Filter for Switchboard's own diagnostics on stderr, in `tracing` syntax (e.g. `debug`).
 pub const LOG: &str = "SWITCHBOARD_LOG";
+/// Default for --db: the database of servers that keep data (a postgres:// URL or a SQLite path).
+pub const DATABASE_URL: &str = "DATABASE_URL";

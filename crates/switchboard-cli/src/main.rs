@@ -7,6 +7,7 @@
 mod cli;
 mod env;
 mod eras;
+mod expenses;
 mod output;
 mod run;
 mod serve;

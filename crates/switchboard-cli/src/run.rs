@@ -106,7 +106,7 @@ fn target_server(command: &Command, config: &Config) -> Option<String> {
             .filter(|server| known(server))
     };
     match command {
-        Command::Servers | Command::Serve { .. } => None,
+        Command::Servers | Command::Serve { .. } | Command::Expenses { .. } => None,
         Command::Tools { server } | Command::Resources { server } | Command::Prompts { server } => {
             server.clone().filter(|s| known(s))
         }
@@ -126,8 +126,25 @@ fn no_servers_message() -> String {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    if let Command::Serve { server } = cli.command {
-        return crate::serve::serve(server).await;
+    if let Command::Serve {
+        server,
+        db,
+        http,
+        allow_host,
+    } = cli.command
+    {
+        let listen = match http {
+            Some(address) => crate::serve::Listen::Http {
+                address,
+                extra_hosts: allow_host,
+            },
+            None => crate::serve::Listen::Stdio,
+        };
+        return crate::serve::serve(server, db, listen).await;
+    }
+
+    if let Command::Expenses { command } = cli.command {
+        return crate::expenses::run(command, cli.global.json).await;
     }
     let mut settings = Settings::resolve(&cli.global)?;
     if settings.config.servers.is_empty() {
@@ -180,8 +197,8 @@ async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<E
         }
     }
     match command {
-        Command::Serve { .. } => Err(Failure::internal(
-            "serve is handled before connecting".to_owned(),
+        Command::Serve { .. } | Command::Expenses { .. } => Err(Failure::internal(
+            "serve and expenses are handled before connecting".to_owned(),
         )),
         Command::Servers => {
             let report = output::ServersReport::gather(host).await;

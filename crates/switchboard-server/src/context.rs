@@ -1,12 +1,20 @@
-//! What a handler can do besides returning: report progress, log, notice cancellation.
+//! What a handler can do besides returning: report progress, log, notice cancellation, ask
+//! the client for input.
 
-use std::sync::Arc;
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+};
 
 use serde_json::{Value, json, value::RawValue};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::wire;
+use crate::{
+    error::HandlerError,
+    input::{InputRequest, InputRequired, InputSource, ask_client},
+    wire,
+};
 
 /// Outgoing messages queued for a transport before handlers wait.
 pub const OUTBOUND_QUEUE: usize = 256;
@@ -33,6 +41,10 @@ pub struct RequestContext {
     pub(crate) client_capabilities: Option<Arc<Value>>,
     /// The least severe level the client wants to hear; `None`: it asked for no logs.
     pub(crate) log_level: Option<LogLevel>,
+    /// Where [`Self::input`] gets its answers.
+    pub(crate) inputs: InputSource,
+    /// The handler's own state across 2026-07-28 rounds (see [`Self::set_state`]).
+    pub(crate) state: Arc<Mutex<Option<Value>>>,
 }
 
 /// Syslog severities, as MCP names them, least severe first.
@@ -87,6 +99,8 @@ impl RequestContext {
             cancelled: CancellationToken::new(),
             client_capabilities: None,
             log_level: None,
+            inputs: InputSource::Unavailable("a detached context has no client to ask for input"),
+            state: Arc::default(),
         }
     }
 
@@ -143,5 +157,112 @@ impl RequestContext {
             &json!({"level": level.name(), "data": data}),
         );
         let _ = outbound.send(bytes).await;
+    }
+
+    /// Whether the client declared the capability `request` needs, so that asking is allowed.
+    pub fn can_ask(&self, request: &InputRequest) -> bool {
+        self.client_capabilities
+            .as_deref()
+            .and_then(|declared| declared.get(request.capability()))
+            .is_some_and(|capability| !capability.is_null())
+    }
+
+    /// Ask the client for one input: elicitation, sampling or its roots. `key` names the
+    /// request; it must be the same in every round of a 2026-07-28 call. See [`Self::inputs`].
+    pub async fn input(&self, key: &str, request: InputRequest) -> Result<Value, HandlerError> {
+        let mut answers = self.inputs(&[(key, request)]).await?;
+        answers
+            .remove(key)
+            .ok_or_else(|| HandlerError::Internal(format!("no answer for input {key}")))
+    }
+
+    /// Ask the client for several inputs at once; the answers come back by key.
+    ///
+    /// - In a legacy session the requests go to the client together, and this waits (at most
+    ///   [`crate::INPUT_TIMEOUT`] each, and no longer than the call is not cancelled).
+    /// - In a 2026-07-28 call the answers come from the request's `inputResponses`. When one is
+    ///   missing this returns [`HandlerError::InputRequired`] with every missing request and the
+    ///   current [`Self::state`]: return it with `?`. The client answers, calls again, and the
+    ///   handler runs again from the start.
+    ///
+    /// Either way a request the client's capabilities do not cover is refused
+    /// ([`HandlerError::MissingClientCapability`]); check [`Self::can_ask`] first to do without.
+    pub async fn inputs(
+        &self,
+        requests: &[(&str, InputRequest)],
+    ) -> Result<HashMap<String, Value>, HandlerError> {
+        match &self.inputs {
+            InputSource::Unavailable(reason) => Err(HandlerError::Internal((*reason).to_owned())),
+            InputSource::Client(client) => {
+                self.check_declared(requests)?;
+                let asking = requests.iter().map(|(key, request)| async move {
+                    let answer = ask_client(
+                        client,
+                        self.outbound.as_ref(),
+                        &self.cancelled,
+                        key,
+                        request,
+                    )
+                    .await?;
+                    Ok::<_, HandlerError>(((*key).to_owned(), answer))
+                });
+                Ok(futures::future::try_join_all(asking)
+                    .await?
+                    .into_iter()
+                    .collect())
+            }
+            InputSource::Responses(responses) => {
+                self.check_declared(requests)?;
+                let mut answers = HashMap::new();
+                let mut missing = BTreeMap::new();
+                for (key, request) in requests {
+                    match responses.get(*key) {
+                        Some(answer) => {
+                            request.check_answer(answer).map_err(|message| {
+                                HandlerError::InvalidInputResponse {
+                                    key: (*key).to_owned(),
+                                    message: message.to_owned(),
+                                }
+                            })?;
+                            answers.insert((*key).to_owned(), answer.clone());
+                        }
+                        None => {
+                            missing.insert((*key).to_owned(), request.clone());
+                        }
+                    }
+                }
+                if missing.is_empty() {
+                    Ok(answers)
+                } else {
+                    Err(HandlerError::InputRequired(InputRequired {
+                        requests: missing,
+                        state: self.state(),
+                    }))
+                }
+            }
+        }
+    }
+
+    /// Refuse requests the client's capabilities do not cover, before any is sent or asked for.
+    fn check_declared(&self, requests: &[(&str, InputRequest)]) -> Result<(), HandlerError> {
+        match requests.iter().find(|(_, request)| !self.can_ask(request)) {
+            Some((_, request)) => Err(HandlerError::MissingClientCapability {
+                capability: request.capability().to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The handler's state: on a 2026-07-28 retry, what it saved with [`Self::set_state`] in
+    /// the round before (verified: the client cannot change it); `None` on a first round.
+    pub fn state(&self) -> Option<Value> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Keep `state` for the next round of a 2026-07-28 call: a multi-round handler saves the
+    /// answers of earlier rounds here, since each retry carries only the newest answers. It
+    /// travels signed (not encrypted) through the client, so it must hold no secrets.
+    pub fn set_state(&self, state: Value) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(state);
     }
 }

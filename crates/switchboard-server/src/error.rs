@@ -3,7 +3,10 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::wire::{ErrorObject, code};
+use crate::{
+    input::InputRequired,
+    wire::{ErrorObject, code},
+};
 
 /// One way the arguments break the schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,6 +41,22 @@ pub enum HandlerError {
     /// must not contain secrets.
     #[error("{0}")]
     Internal(String),
+    /// A 2026-07-28 handler needs input from the client before it can finish. Made by
+    /// [`crate::RequestContext::input`]: return it with `?`, and the kit answers the call with an
+    /// `input_required` result. (Anywhere else it reaches the client as `-32603`.)
+    #[error("{0}")]
+    InputRequired(InputRequired),
+    /// The handler asked the client for input that the client's capabilities do not cover:
+    /// `-32021` with `requiredCapabilities`.
+    #[error("the client did not declare the {capability} capability")]
+    MissingClientCapability { capability: String },
+    /// The client's answer to an input request has the wrong shape: `-32602`.
+    #[error("inputResponses.{key}: {message}")]
+    InvalidInputResponse { key: String, message: String },
+    /// A request to a legacy client failed: it answered with an error, did not answer in time,
+    /// or went away: `-32603`.
+    #[error("{method} failed: {message}")]
+    ClientRequestFailed { method: String, message: String },
 }
 
 impl HandlerError {
@@ -66,6 +85,21 @@ impl HandlerError {
             } => ErrorObject::new(code::SERVER_ERROR, message.clone())
                 .with_data(json!({ "retryable": true, "retry_after_ms": retry_after_ms })),
             HandlerError::Internal(message) => ErrorObject::internal(message.clone()),
+            HandlerError::InputRequired(required) => ErrorObject::internal(format!(
+                "{required}, but only 2026-07-28 tools/call and prompts/get requests can ask for it"
+            ))
+            .with_data(json!({ "inputRequests": required.input_requests() })),
+            HandlerError::MissingClientCapability { capability } => {
+                ErrorObject::new(code::MISSING_CLIENT_CAPABILITY, self.to_string())
+                    .with_data(json!({ "requiredCapabilities": { capability.as_str(): {} } }))
+            }
+            HandlerError::InvalidInputResponse { key, .. } => {
+                ErrorObject::new(code::INVALID_PARAMS, self.to_string())
+                    .with_data(json!({ "key": key }))
+            }
+            HandlerError::ClientRequestFailed { method, .. } => {
+                ErrorObject::internal(self.to_string()).with_data(json!({ "method": method }))
+            }
         }
     }
 }

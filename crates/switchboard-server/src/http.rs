@@ -9,6 +9,9 @@
 //! - A request answered at once gets `application/json`. One still running answers with
 //!   `text/event-stream` when the client accepts it, so progress and log notifications reach
 //!   it before the result; otherwise the client waits for the JSON.
+//! - A legacy handler that asks the client for input (elicitation, sampling, roots) sends its
+//!   request on that event stream; the client POSTs the response with its `Mcp-Session-Id`
+//!   (202). A client that accepts only JSON cannot be asked: the handler gets an error at once.
 //! - Envelope-level refusals (unparsable, not JSON-RPC, missing or wrong `_meta`, a missing
 //!   client capability) are HTTP 400; a 2026-07-28 request for a method that revision does not
 //!   have is 404; results and method errors are 200; notifications and responses get 202.
@@ -375,7 +378,10 @@ async fn post_message(
     let mut out = Vec::with_capacity(512);
     let handled = {
         let mut session = session.lock().unwrap_or_else(|e| e.into_inner());
-        session.set_outbound(Some(outbound));
+        // Notifications and requests to the client (legacy elicitation, sampling, roots) go
+        // on this POST's event stream; a client that takes only JSON gets none of them, and a
+        // handler that needs to ask it fails at once instead of waiting for an answer.
+        session.set_outbound(sse.then_some(outbound));
         let handled = state.server.dispatch(&mut session, &body, &mut out);
         session.set_outbound(None);
         handled

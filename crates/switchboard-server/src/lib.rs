@@ -6,6 +6,41 @@
 //! `initialize` (2025-11-25, 2025-06-18, 2025-03-26, 2024-11-05) and stateless 2026-07-28
 //! requests that carry their `_meta`.
 //!
+//! A handler can ask the client for input (an elicitation form, a sampling call, its roots)
+//! with [`RequestContext::input`], the same way in both eras: a legacy session gets a real
+//! request and the handler waits for the answer; a 2026-07-28 call is answered with an
+//! `input_required` result and a signed `requestState`, and the handler runs again when the
+//! client retries with the answers.
+//!
+//! ```
+//! use schemars::JsonSchema;
+//! use serde::Deserialize;
+//! use serde_json::json;
+//! use switchboard_server::{InputRequest, Server, Session, Tool, ToolOutput};
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct NoArguments {}
+//!
+//! let server = Server::builder("greeter", "1.0.0")
+//!     .tool(Tool::builder("greet", "Greet the user by name.").handler(
+//!         |_: NoArguments, cx| async move {
+//!             let form = json!({"type": "object", "properties": {"name": {"type": "string"}}});
+//!             let answer = cx.input("name", InputRequest::elicitation("Your name?", form)).await?;
+//!             Ok(ToolOutput::text(format!("Hello, {}!", answer["content"]["name"])))
+//!         },
+//!     ))
+//!     .build()
+//!     .expect("valid names");
+//!
+//! // A 2026-07-28 call: the first round asks for the name.
+//! let mut out = Vec::new();
+//! server.handle(&mut Session::new(None), br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"greet","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}}}"#, &mut out);
+//! let answer: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+//! assert_eq!(answer["result"]["resultType"], "input_required");
+//! assert_eq!(answer["result"]["inputRequests"]["name"]["method"], "elicitation/create");
+//! assert!(answer["result"]["requestState"].is_string());
+//! ```
+//!
 //! The dispatch path is our own rather than rmcp's service layer, because rmcp's costs 18 to
 //! 100 µs of CPU per call (see ARCHITECTURE.md): messages are decoded in two phases with borrowed
 //! slices, the request id is echoed as raw bytes, handlers are polled once inline, list answers
@@ -43,8 +78,10 @@
 mod context;
 mod error;
 mod http;
+mod input;
 pub mod model;
 mod registry;
+mod request_state;
 mod server;
 mod stdio;
 pub mod wire;
@@ -55,10 +92,12 @@ pub use http::{
     HttpConfig, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, SESSION_HEADER, router,
     serve_http, serve_listener,
 };
+pub use input::{INPUT_TIMEOUT, InputRequest, InputRequired};
 pub use model::{Content, PromptOutput, ResourceContents, Role, ToolOutput};
 pub use registry::{
     Prompt, PromptBuilder, Resource, ResourceTemplate, Tool, ToolBuilder, schema_for,
 };
+pub use request_state::{MAX_REQUEST_STATE_BYTES, REQUEST_STATE_TTL};
 pub use server::{
     BuildError, CacheScope, Completer, CompletionRef, Handled, LEGACY_VERSIONS, MAX_COMPLETIONS,
     MAX_MESSAGE_BYTES, MODERN_VERSION, Pending, REMOVED_IN_MODERN, Server, ServerBuilder, Session,

@@ -26,8 +26,10 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     context::{Era, LogLevel, Outbound, RequestContext},
     error::HandlerError,
+    input::{ClientRequests, InputSource},
     model::{PromptOutput, ResourceContents, ToolOutput},
     registry::{Prompt, Resource, ResourceTemplate, Tool, encode},
+    request_state::{Binding, StateKey},
     wire::{self, Envelope, ErrorObject, Kind, code},
 };
 
@@ -123,6 +125,8 @@ struct Inner {
     cache_hints: Arc<[u8]>,
     subscribable: bool,
     completer: Option<Arc<Completer>>,
+    /// Signs the `requestState` of `input_required` results.
+    state_key: StateKey,
 }
 
 /// An MCP server: its tools, resources and prompts, and the dispatcher. Cheap to clone.
@@ -152,6 +156,7 @@ pub struct ServerBuilder {
     cache_scope: CacheScope,
     subscribable: bool,
     completer: Option<Arc<Completer>>,
+    request_state_key: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -171,6 +176,8 @@ pub enum BuildError {
     InvalidToolName(String),
     #[error("{kind} {name:?} is registered twice")]
     Duplicate { kind: &'static str, name: String },
+    #[error("the operating system gave no random key for signing requestState: {0}")]
+    NoRandomKey(String),
 }
 
 fn valid_tool_name(name: &str) -> bool {
@@ -197,6 +204,14 @@ impl ServerBuilder {
     /// Accept `resources/subscribe` and `unsubscribe` (legacy sessions).
     pub fn resource_subscriptions(mut self) -> Self {
         self.subscribable = true;
+        self
+    }
+
+    /// Sign `requestState` with this key instead of a random one made at build time. Servers
+    /// that answer the same clients from several processes need one shared key (32 random
+    /// bytes, kept secret), so that any of them accepts another's state.
+    pub fn request_state_key(mut self, key: [u8; 32]) -> Self {
+        self.request_state_key = Some(key);
         self
     }
 
@@ -258,6 +273,10 @@ impl ServerBuilder {
             &json!({"prompts": self.prompts.iter().map(|p| &p.descriptor).collect::<Vec<_>>()}),
         );
 
+        let state_key = match self.request_state_key {
+            Some(key) => StateKey::new(key),
+            None => StateKey::random().map_err(|e| BuildError::NoRandomKey(e.to_string()))?,
+        };
         let mut tools = HashMap::new();
         for tool in self.tools {
             let name = tool.descriptor.name.clone();
@@ -303,6 +322,7 @@ impl ServerBuilder {
                 prompts_list,
                 subscribable: self.subscribable,
                 completer: self.completer,
+                state_key,
                 cache_hints: Arc::from(
                     format!(
                         "\"ttlMs\":{},\"cacheScope\":\"{}\"",
@@ -331,6 +351,14 @@ pub struct Session {
     client_capabilities: Option<Arc<RawValue>>,
     outbound: Option<Outbound>,
     in_flight: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    /// Requests sent to the client (legacy elicitation, sampling, roots) awaiting answers.
+    client_requests: Arc<ClientRequests>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.client_requests.close();
+    }
 }
 
 impl Session {
@@ -343,7 +371,14 @@ impl Session {
             client_capabilities: None,
             outbound,
             in_flight: Arc::default(),
+            client_requests: Arc::new(ClientRequests::new()),
         }
+    }
+
+    /// The connection is ending: handlers waiting for the client's answers get an error now
+    /// instead of at their timeout.
+    pub fn end_client_requests(&self) {
+        self.client_requests.close();
     }
 
     /// Where notifications of the requests handled from now on go (HTTP gives each request
@@ -395,6 +430,18 @@ struct CallParams<'a> {
     arguments: Option<&'a RawValue>,
     #[serde(rename = "_meta", borrow, default)]
     meta: Option<RequestMeta<'a>>,
+    /// 2026-07-28 retries (SEP-2322): the client's answers, kept raw (`null` included, which is
+    /// refused) until the era is known.
+    #[serde(
+        rename = "inputResponses",
+        borrow,
+        default,
+        deserialize_with = "wire::present"
+    )]
+    input_responses: Option<&'a RawValue>,
+    /// 2026-07-28 retries: the `requestState` of the `input_required` result, echoed.
+    #[serde(rename = "requestState", borrow, default)]
+    request_state: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -448,10 +495,22 @@ struct ReadParams {
 }
 
 #[derive(Debug, Deserialize)]
-struct PromptParams {
+struct PromptParams<'a> {
     name: String,
     #[serde(default)]
     arguments: Option<HashMap<String, Value>>,
+    /// 2026-07-28 retries (SEP-2322): the client's answers, kept raw (`null` included, which is
+    /// refused) until the era is known.
+    #[serde(
+        rename = "inputResponses",
+        borrow,
+        default,
+        deserialize_with = "wire::present"
+    )]
+    input_responses: Option<&'a RawValue>,
+    /// 2026-07-28 retries: the `requestState` of the `input_required` result, echoed.
+    #[serde(rename = "requestState", borrow, default)]
+    request_state: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -533,19 +592,55 @@ fn respond_raw(out: &mut Vec<u8>, id: &RawValue, era: Era, json: &[u8], hints: &
     }
 }
 
+/// The request a 2026-07-28 `tools/call` or `prompts/get` round belongs to, for signing the
+/// `requestState` of its `input_required` result.
+#[derive(Debug)]
+struct Round {
+    key: StateKey,
+    method: &'static str,
+    name: String,
+    /// As sent; made canonical only when a state is sealed or opened.
+    arguments: Option<Box<RawValue>>,
+}
+
+impl Round {
+    fn binding(&self) -> Binding {
+        let arguments = self
+            .arguments
+            .as_ref()
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .filter(|value: &Value| !value.is_null())
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        Binding::new(self.method, &self.name, &arguments)
+    }
+}
+
 fn encode_outcome<T: Serialize>(
     id: &RawValue,
     era: Era,
     outcome: Result<T, HandlerError>,
     hints: Option<&[u8]>,
+    round: Option<&Round>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    match outcome {
-        Ok(result) => match hints {
+    match (outcome, round) {
+        (Ok(result), _) => match hints {
             Some(hints) => respond_cacheable(&mut out, id, era, &result, hints),
             None => respond(&mut out, id, era, &result),
         },
-        Err(error) => wire::write_error(&mut out, Some(id), &error.to_wire()),
+        (Err(HandlerError::InputRequired(required)), Some(round)) if era == Era::Modern => {
+            let request_state = round.key.seal(&round.binding(), required.state.as_ref());
+            wire::write_result(
+                &mut out,
+                id,
+                &json!({
+                    "resultType": "input_required",
+                    "inputRequests": required.input_requests(),
+                    "requestState": request_state,
+                }),
+            );
+        }
+        (Err(error), _) => wire::write_error(&mut out, Some(id), &error.to_wire()),
     }
     out
 }
@@ -575,9 +670,12 @@ fn run_inline(
                 .insert(key.clone(), cancel.clone());
             let in_flight = in_flight.clone();
             Some(Box::pin(async move {
+                // A cancelled call is not answered, even when the handler finished (with an
+                // error, say, having seen the cancellation itself) in the same wake-up.
                 let answer = tokio::select! {
-                    bytes = future => Some(bytes),
+                    biased;
                     () = cancel.cancelled() => None,
+                    bytes = future => Some(bytes),
                 };
                 in_flight
                     .lock()
@@ -605,6 +703,7 @@ impl Server {
             cache_scope: CacheScope::Private,
             subscribable: false,
             completer: None,
+            request_state_key: None,
         }
     }
 
@@ -671,8 +770,10 @@ impl Server {
                 Handled::Rejected
             }
             Ok(Kind::Response) => {
-                // We send no requests to clients yet; a stray response is ignored.
-                tracing::debug!("ignoring a response to a request we did not send");
+                // The answer to an elicitation, sampling or roots request of a legacy handler.
+                session
+                    .client_requests
+                    .resolve(envelope.id, envelope.result, envelope.error);
                 Handled::Nothing
             }
             Ok(Kind::Notification) => {
@@ -795,6 +896,8 @@ impl Server {
         era: Era,
         meta: Option<&RequestMeta<'_>>,
         cancel: CancellationToken,
+        inputs: InputSource,
+        state: Option<Value>,
     ) -> RequestContext {
         let client_capabilities = match era {
             Era::Modern => meta
@@ -821,7 +924,56 @@ impl Server {
                     .and_then(|m| m.log_level.as_deref())
                     .and_then(LogLevel::parse),
             },
+            inputs,
+            state: Arc::new(Mutex::new(state)),
         }
+    }
+
+    /// Where the handler of a `tools/call` or `prompts/get` gets its input. In a legacy session
+    /// it asks the client. In 2026-07-28 it reads the request's `inputResponses`, and gets the
+    /// state it saved in the round before from the echoed `requestState`, once that is verified;
+    /// the returned [`Round`] seals the next one.
+    fn round(
+        &self,
+        session: &Session,
+        era: Era,
+        round: impl FnOnce() -> Round,
+        input_responses: Option<&RawValue>,
+        request_state: Option<&str>,
+    ) -> Result<(InputSource, Option<Value>, Option<Round>), ErrorObject> {
+        if era == Era::Legacy {
+            return Ok((
+                InputSource::Client(session.client_requests.clone()),
+                None,
+                None,
+            ));
+        }
+        let responses: HashMap<String, Value> = match input_responses {
+            None => HashMap::new(),
+            Some(raw) => serde_json::from_str(raw.get()).map_err(|error| {
+                ErrorObject::invalid_params(format!(
+                    "inputResponses must be an object of answers by key: {error}"
+                ))
+            })?,
+        };
+        let round = round();
+        let state = match request_state {
+            None => None,
+            Some(token) => self
+                .inner
+                .state_key
+                .open(&round.binding(), token)
+                .map_err(|error| {
+                    ErrorObject::invalid_params(format!(
+                        "{error}; call again without requestState and inputResponses to start over"
+                    ))
+                })?,
+        };
+        Ok((
+            InputSource::Responses(Arc::new(responses)),
+            state,
+            Some(round),
+        ))
     }
 
     fn request(
@@ -865,12 +1017,31 @@ impl Server {
                     .with_data(json!({"requiredCapabilities": missing})),
                 ));
             }
+            let (inputs, state, round) = self.round(
+                session,
+                era,
+                || Round {
+                    key: inner.state_key.clone(),
+                    method: "tools/call",
+                    name: call.name.clone().into_owned(),
+                    arguments: call.arguments.map(RawValue::to_owned),
+                },
+                call.input_responses,
+                call.request_state.as_deref(),
+            )?;
             let cancel = CancellationToken::new();
-            let context = self.context(session, era, call.meta.as_ref(), cancel.clone());
+            let context = self.context(
+                session,
+                era,
+                call.meta.as_ref(),
+                cancel.clone(),
+                inputs,
+                state,
+            );
             let handler = (tool.handler)(arguments, context);
             let owned_id = id.to_owned();
             let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
-                encode_outcome::<ToolOutput>(&owned_id, era, handler.await, None)
+                encode_outcome::<ToolOutput>(&owned_id, era, handler.await, None, round.as_ref())
             });
             return Ok(run_inline(future, out, cancel, &session.in_flight, id));
         }
@@ -1004,7 +1175,14 @@ impl Server {
                     ));
                 };
                 let cancel = CancellationToken::new();
-                let context = self.context(session, era, meta.as_ref(), cancel.clone());
+                let inputs = match era {
+                    Era::Legacy => InputSource::Client(session.client_requests.clone()),
+                    Era::Modern => InputSource::Unavailable(
+                        "in 2026-07-28 only tools/call and prompts/get can ask the client for input",
+                    ),
+                };
+                let context =
+                    self.context(session, era, meta.as_ref(), cancel.clone(), inputs, None);
                 let reading = reader(uri, variables, context);
                 let owned_id = id.to_owned();
                 let hints = inner.cache_hints.clone();
@@ -1012,12 +1190,17 @@ impl Server {
                     let outcome = reading
                         .await
                         .map(|contents: Vec<ResourceContents>| json!({"contents": contents}));
-                    encode_outcome(&owned_id, era, outcome, Some(&hints))
+                    encode_outcome(&owned_id, era, outcome, Some(&hints), None)
                 });
                 return Ok(run_inline(future, out, cancel, &session.in_flight, id));
             }
             "prompts/get" => {
-                let PromptParams { name, arguments } = parse_params(params, method)?;
+                let PromptParams {
+                    name,
+                    arguments,
+                    input_responses,
+                    request_state,
+                } = parse_params(params, method)?;
                 let Some(prompt) = inner.prompts.get(&name) else {
                     return Err(Failure::Method(
                         ErrorObject::invalid_params(format!("unknown prompt: {name}"))
@@ -1048,12 +1231,31 @@ impl Server {
                         .with_data(json!({"missing": missing})),
                     ));
                 }
+                let (inputs, state, round) = self.round(
+                    session,
+                    era,
+                    || Round {
+                        key: inner.state_key.clone(),
+                        method: "prompts/get",
+                        name: name.clone(),
+                        arguments: serde_json::value::to_raw_value(&arguments).ok(),
+                    },
+                    input_responses,
+                    request_state.as_deref(),
+                )?;
                 let cancel = CancellationToken::new();
-                let context = self.context(session, era, meta.as_ref(), cancel.clone());
+                let context =
+                    self.context(session, era, meta.as_ref(), cancel.clone(), inputs, state);
                 let getting = (prompt.handler)(arguments, context);
                 let owned_id = id.to_owned();
                 let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
-                    encode_outcome::<PromptOutput>(&owned_id, era, getting.await, None)
+                    encode_outcome::<PromptOutput>(
+                        &owned_id,
+                        era,
+                        getting.await,
+                        None,
+                        round.as_ref(),
+                    )
                 });
                 return Ok(run_inline(future, out, cancel, &session.in_flight, id));
             }

@@ -137,7 +137,9 @@ where
         }
     }
 
-    // End of input: give running handlers a bounded time to finish and be answered.
+    // End of input: give running handlers a bounded time to finish and be answered. Those
+    // waiting for the client's answers to their own requests will get none: they fail now.
+    session.end_client_requests();
     drop(outbound);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}

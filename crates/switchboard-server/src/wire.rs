@@ -47,7 +47,9 @@ pub struct Envelope<'a> {
     pub error: Option<&'a RawValue>,
 }
 
-fn present<'de, D: serde::Deserializer<'de>>(
+/// Deserialises a field that is present, even as `null`, to `Some` (serde's `Option` alone would
+/// read `null` as absent).
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(deserializer).map(Some)
@@ -131,6 +133,20 @@ pub fn write_error(out: &mut Vec<u8>, id: Option<&RawValue>, error: &ErrorObject
     out.extend_from_slice(b",\"error\":");
     // ErrorObject holds only strings, integers and JSON values: it always serialises.
     let _ = serde_json::to_writer(&mut *out, error);
+    out.extend_from_slice(b"}\n");
+}
+
+/// Append a request `{"jsonrpc":"2.0","id":"ID","method":METHOD,"params":PARAMS}\n` (a request
+/// this server sends to the client; its ids are strings).
+pub fn write_request<T: Serialize + ?Sized>(out: &mut Vec<u8>, id: &str, method: &str, params: &T) {
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    let _ = serde_json::to_writer(&mut *out, id);
+    out.extend_from_slice(b",\"method\":");
+    let _ = serde_json::to_writer(&mut *out, method);
+    out.extend_from_slice(b",\"params\":");
+    if serde_json::to_writer(&mut *out, params).is_err() {
+        out.extend_from_slice(b"{}");
+    }
     out.extend_from_slice(b"}\n");
 }
 

@@ -9,10 +9,11 @@ use std::{collections::HashMap, time::Duration};
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use switchboard_server::{
-    CompletionRef, Content, HandlerError, LogLevel, Prompt, PromptOutput, Resource,
-    ResourceContents, ResourceTemplate, Role, Server, Tool, ToolOutput, model::PromptMessage,
+    CompletionRef, Content, HandlerError, InputRequest, LogLevel, Prompt, PromptOutput,
+    RequestContext, Resource, ResourceContents, ResourceTemplate, Role, Server, Tool, ToolOutput,
+    model::PromptMessage,
 };
 
 /// A 1×1 PNG.
@@ -23,6 +24,18 @@ pub const WAV_BASE64: &str =
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct NoArguments {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SamplingArguments {
+    /// The prompt to send to the client's LLM.
+    pub prompt: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ElicitationArguments {
+    /// The message to show the user.
+    pub message: String,
+}
 
 fn image() -> Content {
     Content::Image {
@@ -117,6 +130,218 @@ fn tools() -> Vec<Tool> {
             Ok(ToolOutput::text("logged"))
         }),
     ]
+}
+
+/// The text of a sampling answer (`content` is one block or, since 2025-11-25, a list).
+fn sampled_text(answer: &Value) -> String {
+    let content = &answer["content"];
+    let block = content
+        .as_array()
+        .and_then(|blocks| blocks.first())
+        .unwrap_or(content);
+    block["text"].as_str().unwrap_or_default().to_owned()
+}
+
+/// `action=accept, content={...}`, as the elicitation scenarios want it reported.
+fn elicitation_outcome(answer: &Value) -> String {
+    format!(
+        "action={}, content={}",
+        answer["action"].as_str().unwrap_or_default(),
+        answer.get("content").unwrap_or(&Value::Null)
+    )
+}
+
+/// A form with one required string field.
+fn ask_for(message: &str, field: &str) -> InputRequest {
+    InputRequest::elicitation(
+        message,
+        json!({"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}),
+    )
+}
+
+/// The accepted value of `field` in an elicitation answer.
+fn accepted(answer: &Value, field: &str) -> Option<String> {
+    (answer["action"] == "accept")
+        .then(|| answer["content"][field].as_str().map(str::to_owned))
+        .flatten()
+}
+
+/// Tools that ask the client for input: real requests in a legacy session (the 2025-11-25
+/// scenarios), `input_required` results in 2026-07-28 (the `input-required-result-*` ones).
+fn input_tools() -> Vec<Tool> {
+    vec![
+        Tool::builder("test_sampling", "Asks the client's LLM the prompt and returns its answer.").handler(
+            |args: SamplingArguments, cx| async move {
+                let answer = cx.input("sampling", InputRequest::sampling_text(args.prompt, 100)).await?;
+                Ok(ToolOutput::text(format!("LLM response: {}", sampled_text(&answer))))
+            },
+        ),
+        Tool::builder("test_elicitation", "Asks the user for a username and an email address.").handler(
+            |args: ElicitationArguments, cx| async move {
+                let form = json!({
+                    "type": "object",
+                    "properties": {
+                        "username": {"type": "string", "description": "User's response"},
+                        "email": {"type": "string", "description": "User's email address"}
+                    },
+                    "required": ["username", "email"]
+                });
+                let answer = cx.input("user_info", InputRequest::elicitation(args.message, form)).await?;
+                Ok(ToolOutput::text(format!("User response: {}", elicitation_outcome(&answer))))
+            },
+        ),
+        Tool::builder("test_elicitation_sep1034_defaults", "Asks for a form whose fields have defaults (SEP-1034).").handler(
+            |_: NoArguments, cx| async move {
+                let form = json!({
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "description": "User name", "default": "John Doe"},
+                        "age": {"type": "integer", "description": "User age", "default": 30},
+                        "score": {"type": "number", "description": "User score", "default": 95.5},
+                        "status": {"type": "string", "description": "User status", "enum": ["active", "inactive", "pending"], "default": "active"},
+                        "verified": {"type": "boolean", "description": "Verification status", "default": true}
+                    }
+                });
+                let answer = cx.input("profile", InputRequest::elicitation("Please review and update the form fields with defaults", form)).await?;
+                Ok(ToolOutput::text(format!("Elicitation completed: {}", elicitation_outcome(&answer))))
+            },
+        ),
+        Tool::builder("test_elicitation_sep1330_enums", "Asks for a form with the five enum forms (SEP-1330).").handler(
+            |_: NoArguments, cx| async move {
+                let form = json!({
+                    "type": "object",
+                    "properties": {
+                        "untitledSingle": {"type": "string", "description": "Pick one option", "enum": ["option1", "option2", "option3"]},
+                        "titledSingle": {"type": "string", "description": "Pick one titled option", "oneOf": [
+                            {"const": "value1", "title": "First Option"},
+                            {"const": "value2", "title": "Second Option"},
+                            {"const": "value3", "title": "Third Option"}
+                        ]},
+                        "legacyEnum": {"type": "string", "description": "Pick one (legacy titles)", "enum": ["opt1", "opt2", "opt3"], "enumNames": ["Option One", "Option Two", "Option Three"]},
+                        "untitledMulti": {"type": "array", "description": "Pick several options", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+                        "titledMulti": {"type": "array", "description": "Pick several titled options", "items": {"anyOf": [
+                            {"const": "value1", "title": "First Choice"},
+                            {"const": "value2", "title": "Second Choice"},
+                            {"const": "value3", "title": "Third Choice"}
+                        ]}}
+                    }
+                });
+                let answer = cx.input("choices", InputRequest::elicitation("Please choose from the enum fields", form)).await?;
+                Ok(ToolOutput::text(format!("Elicitation completed: {}", elicitation_outcome(&answer))))
+            },
+        ),
+        Tool::builder("test_input_required_result_elicitation", "Asks the user's name, then greets them.").handler(
+            |_: NoArguments, cx| async move {
+                let answer = cx.input("user_name", ask_for("What is your name?", "name")).await?;
+                let name = accepted(&answer, "name").unwrap_or_else(|| "stranger".into());
+                Ok(ToolOutput::text(format!("Hello, {name}!")))
+            },
+        ),
+        Tool::builder("test_input_required_result_sampling", "Asks the client's LLM for the capital of France.").handler(
+            |_: NoArguments, cx| async move {
+                let answer = cx
+                    .input("capital_question", InputRequest::sampling_text("What is the capital of France?", 100))
+                    .await?;
+                Ok(ToolOutput::text(format!("LLM response: {}", sampled_text(&answer))))
+            },
+        ),
+        Tool::builder("test_input_required_result_list_roots", "Lists the client's roots.").handler(
+            |_: NoArguments, cx| async move {
+                let answer = cx.input("client_roots", InputRequest::roots()).await?;
+                let uris: Vec<&str> = answer["roots"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|root| root["uri"].as_str())
+                    .collect();
+                Ok(ToolOutput::text(format!("Client roots: {}", uris.join(", "))))
+            },
+        ),
+        Tool::builder("test_input_required_result_request_state", "Asks for a confirmation and checks the echoed requestState.")
+            .handler(|_: NoArguments, cx| async move { confirm_with_state(&cx).await }),
+        Tool::builder("test_input_required_result_tampered_state", "Like the request_state tool; a changed requestState is refused.")
+            .handler(|_: NoArguments, cx| async move { confirm_with_state(&cx).await }),
+        Tool::builder("test_input_required_result_multiple_inputs", "Asks for a name, a greeting and the roots at once.").handler(
+            |_: NoArguments, cx| async move {
+                let answers = cx
+                    .inputs(&[
+                        ("user_name", ask_for("What is your name?", "name")),
+                        ("greeting", InputRequest::sampling_text("Generate a greeting", 50)),
+                        ("client_roots", InputRequest::roots()),
+                    ])
+                    .await?;
+                let name = accepted(&answers["user_name"], "name").unwrap_or_default();
+                let roots = answers["client_roots"]["roots"].as_array().map_or(0, Vec::len);
+                Ok(ToolOutput::text(format!(
+                    "name={name}, greeting={}, roots={roots}",
+                    sampled_text(&answers["greeting"])
+                )))
+            },
+        ),
+        Tool::builder("test_input_required_result_multi_round", "Asks for a name, then a favourite colour, in two rounds.").handler(
+            |_: NoArguments, cx| async move {
+                // The first answer is kept in the state: the third round carries only the second.
+                let name = match cx.state().and_then(|state| state["name"].as_str().map(str::to_owned)) {
+                    Some(name) => name,
+                    None => {
+                        let answer = cx.input("step1", ask_for("Step 1: What is your name?", "name")).await?;
+                        let name = accepted(&answer, "name").unwrap_or_default();
+                        cx.set_state(json!({"name": name}));
+                        name
+                    }
+                };
+                let answer = cx.input("step2", ask_for("Step 2: What is your favorite color?", "color")).await?;
+                let color = accepted(&answer, "color").unwrap_or_default();
+                Ok(ToolOutput::text(format!("{name} likes {color}.")))
+            },
+        ),
+        Tool::builder("test_input_required_result_capabilities", "Asks only for what the client declared it can answer.").handler(
+            |_: NoArguments, cx| async move {
+                let wanted = [
+                    ("capital_question", InputRequest::sampling_text("What is the capital of France?", 100)),
+                    ("user_name", ask_for("What is your name?", "name")),
+                    ("client_roots", InputRequest::roots()),
+                ];
+                let askable: Vec<(&str, InputRequest)> =
+                    wanted.into_iter().filter(|(_, request)| cx.can_ask(request)).collect();
+                if askable.is_empty() {
+                    return Ok(ToolOutput::text("The client declared none of sampling, elicitation and roots."));
+                }
+                let answers = cx.inputs(&askable).await?;
+                let mut keys: Vec<&String> = answers.keys().collect();
+                keys.sort();
+                Ok(ToolOutput::text(format!("Answered: {}", keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))))
+            },
+        ),
+        Tool::builder("test_streaming_elicitation", "Asks the user for a confirmation (never as a request on a 2026-07-28 stream).").handler(
+            |_: NoArguments, cx| async move {
+                let answer = cx
+                    .input("confirmation", InputRequest::elicitation("Continue?", json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]})))
+                    .await?;
+                Ok(ToolOutput::text(format!("Elicitation completed: {}", elicitation_outcome(&answer))))
+            },
+        ),
+    ]
+}
+
+/// Asks for a confirmation; on the retry, the state saved in round one proves the kit verified
+/// the echoed `requestState` ("state-ok").
+async fn confirm_with_state(cx: &RequestContext) -> Result<ToolOutput, HandlerError> {
+    let verified = cx.state().is_some_and(|state| state["issued"] == "confirm");
+    if !verified {
+        cx.set_state(json!({"issued": "confirm"}));
+    }
+    let request = InputRequest::elicitation(
+        "Please confirm",
+        json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}),
+    );
+    let answer = cx.input("confirm", request).await?;
+    let confirmed = answer["action"] == "accept" && answer["content"]["ok"] == true;
+    Ok(ToolOutput::text(if verified {
+        format!("state-ok: confirmed={confirmed}")
+    } else {
+        format!("confirmed={confirmed}, without a requestState to check")
+    }))
 }
 
 fn resources() -> (Vec<Resource>, Vec<ResourceTemplate>) {
@@ -230,6 +455,22 @@ fn prompts() -> Vec<Prompt> {
                 ],
             })
         }),
+        Prompt::builder(
+            "test_input_required_result_prompt",
+            "Asks the user what context to use, then builds the prompt.",
+        )
+        .handler(|_, cx| async move {
+            let answer = cx
+                .input(
+                    "user_context",
+                    ask_for("What context should the prompt use?", "context"),
+                )
+                .await?;
+            let context = accepted(&answer, "context").unwrap_or_default();
+            Ok(PromptOutput::user_text(format!(
+                "Use this context: {context}"
+            )))
+        }),
         Prompt::builder("test_prompt_with_image", "A prompt with an image.").handler(
             |_, _| async {
                 Ok(PromptOutput {
@@ -272,7 +513,7 @@ pub fn server() -> Server {
         .instructions("The MCP conformance suite's fixture server, on Switchboard's server kit.")
         .resource_subscriptions()
         .completions(complete);
-    for tool in tools() {
+    for tool in tools().into_iter().chain(input_tools()) {
         builder = builder.tool(tool);
     }
     for resource in resources {

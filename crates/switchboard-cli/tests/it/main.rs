@@ -4,6 +4,7 @@
 
 mod commands;
 mod errors;
+mod expenses;
 mod interop;
 mod interop_server;
 mod interop_sse;

@@ -44,7 +44,7 @@ async fn start_with(config: HttpConfig) -> Running {
     }
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -52,7 +52,7 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn post(url: &str, body: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post(url: &str, body: &str, extra: &[(&str, &str)]) -> reqwest::Response {
     let mut request = client()
         .post(url)
         .header(header::CONTENT_TYPE, "application/json")

@@ -6,6 +6,7 @@
 mod client;
 mod dispatch;
 mod http;
+mod input;
 mod stdio;
 
 use std::{collections::HashMap, time::Duration};
