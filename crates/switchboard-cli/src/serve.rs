@@ -37,13 +37,18 @@ pub async fn serve(kind: ServerKind, db: DbArgs, listen: Listen) -> Result<ExitC
                 .await
                 .map_err(|error| Failure::connection(format!("stdio failed: {error}")))
         }
-        Listen::Http { address, extra_hosts } => {
+        Listen::Http {
+            address,
+            extra_hosts,
+        } => {
             let mut config = HttpConfig::default();
             config.allowed_hosts.extend(extra_hosts);
             tracing::info!(server = server.name(), %address, "serving Streamable HTTP at http://{address}/mcp");
             switchboard_server::serve_http(server, address, config)
                 .await
-                .map_err(|error| Failure::connection(format!("cannot serve HTTP on {address}: {error}")))
+                .map_err(|error| {
+                    Failure::connection(format!("cannot serve HTTP on {address}: {error}"))
+                })
         }
     };
     if let Some(expenses) = expenses {

@@ -139,7 +139,11 @@ impl Drop for HttpServer {
 }
 
 fn serve_echo_over_http() -> HttpServer {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = std::process::Command::new(switchboard())
         .args(["serve", "echo", "--http", &format!("127.0.0.1:{port}")])
         .stdout(std::process::Stdio::null())
@@ -148,27 +152,57 @@ fn serve_echo_over_http() -> HttpServer {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "serve --http did not start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve --http did not start"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    HttpServer { child, url: format!("http://127.0.0.1:{port}/mcp") }
+    HttpServer {
+        child,
+        url: format!("http://127.0.0.1:{port}/mcp"),
+    }
 }
 
 #[test]
 fn sdk_clients_call_the_echo_server_over_streamable_http() {
-    let Some(python) = peers::require("venv/bin/python", "the Python venv with mcp") else { return };
-    let Some(node) = peers::require("node/node_modules/node/bin/node", "Node 22") else { return };
+    let Some(python) = peers::require("venv/bin/python", "the Python venv with mcp") else {
+        return;
+    };
+    let Some(node) = peers::require("node/node_modules/node/bin/node", "Node 22") else {
+        return;
+    };
     let server = serve_echo_over_http();
     for (mode, version) in [("auto", "2026-07-28"), ("legacy", "2025-11-25")] {
         let report = run_client(
             &python,
             &peer_script("py_client.py"),
-            &["--mode", mode, "--call", "echo", "--args", r#"{"text":"py over http"}"#, "--url", &server.url],
+            &[
+                "--mode",
+                mode,
+                "--call",
+                "echo",
+                "--args",
+                r#"{"text":"py over http"}"#,
+                "--url",
+                &server.url,
+            ],
         );
         assert_eq!(report["protocolVersion"], version, "{report}");
         assert_eq!(report["result"]["content"][0]["text"], "py over http");
     }
-    let report = run_client(&node, &peer_script("ts_client.mjs"), &["--call", "echo", "--args", r#"{"text":"ts over http"}"#, "--url", &server.url]);
+    let report = run_client(
+        &node,
+        &peer_script("ts_client.mjs"),
+        &[
+            "--call",
+            "echo",
+            "--args",
+            r#"{"text":"ts over http"}"#,
+            "--url",
+            &server.url,
+        ],
+    );
     assert_eq!(report["serverInfo"]["name"], "switchboard-echo");
     assert_eq!(report["result"]["content"][0]["text"], "ts over http");
 }
