@@ -32,9 +32,18 @@ pub fn server_log(server: &ServerName, log: &LogMessage) {
     }
 }
 
+/// A JSON write error as an I/O error that keeps its kind, so a closed pipe is still seen as
+/// one (and treated as success) when it happens inside serde_json.
+fn json_io(error: serde_json::Error) -> std::io::Error {
+    match error.io_error_kind() {
+        Some(kind) => std::io::Error::new(kind, error),
+        None => std::io::Error::other(error),
+    }
+}
+
 fn print_json(value: &Value) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::other)?;
+    serde_json::to_writer_pretty(&mut out, value).map_err(json_io)?;
     writeln!(out)
 }
 
@@ -294,7 +303,7 @@ pub fn print_tool_result(
             if !result.content.is_empty() {
                 writeln!(out, "structured content:")?;
             }
-            serde_json::to_writer_pretty(&mut out, structured).map_err(std::io::Error::other)?;
+            serde_json::to_writer_pretty(&mut out, structured).map_err(json_io)?;
             writeln!(out)?;
         }
     }

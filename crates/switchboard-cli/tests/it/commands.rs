@@ -220,6 +220,16 @@ fn progress_and_verbose_go_to_stderr_not_stdout() {
 
 #[test]
 fn a_broken_pipe_is_not_an_error() {
+    for args in [
+        &["tools"][..],
+        &["--json", "tools"][..],
+        &["call", "alpha/add", "--arg", "a=1", "--arg", "b=2"][..],
+    ] {
+        a_closed_stdout_is_fine(args);
+    }
+}
+
+fn a_closed_stdout_is_fine(args: &[&str]) {
     let sandbox = Sandbox::new();
     let config = two_fixtures(&sandbox);
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("switchboard"))
@@ -227,7 +237,7 @@ fn a_broken_pipe_is_not_an_error() {
         .env("XDG_CONFIG_HOME", sandbox.path())
         .arg("--config")
         .arg(&config)
-        .arg("tools")
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
