@@ -370,3 +370,43 @@ fn ctrl_c_interrupts_a_call_and_stops_the_server() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Regression: a pipe closed in the middle of a JSON document (`| head -3`) failed with
+/// "Broken pipe", because serde_json's write error hid the I/O kind.
+#[test]
+fn a_pipe_closed_in_the_middle_of_json_output_is_not_an_error() {
+    use std::io::Read;
+    let sandbox = Sandbox::new();
+    let config = two_fixtures(&sandbox);
+    // Larger than any pipe buffer, so the writer is still writing when we stop reading.
+    let text = "x".repeat(1 << 20);
+    let args = serde_json::json!({ "text": text }).to_string();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("switchboard"))
+        .env("HOME", sandbox.path())
+        .env("XDG_CONFIG_HOME", sandbox.path())
+        .env("XDG_DATA_HOME", sandbox.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["--json", "call", "alpha/echo", "--args", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(args.as_bytes()).unwrap();
+    }
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("Broken pipe"),
+        "{}",
+        stderr(&output)
+    );
+}
