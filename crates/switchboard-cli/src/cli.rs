@@ -202,13 +202,16 @@ pub enum ServerKind {
     Echo,
     /// The expense tracker: add, list, summarise, update and delete expenses (uses --db).
     Expenses,
+    /// The bookmark manager: add, search, tag, update and delete bookmarks (uses --db).
+    Bookmarks,
 }
 
 /// Where a server that keeps data stores it.
 #[derive(Debug, Args)]
 pub struct DbArgs {
     /// The database: a postgres:// URL, or a SQLite file path (created if missing). Default:
-    /// expenses.sqlite3 in the user's data directory.
+    /// expenses.sqlite3 (or bookmarks.sqlite3 for `serve bookmarks`) in the user's data
+    /// directory.
     #[arg(long, env = env::DATABASE_URL, value_name = "URL|PATH")]
     pub db: Option<String>,
 }

@@ -4,6 +4,7 @@
 //! runs one command on a [`switchboard_host::Host`], prints the result, and maps failures to
 //! documented exit codes.
 
+mod bookmarks;
 mod cli;
 mod env;
 mod eras;

@@ -22,12 +22,18 @@ pub enum Listen {
 pub async fn serve(kind: ServerKind, db: DbArgs, listen: Listen) -> Result<ExitCode, Failure> {
     // Servers that keep data, so their storage is closed cleanly after the last answer.
     let mut expenses = None;
+    let mut bookmarks = None;
     let server = match kind {
         ServerKind::Echo => switchboard_echo::server(),
         ServerKind::Expenses => {
             let opened = crate::expenses::open(db.db.as_deref()).await?;
             expenses = Some(opened.clone());
             switchboard_expenses::server(opened)
+        }
+        ServerKind::Bookmarks => {
+            let opened = crate::bookmarks::open(db.db.as_deref()).await?;
+            bookmarks = Some(opened.clone());
+            switchboard_bookmarks::server(opened)
         }
     };
     let served = match listen {
@@ -53,6 +59,9 @@ pub async fn serve(kind: ServerKind, db: DbArgs, listen: Listen) -> Result<ExitC
     };
     if let Some(expenses) = expenses {
         expenses.close().await;
+    }
+    if let Some(bookmarks) = bookmarks {
+        bookmarks.close().await;
     }
     served?;
     Ok(ExitCode::SUCCESS)
