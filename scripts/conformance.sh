@@ -2,13 +2,17 @@
 # conformance.sh: run the official MCP conformance suite (pinned to the version in
 # test-support/peers/node/package.json) against Switchboard, with conformance-baseline.yml.
 #
-#   scripts/conformance.sh            # both server requirement sets
+#   scripts/conformance.sh            # both server and both client requirement sets
 #
 # It installs the suite and Node 22 through scripts/install-peers.sh (into .peers/, or
-# $SWITCHBOARD_PEERS_DIR), builds conformance-server, serves it on a free loopback port and
-# runs `conformance server --requirements 2025-11-25` and `--requirements 2026-07-28`.
-# Results go to results/conformance/<set>/ (git-ignored). The exit code is non-zero when a
-# scenario fails that the baseline does not list, or a listed one now passes.
+# $SWITCHBOARD_PEERS_DIR) and builds the two fixtures of servers/conformance. It serves
+# conformance-server on a free loopback port and runs `conformance server --requirements
+# 2025-11-25` and `--requirements 2026-07-28` against it; then `conformance client` for the
+# same two sets, which starts a mock server per scenario (in parallel, on ephemeral ports of all
+# interfaces; the traffic stays on loopback) and runs conformance-client against each.
+# Results go to results/conformance/{server,client}-<set>/ (git-ignored). The exit code is
+# non-zero when a scored scenario fails that the baseline does not list, or a listed one now
+# passes. Scenarios a set does not score (extensions, added after the release) never count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -16,7 +20,7 @@ peers="${SWITCHBOARD_PEERS_DIR:-$root/.peers}"
 
 scripts/install-peers.sh >/dev/null
 export PATH="$peers/node/node_modules/node/bin:$PATH"
-cargo build --locked -q -p switchboard-conformance --bin conformance-server
+cargo build --locked -q -p switchboard-conformance --bin conformance-server --bin conformance-client
 target="${CARGO_TARGET_DIR:-$root/target}"
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -31,23 +35,55 @@ done
 
 status=0
 summary=()
-for set in 2025-11-25 2026-07-28; do
-    out="$root/results/conformance/server-$set"
+
+# scored KIND SET LOG: "passed/total" of the scenarios SET scores for KIND (from
+# `conformance list --requirements SET`), read from the "✓ name:" / "✗ name:" lines of LOG.
+scored() {
+    local names
+    names=$(mktemp)
+    (cd "$peers/node" && npx --no-install conformance list --requirements "$2") 2>/dev/null |
+        awk -v kind="$1" '
+            /^(Server|Client) scenarios/ { section = tolower($1); next }
+            /^Run and reported/ { section = "" }
+            section == kind && /^  - / { print $2 }' >"$names"
+    awk '
+        FNR == NR { wanted[$1] = 1; total++; next }
+        /^[^ ]+ [^ ]+: [0-9]+ passed/ {
+            name = $2; sub(/:$/, "", name)
+            if ((name in wanted) && $1 == "✓") passed++
+        }
+        END { printf "%d/%d scored scenarios pass", passed, total }' "$names" "$3"
+    rm -f "$names"
+}
+
+# run_set KIND SET ARGS...: one `conformance KIND --requirements SET` run with the baseline.
+run_set() {
+    local kind=$1 set=$2
+    shift 2
+    local out="$root/results/conformance/$kind-$set"
     rm -rf "$out"
+    local log
     log=$(mktemp)
-    if (cd "$peers/node" && npx --no-install conformance server \
-            --url "http://localhost:$port/mcp" --requirements "$set" \
+    local verdict="ok"
+    if ! (cd "$peers/node" && npx --no-install conformance "$kind" "$@" --requirements "$set" \
             --expected-failures "$root/conformance-baseline.yml" -o "$out") >"$log" 2>&1; then
-        verdict="ok"
-    else
         verdict="FAILED"
         status=1
     fi
     # The suite's own lines: per-scenario results, the total and the baseline verdict.
-    grep -E '✓|✗|Total:|Baseline|Expected failures|~ |Unexpected|stale|now pass' "$log" | sed "s/^/[$set] /" || true
+    grep -E '✓|✗|Total:|Baseline|Expected failures|~ |Unexpected|stale|now pass' "$log" | sed "s/^/[$kind $set] /" || true
+    local total
     total=$(grep -E '^Total:' "$log" | tail -n 1)
-    summary+=("server $set: $total ($verdict)")
+    summary+=("$kind $set: $total; $(scored "$kind" "$set" "$log") ($verdict)")
     rm -f "$log"
+}
+
+for set in 2025-11-25 2026-07-28; do
+    run_set server "$set" --url "http://localhost:$port/mcp"
+done
+# The command is split on spaces by the suite: the target path must not contain any.
+for set in 2025-11-25 2026-07-28; do
+    run_set client "$set" --command "$target/debug/conformance-client"
 done
 printf '\nconformance summary:\n'
 printf '  %s\n' "${summary[@]}"

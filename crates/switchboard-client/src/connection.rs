@@ -5,7 +5,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use rmcp::{
     model::{
         CallToolRequest, CallToolRequestParams, ClientRequest, GetPromptRequest,
-        GetPromptRequestParams, ListPromptsRequest, ListResourceTemplatesRequest,
+        GetPromptRequestParams, InputResponses, ListPromptsRequest, ListResourceTemplatesRequest,
         ListResourcesRequest, ListToolsRequest, PaginatedRequestParams, PingRequest,
         ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams, ServerNotification,
         SubscriptionFilter,
@@ -14,7 +14,9 @@ use rmcp::{
         ClientInitializeError, ClientLifecycleMode, ClientServiceExt, PeerRequestOptions,
         RoleClient, RunningService, ServiceError,
     },
-    transport::{StreamableHttpClientTransport, Transport},
+    transport::{
+        StreamableHttpClientTransport, Transport, streamable_http_client::StreamableHttpClient,
+    },
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -25,6 +27,7 @@ use tokio::{
 };
 
 use crate::{
+    callbacks::ClientCallbacks,
     error::ClientError,
     handler::{ClientSide, progress_key},
     model::{
@@ -32,6 +35,7 @@ use crate::{
         ReadResult, Resource, ResourceContents, ResourceTemplate, ServerDescription, ServerEvent,
         Tool, ToolResult,
     },
+    oauth::{AuthFailure, OAuthHttp, OAuthOptions},
     stdio::{ChildDiagnostics, ChildTransport, StderrTarget, StdioCommand},
     tap::{TappedTransport, WireTap},
 };
@@ -46,6 +50,14 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_CALL_DURATION: Duration = Duration::from_secs(600);
 /// How long to wait for an HTTP connection to be established.
 pub const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many `input_required` rounds (SEP-2322) one call may take before the client gives up on a
+/// server that keeps asking.
+pub const MAX_INPUT_ROUNDS: usize = 10;
+/// Pause before retrying an `input_required` round that asked for nothing but carried a
+/// `requestState` (the server is not ready yet): this, doubling each round, up to
+/// [`MAX_STATE_ONLY_PAUSE`].
+const STATE_ONLY_PAUSE: Duration = Duration::from_millis(50);
+const MAX_STATE_ONLY_PAUSE: Duration = Duration::from_millis(800);
 
 /// Which protocol era to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +83,15 @@ pub struct ConnectOptions {
     pub log_dir: Option<PathBuf>,
     pub client_name: String,
     pub client_version: String,
+    /// What answers the server's requests for input (elicitation, sampling, roots), in a legacy
+    /// session and in 2026-07-28 `input_required` rounds alike. The client declares exactly the
+    /// capabilities these callbacks support; without them it declares none, and a server that
+    /// asks anyway gets "method not found" (the call fails in the 2026-07-28 era).
+    pub callbacks: Option<Arc<dyn ClientCallbacks>>,
+    /// OAuth for Streamable HTTP servers that answer 401: see [`crate::oauth`]. Without it, a
+    /// server that requires authorization is an error (unless a configured `Authorization`
+    /// header satisfies it).
+    pub oauth: Option<OAuthOptions>,
 }
 
 impl Default for ConnectOptions {
@@ -82,8 +103,64 @@ impl Default for ConnectOptions {
             log_dir: None,
             client_name: "switchboard".to_owned(),
             client_version: env!("CARGO_PKG_VERSION").to_owned(),
+            callbacks: None,
+            oauth: None,
         }
     }
+}
+
+/// The waiting rules of one request, applied to every round of it.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    timeout: Duration,
+    /// Progress restarts `timeout`, up to `max_duration` in total (tool calls).
+    max_duration: Option<Duration>,
+}
+
+impl Limits {
+    fn plain(timeout: Duration) -> Self {
+        Limits {
+            timeout,
+            max_duration: None,
+        }
+    }
+
+    fn peer_options(self) -> PeerRequestOptions {
+        let options = PeerRequestOptions::with_timeout(self.timeout);
+        match self.max_duration {
+            Some(max) => options
+                .reset_timeout_on_progress()
+                .with_max_total_timeout(max),
+            None => options,
+        }
+    }
+}
+
+/// The same request again with the answers of an `input_required` round and the server's
+/// `requestState` echoed unchanged (absent when the server sent none). Only the three
+/// methods that SEP-2322 lets a server answer with `input_required` can be retried.
+fn with_input(
+    request: &ClientRequest,
+    responses: Option<InputResponses>,
+    state: Option<String>,
+) -> Option<ClientRequest> {
+    let mut request = request.clone();
+    match &mut request {
+        ClientRequest::CallToolRequest(call) => {
+            call.params.input_responses = responses;
+            call.params.request_state = state;
+        }
+        ClientRequest::GetPromptRequest(get) => {
+            get.params.input_responses = responses;
+            get.params.request_state = state;
+        }
+        ClientRequest::ReadResourceRequest(read) => {
+            read.params.input_responses = responses;
+            read.params.request_state = state;
+        }
+        _ => return None,
+    }
+    Some(request)
 }
 
 /// Per-call options for [`Connection::call_tool`].
@@ -117,6 +194,8 @@ pub struct Connection {
     events: std::sync::Mutex<Option<mpsc::Receiver<ServerEvent>>>,
     /// The `subscriptions/listen` stream of a modern server that announces list changes.
     listener: Option<tokio::task::JoinHandle<()>>,
+    /// Why the last OAuth authorization failed, for connections that authorize.
+    auth_failure: Option<AuthFailure>,
 }
 
 impl Drop for Connection {
@@ -289,24 +368,27 @@ impl Connection {
                 install_crypto_provider();
                 let started = tokio::time::Instant::now();
                 let client = http_client(&name, headers)?;
-                let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.as_str());
-                let transport = StreamableHttpClientTransport::with_client(client, config);
-                // A server that only speaks the legacy HTTP+SSE transport answers our POST with
-                // 400, 404 or 405; the spec's backwards-compatibility section then has the
-                // client try HTTP+SSE at the same URL.
-                let (transport, refusal) = crate::sse::RefusalWatch::new(transport);
-                let result = match &options.tap {
-                    Some(tap) => {
-                        let tapped = TappedTransport {
-                            inner: transport,
-                            server: label,
-                            tap: tap.clone(),
+                let (result, refusal) = match &options.oauth {
+                    Some(oauth) => {
+                        let (client, failure) = OAuthHttp::new(client, url.clone(), oauth.clone());
+                        let (result, refusal) =
+                            Self::streamable(name.clone(), label, client, url, options).await;
+                        let result = match result {
+                            Ok(mut connection) => {
+                                connection.auth_failure = Some(failure);
+                                Ok(connection)
+                            }
+                            Err(error) => Err(match failure.reason() {
+                                Some(reason) => ClientError::Authorization {
+                                    server: name.clone(),
+                                    reason,
+                                },
+                                None => error,
+                            }),
                         };
-                        Self::handshake(name, tapped, None, "streamable-http", options).await
+                        (result, refusal)
                     }
-                    None => {
-                        Self::handshake(name, transport, None, "streamable-http", options).await
-                    }
+                    None => Self::streamable(name.clone(), label, client, url, options).await,
                 };
                 match (result, refusal.status()) {
                     (Err(ClientError::Handshake { .. }), Some(status))
@@ -388,6 +470,37 @@ impl Connection {
         }
     }
 
+    /// The Streamable HTTP handshake over `client` (plain, or adding OAuth). A server that only
+    /// speaks the legacy HTTP+SSE transport answers our POST with 400, 404 or 405; the returned
+    /// [`crate::sse::Refusal`] records it, and the spec's backwards-compatibility section then
+    /// has the caller try HTTP+SSE at the same URL.
+    async fn streamable<C: StreamableHttpClient>(
+        name: ServerName,
+        label: Arc<str>,
+        client: C,
+        url: &reqwest::Url,
+        options: &ConnectOptions,
+    ) -> (Result<Self, ClientError>, crate::sse::Refusal) {
+        let config =
+            rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+                url.as_str(),
+            );
+        let transport = StreamableHttpClientTransport::with_client(client, config);
+        let (transport, refusal) = crate::sse::RefusalWatch::new(transport);
+        let result = match &options.tap {
+            Some(tap) => {
+                let tapped = TappedTransport {
+                    inner: transport,
+                    server: label,
+                    tap: tap.clone(),
+                };
+                Self::handshake(name, tapped, None, "streamable-http", options).await
+            }
+            None => Self::handshake(name, transport, None, "streamable-http", options).await,
+        };
+        (result, refusal)
+    }
+
     /// Connect over an already-open byte stream, e.g. one end of `tokio::io::duplex` in tests
     /// or a socket handed to us by a caller.
     pub async fn connect_io<R, W>(
@@ -428,6 +541,7 @@ impl Connection {
             Arc::from(name.as_str()),
             &options.client_name,
             &options.client_version,
+            options.callbacks.clone(),
         );
         let summary =
             |d: &Option<Arc<ChildDiagnostics>>| d.as_ref().map(|d| d.summary()).unwrap_or_default();
@@ -498,6 +612,7 @@ impl Connection {
             diagnostics,
             events: std::sync::Mutex::new(Some(events)),
             listener,
+            auth_failure: None,
         })
     }
 
@@ -519,18 +634,126 @@ impl Connection {
         self.service.is_closed()
     }
 
+    /// Send a request and wait for its result. An `input_required` result (2026-07-28) is
+    /// answered through the callbacks and the request is sent again, with a new id, the answers
+    /// and the server's `requestState`, until the server completes it. `limits` apply to each
+    /// round: the time a person takes to answer is not the server's.
     async fn request(
         &self,
         method: &'static str,
         request: ClientRequest,
-        options: PeerRequestOptions,
+        limits: Limits,
         progress: Option<mpsc::Sender<Progress>>,
     ) -> Result<Value, ClientError> {
-        let timeout = options.timeout;
+        let mut current = request;
+        let mut pause = STATE_ONLY_PAUSE;
+        for _round in 0..MAX_INPUT_ROUNDS {
+            let value = self
+                .request_once(method, current.clone(), limits, progress.clone())
+                .await?;
+            if value.get("resultType").and_then(Value::as_str) != Some("input_required") {
+                return Ok(value);
+            }
+            let (responses, state) = self.answer_input_requests(method, &value).await?;
+            if responses.is_none() {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_STATE_ONLY_PAUSE);
+            }
+            current = with_input(&current, responses, state).ok_or_else(|| {
+                self.protocol(
+                    method,
+                    "the server answered with input_required, which only tools/call, prompts/get and resources/read may receive".to_owned(),
+                )
+            })?;
+        }
+        Err(self.protocol(
+            method,
+            format!("the server still asked for more input after {MAX_INPUT_ROUNDS} rounds"),
+        ))
+    }
+
+    /// Answer every entry of an `input_required` result's `inputRequests` (concurrently: each
+    /// may wait on a person or a model) and return the `inputResponses` and `requestState`
+    /// for the retry.
+    async fn answer_input_requests(
+        &self,
+        method: &'static str,
+        result: &Value,
+    ) -> Result<(Option<InputResponses>, Option<String>), ClientError> {
+        let requests = match result.get("inputRequests") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(requests)) => requests.clone(),
+            Some(_) => {
+                return Err(self.protocol(
+                    method,
+                    "the input_required result's inputRequests is not an object".to_owned(),
+                ));
+            }
+        };
+        let state = match result.get("requestState") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(state)) => Some(state.clone()),
+            Some(_) => {
+                return Err(self.protocol(
+                    method,
+                    "the input_required result's requestState is not a string".to_owned(),
+                ));
+            }
+        };
+        if requests.is_empty() && state.is_none() {
+            return Err(self.protocol(
+                method,
+                "the server asked for input but sent neither inputRequests nor requestState"
+                    .to_owned(),
+            ));
+        }
+        let answers = futures::future::join_all(requests.into_iter().map(|(key, request)| {
+            let handler = self.handler.clone();
+            async move {
+                let asked = request
+                    .get("method")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let params = request
+                    .get("params")
+                    .cloned()
+                    .unwrap_or_else(|| Value::Object(Map::new()));
+                let answer = handler.answer(&asked, params).await;
+                (key, asked, answer)
+            }
+        }))
+        .await;
+        let mut responses = InputResponses::new();
+        for (key, asked, answer) in answers {
+            match answer {
+                Ok(answer) => {
+                    responses.insert(key, answer);
+                }
+                Err(error) => {
+                    return Err(self.protocol(
+                        method,
+                        format!(
+                            "the server asked for input ({asked} \"{key}\") that this client could not give: {error}"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(((!responses.is_empty()).then_some(responses), state))
+    }
+
+    async fn request_once(
+        &self,
+        method: &'static str,
+        request: ClientRequest,
+        limits: Limits,
+        progress: Option<mpsc::Sender<Progress>>,
+    ) -> Result<Value, ClientError> {
         let handle = self
             .service
             .peer()
-            .send_cancellable_request(request, options)
+            .send_cancellable_request(request, limits.peer_options())
             .await
             .map_err(|e| self.map_service_error(method, e))?;
         let token = progress_key(&handle.progress_token);
@@ -541,24 +764,16 @@ impl Connection {
         self.handler.unwatch_progress(&token);
         let result = match response {
             Ok(result) => result,
-            Err(ServiceError::Timeout { timeout: after }) => {
+            Err(ServiceError::Timeout { .. }) => {
                 return Err(ClientError::RequestTimeout {
                     server: self.name.clone(),
                     method,
-                    after: timeout.unwrap_or(after),
+                    after: limits.timeout,
                 });
             }
             Err(error) => return Err(self.map_service_error(method, error)),
         };
-        let value =
-            serde_json::to_value(&result).map_err(|e| self.protocol(method, e.to_string()))?;
-        if value.get("resultType").and_then(Value::as_str) == Some("input_required") {
-            return Err(self.protocol(
-                method,
-                "the server asked for more input (an input_required result); answering server requests is not supported by this command".to_owned(),
-            ));
-        }
-        Ok(value)
+        serde_json::to_value(&result).map_err(|e| self.protocol(method, e.to_string()))
     }
 
     fn protocol(&self, method: &'static str, detail: String) -> ClientError {
@@ -578,6 +793,14 @@ impl Connection {
                 message: data.message.into_owned(),
                 data: data.data.map(Box::new),
             },
+            ServiceError::TransportClosed | ServiceError::TransportSend(_)
+                if let Some(reason) = self.auth_failure.as_ref().and_then(AuthFailure::reason) =>
+            {
+                ClientError::Authorization {
+                    server: self.name.clone(),
+                    reason,
+                }
+            }
             ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
                 ClientError::ConnectionLost {
                     server: self.name.clone(),
@@ -622,12 +845,7 @@ impl Connection {
         let mut cursor: Option<String> = None;
         for _page in 0..MAX_LIST_PAGES {
             let value = self
-                .request(
-                    method,
-                    make(cursor.clone()),
-                    PeerRequestOptions::with_timeout(timeout),
-                    None,
-                )
+                .request(method, make(cursor.clone()), Limits::plain(timeout), None)
                 .await?;
             let next = value
                 .get("nextCursor")
@@ -711,11 +929,12 @@ impl Connection {
         let mut params = CallToolRequestParams::new(tool.to_owned());
         params.arguments = arguments;
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        let peer_options = PeerRequestOptions::with_timeout(options.timeout)
-            .reset_timeout_on_progress()
-            .with_max_total_timeout(options.max_duration);
+        let limits = Limits {
+            timeout: options.timeout,
+            max_duration: Some(options.max_duration),
+        };
         let value = self
-            .request(METHOD, request, peer_options, options.progress)
+            .request(METHOD, request, limits, options.progress)
             .await?;
         ToolResult::from_json(value).map_err(|e| {
             self.protocol(
@@ -735,12 +954,7 @@ impl Connection {
             ReadResourceRequestParams::new(uri),
         ));
         let raw = self
-            .request(
-                METHOD,
-                request,
-                PeerRequestOptions::with_timeout(timeout),
-                None,
-            )
+            .request(METHOD, request, Limits::plain(timeout), None)
             .await?;
         let contents: Vec<ResourceContents> = self.parse(
             METHOD,
@@ -764,12 +978,7 @@ impl Connection {
         }
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
         let raw = self
-            .request(
-                METHOD,
-                request,
-                PeerRequestOptions::with_timeout(timeout),
-                None,
-            )
+            .request(METHOD, request, Limits::plain(timeout), None)
             .await?;
         let messages: Vec<PromptMessage> = self.parse(
             METHOD,
@@ -793,7 +1002,7 @@ impl Connection {
         self.request(
             "ping",
             ClientRequest::PingRequest(PingRequest::default()),
-            PeerRequestOptions::with_timeout(timeout),
+            Limits::plain(timeout),
             None,
         )
         .await
@@ -906,4 +1115,43 @@ fn resolve_program(
             _ => "; install it, or give its full path in the config".to_owned(),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call() -> ClientRequest {
+        ClientRequest::CallToolRequest(CallToolRequest::new(CallToolRequestParams::new(
+            "ask".to_owned(),
+        )))
+    }
+
+    #[test]
+    fn a_retry_echoes_the_request_state_and_omits_it_when_there_was_none() {
+        let mut responses = InputResponses::new();
+        responses.insert(
+            "confirm".to_owned(),
+            serde_json::json!({"action": "accept"}),
+        );
+
+        let retry = with_input(&call(), Some(responses.clone()), Some("opaque".to_owned()))
+            .expect("tools/call can be retried");
+        let wire = serde_json::to_value(&retry).expect("serialisable");
+        assert_eq!(wire["params"]["requestState"], "opaque");
+        assert_eq!(
+            wire["params"]["inputResponses"]["confirm"]["action"],
+            "accept"
+        );
+
+        let retry = with_input(&call(), Some(responses), None).expect("tools/call can be retried");
+        let wire = serde_json::to_value(&retry).expect("serialisable");
+        assert!(wire["params"].get("requestState").is_none(), "{wire}");
+    }
+
+    #[test]
+    fn only_calls_reads_and_prompts_can_be_retried_with_input() {
+        let list = ClientRequest::ListToolsRequest(ListToolsRequest::default());
+        assert!(with_input(&list, None, Some("state".to_owned())).is_none());
+    }
 }

@@ -83,6 +83,9 @@ pub enum ClientError {
 
     #[error("server \"{server}\": invalid HTTP setting: {detail}")]
     InvalidHttpSetting { server: ServerName, detail: String },
+
+    #[error("server \"{server}\" requires authorization, which failed: {reason}")]
+    Authorization { server: ServerName, reason: String },
 }
 
 /// The broad kind of a [`ClientError`], for exit codes and retry decisions.
@@ -106,9 +109,9 @@ impl ClientError {
             ClientError::CommandNotFound { .. } | ClientError::InvalidHttpSetting { .. } => {
                 ErrorClass::Config
             }
-            ClientError::Spawn { .. } | ClientError::ConnectionLost { .. } => {
-                ErrorClass::Connection
-            }
+            ClientError::Spawn { .. }
+            | ClientError::ConnectionLost { .. }
+            | ClientError::Authorization { .. } => ErrorClass::Connection,
             ClientError::ConnectTimeout { .. } | ClientError::RequestTimeout { .. } => {
                 ErrorClass::Timeout
             }
@@ -131,7 +134,8 @@ impl ClientError {
             | ClientError::RequestTimeout { server, .. }
             | ClientError::Rpc { server, .. }
             | ClientError::Protocol { server, .. }
-            | ClientError::InvalidHttpSetting { server, .. } => server,
+            | ClientError::InvalidHttpSetting { server, .. }
+            | ClientError::Authorization { server, .. } => server,
         }
     }
 }

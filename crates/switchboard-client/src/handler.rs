@@ -10,17 +10,22 @@ use std::{
 };
 
 use rmcp::{
-    ClientHandler,
+    ClientHandler, ErrorData,
     model::{
-        ClientCapabilities, ClientConfig, Implementation, LoggingMessageNotificationParam,
-        NumberOrString, ProgressNotificationParam, ProgressToken, ProtocolVersion,
-        ResourceUpdatedNotificationParam,
+        ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
+        ElicitRequestParams, ElicitResult, ErrorCode, Implementation, ListRootsResult,
+        LoggingMessageNotificationParam, NumberOrString, ProgressNotificationParam, ProgressToken,
+        ProtocolVersion, ResourceUpdatedNotificationParam,
     },
-    service::{NotificationContext, RoleClient},
+    service::{NotificationContext, RequestContext, RoleClient},
 };
+use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::mpsc;
 
-use crate::model::{LogMessage, Progress, ServerEvent};
+use crate::{
+    callbacks::{self, CallbackError, ClientCallbacks, method},
+    model::{LogMessage, Progress, ServerEvent},
+};
 
 /// Server events buffered per connection before new ones are dropped (with a warning).
 pub const EVENT_QUEUE: usize = 256;
@@ -33,6 +38,8 @@ pub(crate) struct ClientSide {
     info: Implementation,
     events: mpsc::Sender<ServerEvent>,
     progress: Arc<Mutex<HashMap<String, mpsc::Sender<Progress>>>>,
+    /// What answers the server's own requests; `None` declares no client capabilities.
+    callbacks: Option<Arc<dyn ClientCallbacks>>,
 }
 
 pub(crate) fn progress_key(token: &ProgressToken) -> String {
@@ -47,6 +54,7 @@ impl ClientSide {
         server: Arc<str>,
         client_name: &str,
         client_version: &str,
+        callbacks: Option<Arc<dyn ClientCallbacks>>,
     ) -> (Self, mpsc::Receiver<ServerEvent>) {
         let (events, receiver) = mpsc::channel(EVENT_QUEUE);
         (
@@ -55,9 +63,44 @@ impl ClientSide {
                 info: Implementation::new(client_name, client_version),
                 events,
                 progress: Arc::default(),
+                callbacks,
             },
             receiver,
         )
+    }
+
+    /// Answer a server request through the callbacks (a legacy request, or one entry of a
+    /// 2026-07-28 `inputRequests`), as the JSON result the server expects.
+    pub(crate) async fn answer(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, CallbackError> {
+        match &self.callbacks {
+            Some(callbacks) => callbacks::answer(callbacks.as_ref(), method, params).await,
+            None => Err(CallbackError::unsupported(method)),
+        }
+    }
+
+    /// A legacy server request, answered through [`Self::answer`] and converted between
+    /// rmcp's types and the JSON our callbacks speak.
+    async fn answer_typed<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Option<P>,
+    ) -> Result<R, ErrorData> {
+        let params = match params {
+            Some(params) => serde_json::to_value(params)
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?,
+            None => serde_json::Value::Object(serde_json::Map::new()),
+        };
+        let answer = self
+            .answer(method, params)
+            .await
+            .map_err(|error| ErrorData::new(ErrorCode(error.code), error.message, None))?;
+        serde_json::from_value(answer).map_err(|e| {
+            ErrorData::internal_error(format!("our {method} answer is malformed: {e}"), None)
+        })
     }
 
     fn progress_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Progress>>> {
@@ -85,8 +128,36 @@ impl ClientHandler for ClientSide {
         // The version here is what `initialize` asks for; discovery sends its own. Asking a
         // legacy server for 2026-07-28 in `initialize` would name a revision that has no
         // handshake.
-        ClientConfig::new(ClientCapabilities::default(), self.info.clone())
+        let capabilities: ClientCapabilities = self
+            .callbacks
+            .as_ref()
+            .and_then(|callbacks| serde_json::from_value(callbacks.supported().capabilities()).ok())
+            .unwrap_or_default();
+        ClientConfig::new(capabilities, self.info.clone())
             .with_protocol_version(ProtocolVersion::V_2025_11_25)
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        self.answer_typed(method::ELICITATION, Some(request)).await
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        self.answer_typed(method::SAMPLING, Some(params)).await
+    }
+
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        self.answer_typed::<(), _>(method::ROOTS, None).await
     }
 
     async fn on_progress(

@@ -4,7 +4,10 @@
 //! server as a child process, or reaching a URL over Streamable HTTP (falling back to the
 //! legacy HTTP+SSE transport when the server is older) or WebSocket; the dual-era handshake
 //! (`server/discover` for revision 2026-07-28, falling back to the legacy `initialize`), typed
-//! requests with timeouts and progress, and precise errors when the peer misbehaves.
+//! requests with timeouts and progress, and precise errors when the peer misbehaves. What a
+//! server asks of the client (elicitation, sampling, roots; as legacy requests or as 2026-07-28
+//! `input_required` rounds) is answered through [`callbacks::ClientCallbacks`], and a
+//! Streamable HTTP server that requires authorization gets OAuth 2.1 ([`oauth`]).
 //!
 //! It is the only crate besides the server kit that imports `rmcp`; everything it returns is our
 //! own type (see [`model`]), so the crates above it are insulated from rmcp's API.
@@ -33,10 +36,12 @@
 //! # Ok(()) }
 //! ```
 
+pub mod callbacks;
 mod connection;
 mod error;
 mod handler;
 pub mod model;
+pub mod oauth;
 mod sse;
 mod stdio;
 mod tap;
@@ -44,7 +49,7 @@ mod ws;
 
 pub use connection::{
     CallOptions, ConnectOptions, Connection, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CALL_DURATION,
-    DEFAULT_REQUEST_TIMEOUT, EraPreference, HTTP_CONNECT_TIMEOUT, MAX_LIST_PAGES,
+    DEFAULT_REQUEST_TIMEOUT, EraPreference, HTTP_CONNECT_TIMEOUT, MAX_INPUT_ROUNDS, MAX_LIST_PAGES,
 };
 pub use error::{ClientError, ErrorClass};
 pub use handler::{EVENT_QUEUE, PROGRESS_QUEUE};

@@ -529,3 +529,6 @@ pub fn server() -> Server {
         .build()
         .unwrap_or_else(|error| unreachable!("the conformance declarations are valid: {error}"))
 }
+
+/// The client side of the contract (`conformance-client`), on Switchboard's client and host.
+pub mod client;

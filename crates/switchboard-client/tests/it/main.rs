@@ -3,8 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::large_futures)]
 
+mod callbacks;
 mod faults;
 mod in_memory;
+mod oauth;
 mod transports;
 
 use std::sync::{Arc, Mutex};

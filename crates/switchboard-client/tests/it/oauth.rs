@@ -1,0 +1,335 @@
+//! OAuth against an in-process protected server: our server kit's HTTP front behind a bearer
+//! check, with protected resource metadata, authorization server metadata, registration, an
+//! authorization endpoint that redirects at once, and a token endpoint.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Form, Json, Router,
+    body::Body,
+    extract::{Query, Request, State},
+    http::{StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde_json::{Value, json};
+use switchboard_client::{
+    CallOptions, ClientError, ConnectOptions, Connection, EraPreference,
+    callbacks::{CallbackError, CallbackFuture},
+    model::Content,
+    oauth::{Authorizer, OAuthOptions},
+};
+use switchboard_config::{ServerEntry, Transport};
+use switchboard_server::{Server, Tool, ToolOutput};
+
+use crate::name;
+
+const READ: &str = "mcp:read";
+const WRITE: &str = "mcp:write";
+
+#[derive(Default)]
+struct Issued {
+    /// Scope of each authorization request, in order.
+    authorizations: Vec<String>,
+    /// code -> scope
+    codes: HashMap<String, String>,
+    /// token -> scope
+    tokens: HashMap<String, String>,
+    /// The `resource` of each token request.
+    resources: Vec<String>,
+}
+
+#[derive(Clone)]
+struct Protected {
+    base: String,
+    issued: Arc<Mutex<Issued>>,
+}
+
+impl Protected {
+    fn challenge(&self, status: StatusCode, scope: &str, error: Option<&str>) -> Response {
+        let mut value = format!(
+            "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"{scope}\"",
+            self.base
+        );
+        if let Some(error) = error {
+            value.push_str(&format!(", error=\"{error}\""));
+        }
+        (status, [(header::WWW_AUTHENTICATE, value)], "").into_response()
+    }
+}
+
+/// Reading needs `mcp:read`; calling a tool needs `mcp:write`.
+async fn require_bearer(
+    State(protected): State<Protected>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let method = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|message| message["method"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let needed = if method == "tools/call" { WRITE } else { READ };
+    let granted = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|token| protected.issued.lock().unwrap().tokens.get(token).cloned());
+    match granted {
+        None => protected.challenge(StatusCode::UNAUTHORIZED, READ, None),
+        Some(scope) if !scope.split(' ').any(|s| s == needed) => {
+            protected.challenge(StatusCode::FORBIDDEN, needed, Some("insufficient_scope"))
+        }
+        Some(_) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+    }
+}
+
+async fn resource_metadata(State(protected): State<Protected>) -> Json<Value> {
+    Json(json!({
+        "resource": format!("{}/mcp", protected.base),
+        "authorization_servers": [protected.base],
+        "scopes_supported": [READ, WRITE],
+    }))
+}
+
+async fn server_metadata(State(protected): State<Protected>) -> Json<Value> {
+    let base = &protected.base;
+    Json(json!({
+        "issuer": base,
+        "authorization_endpoint": format!("{base}/authorize"),
+        "token_endpoint": format!("{base}/token"),
+        "registration_endpoint": format!("{base}/register"),
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "authorization_response_iss_parameter_supported": true,
+    }))
+}
+
+async fn register(Json(request): Json<Value>) -> impl IntoResponse {
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "client_id": "registered-client",
+            "client_name": request["client_name"],
+            "redirect_uris": request["redirect_uris"],
+        })),
+    )
+}
+
+async fn authorize(
+    State(protected): State<Protected>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Redirect {
+    let mut issued = protected.issued.lock().unwrap();
+    let scope = query.get("scope").cloned().unwrap_or_default();
+    issued.authorizations.push(scope.clone());
+    let code = format!("code-{}", issued.authorizations.len());
+    issued.codes.insert(code.clone(), scope);
+    let mut target = url::Url::parse(&query["redirect_uri"]).unwrap();
+    target
+        .query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", &query["state"])
+        .append_pair("iss", &protected.base);
+    Redirect::to(target.as_str())
+}
+
+async fn token(
+    State(protected): State<Protected>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let mut issued = protected.issued.lock().unwrap();
+    let Some(scope) = form.get("code").and_then(|code| issued.codes.remove(code)) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
+    };
+    issued
+        .resources
+        .push(form.get("resource").cloned().unwrap_or_default());
+    let token = format!("token-{}", issued.tokens.len() + 1);
+    issued.tokens.insert(token.clone(), scope.clone());
+    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600, "scope": scope}))
+        .into_response()
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+struct Empty {}
+
+/// Serve the protected server on a free loopback port; its base URL and what it issued.
+async fn protected_server() -> (String, Arc<Mutex<Issued>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+    let protected = Protected {
+        base: base.clone(),
+        issued: Arc::default(),
+    };
+    let kit = Server::builder("protected", "1")
+        .tool(
+            Tool::builder("write", "Changes something.")
+                .handler(|_: Empty, _| async { Ok(ToolOutput::text("written")) }),
+        )
+        .build()
+        .unwrap();
+    let mcp = switchboard_server::router(kit, switchboard_server::HttpConfig::default()).layer(
+        middleware::from_fn_with_state(protected.clone(), require_bearer),
+    );
+    let app = Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(resource_metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(server_metadata),
+        )
+        .route("/register", post(register))
+        .route("/authorize", get(authorize))
+        .route("/token", post(token))
+        .with_state(protected.clone())
+        .merge(mcp);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, protected.issued)
+}
+
+/// The user's part, without a browser: request the authorization URL and hand back where it
+/// redirects.
+#[derive(Debug)]
+struct FollowRedirect;
+
+impl Authorizer for FollowRedirect {
+    fn authorize(&self, url: String) -> CallbackFuture<'_, String> {
+        Box::pin(async move {
+            let http = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| CallbackError::new(e.to_string()))?;
+            let response = http
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| CallbackError::new(e.to_string()))?;
+            Ok(response.headers()[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .to_owned())
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Declines;
+
+impl Authorizer for Declines {
+    fn authorize(&self, _url: String) -> CallbackFuture<'_, String> {
+        Box::pin(async { Err(CallbackError::new("the user closed the browser")) })
+    }
+}
+
+fn entry(base: &str) -> ServerEntry {
+    ServerEntry::new(
+        name("protected"),
+        Transport::StreamableHttp {
+            url: format!("{base}/mcp").parse().unwrap(),
+            headers: Default::default(),
+        },
+    )
+}
+
+fn options(era: EraPreference, authorizer: Arc<dyn Authorizer>) -> ConnectOptions {
+    ConnectOptions {
+        era,
+        oauth: Some(OAuthOptions::new("http://127.0.0.1:9/callback", authorizer)),
+        ..ConnectOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn a_protected_server_is_authorized_then_stepped_up_within_one_session() {
+    for era in [EraPreference::Legacy, EraPreference::Modern] {
+        let (base, issued) = protected_server().await;
+        let connection =
+            Connection::connect(&entry(&base), &options(era, Arc::new(FollowRedirect)))
+                .await
+                .unwrap();
+        let tools = connection
+            .list_tools(std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(tools[0].name, "write");
+        let result = connection
+            .call_tool("write", None, CallOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            result.content,
+            vec![Content::Text {
+                text: "written".into()
+            }]
+        );
+        let issued = issued.lock().unwrap();
+        // First the scope of the 401 challenge; then, on 403, what was granted plus what the
+        // call needs.
+        assert_eq!(
+            issued.authorizations,
+            [READ, &format!("{READ} {WRITE}")],
+            "{era:?}"
+        );
+        assert!(
+            issued.resources.iter().all(|r| *r == format!("{base}/mcp")),
+            "{:?}",
+            issued.resources
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_authorization_is_an_authorization_error_with_the_reason() {
+    let (base, issued) = protected_server().await;
+    let error = Connection::connect(
+        &entry(&base),
+        &options(EraPreference::Modern, Arc::new(Declines)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, ClientError::Authorization { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("the user closed the browser"),
+        "{error}"
+    );
+    assert!(issued.lock().unwrap().tokens.is_empty());
+}
+
+#[tokio::test]
+async fn without_oauth_a_protected_server_is_refused() {
+    let (base, _) = protected_server().await;
+    let options = ConnectOptions {
+        era: EraPreference::Modern,
+        ..ConnectOptions::default()
+    };
+    let error = Connection::connect(&entry(&base), &options)
+        .await
+        .unwrap_err();
+    assert!(
+        !matches!(error, ClientError::Authorization { .. }),
+        "{error}"
+    );
+}
