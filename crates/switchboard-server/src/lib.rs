@@ -95,7 +95,8 @@ pub use http::{
 pub use input::{INPUT_TIMEOUT, InputRequest, InputRequired};
 pub use model::{Content, PromptOutput, ResourceContents, Role, ToolOutput};
 pub use registry::{
-    Prompt, PromptBuilder, Resource, ResourceTemplate, Tool, ToolBuilder, schema_for,
+    Prompt, PromptBuilder, Resource, ResourceTemplate, SCOPE_META_KEY, Tool, ToolBuilder,
+    schema_for,
 };
 pub use request_state::{MAX_REQUEST_STATE_BYTES, REQUEST_STATE_TTL};
 pub use server::{

@@ -37,6 +37,10 @@ pub(crate) type PromptFn = dyn Fn(
     + Send
     + Sync;
 
+/// The `_meta` key under which a tool names the scope a caller needs (`expenses:read`, ...).
+/// The gateway enforces it; servers set it with [`ToolBuilder::scope`].
+pub const SCOPE_META_KEY: &str = "dev.switchboard/scope";
+
 /// The JSON Schema of `T`, as MCP wants it: an object schema without the `$schema` noise when
 /// it is the default dialect.
 pub fn schema_for<T: JsonSchema>() -> Value {
@@ -168,6 +172,12 @@ impl ToolBuilder {
     pub fn requires_client_capability(mut self, capability: impl Into<String>) -> Self {
         self.required_capabilities.push(capability.into());
         self
+    }
+
+    /// The scope a caller needs to use this tool, recorded in `_meta` under
+    /// [`SCOPE_META_KEY`].
+    pub fn scope(self, scope: impl Into<String>) -> Self {
+        self.meta(SCOPE_META_KEY, Value::String(scope.into()))
     }
 
     /// Declare the structured content type; its schema becomes `outputSchema`.

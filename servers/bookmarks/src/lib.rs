@@ -53,7 +53,6 @@ mod queries;
 mod resources;
 mod tools;
 
-use serde_json::json;
 use switchboard_server::{Server, Tool};
 use switchboard_store::{Location, Migrations, Store};
 
@@ -64,8 +63,8 @@ use crate::model::{
     ListTagsArgs, SearchBookmarksArgs, SearchOutput, TaggedOutput, TagsOutput, UpdateBookmarkArgs,
 };
 
-/// The `_meta` key that names the scope a tool needs (the same key as the other servers').
-pub const SCOPE_META_KEY: &str = "dev.switchboard/scope";
+/// The `_meta` key that names the scope a tool needs (shared by every server of the kit).
+pub use switchboard_server::SCOPE_META_KEY;
 /// Searching and listing bookmarks and tags.
 pub const SCOPE_READ: &str = "bookmarks:read";
 /// Adding and changing bookmarks.
@@ -112,7 +111,6 @@ impl Bookmarks {
 
 /// Build the MCP server over `bookmarks`.
 pub fn server(bookmarks: Bookmarks) -> Server {
-    let scope = |scope: &str| json!(scope);
     let add = bookmarks.clone();
     let search = bookmarks.clone();
     let by_tag = bookmarks.clone();
@@ -133,7 +131,7 @@ pub fn server(bookmarks: Bookmarks) -> Server {
             .additive()
             .idempotent()
             .open_world(false)
-            .meta(SCOPE_META_KEY, scope(SCOPE_WRITE))
+            .scope(SCOPE_WRITE)
             .output::<AddOutput>()
             .handler(move |args: AddBookmarkArgs, _| {
                 let bookmarks = add.clone();
@@ -149,7 +147,7 @@ pub fn server(bookmarks: Bookmarks) -> Server {
             .read_only()
             .idempotent()
             .open_world(false)
-            .meta(SCOPE_META_KEY, scope(SCOPE_READ))
+            .scope(SCOPE_READ)
             .output::<SearchOutput>()
             .handler(move |args: SearchBookmarksArgs, _| {
                 let bookmarks = search.clone();
@@ -165,7 +163,7 @@ pub fn server(bookmarks: Bookmarks) -> Server {
             .read_only()
             .idempotent()
             .open_world(false)
-            .meta(SCOPE_META_KEY, scope(SCOPE_READ))
+            .scope(SCOPE_READ)
             .output::<TaggedOutput>()
             .handler(move |args: ListByTagArgs, _| {
                 let bookmarks = by_tag.clone();
@@ -181,7 +179,7 @@ pub fn server(bookmarks: Bookmarks) -> Server {
             .read_only()
             .idempotent()
             .open_world(false)
-            .meta(SCOPE_META_KEY, scope(SCOPE_READ))
+            .scope(SCOPE_READ)
             .output::<TagsOutput>()
             .handler(move |_: ListTagsArgs, _| {
                 let bookmarks = tags.clone();
@@ -197,7 +195,7 @@ pub fn server(bookmarks: Bookmarks) -> Server {
             .destructive()
             .idempotent()
             .open_world(false)
-            .meta(SCOPE_META_KEY, scope(SCOPE_WRITE))
+            .scope(SCOPE_WRITE)
             .output::<BookmarkOutput>()
             .handler(move |args: UpdateBookmarkArgs, _| {
                 let bookmarks = update.clone();
@@ -213,7 +211,7 @@ pub fn server(bookmarks: Bookmarks) -> Server {
             .destructive()
             .idempotent()
             .open_world(false)
-            .meta(SCOPE_META_KEY, scope(SCOPE_ADMIN))
+            .scope(SCOPE_ADMIN)
             .output::<DeleteOutput>()
             .handler(move |args: DeleteBookmarkArgs, _| {
                 let bookmarks = delete.clone();

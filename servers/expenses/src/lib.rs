@@ -45,7 +45,6 @@ mod resources;
 mod tools;
 mod transfer;
 
-use serde_json::json;
 use switchboard_server::{Server, Tool};
 use switchboard_store::{Location, Migrations, Store};
 
@@ -58,8 +57,8 @@ use crate::model::{
     Summary, SummaryArgs, UpdateExpenseArgs,
 };
 
-/// The `_meta` key that names the scope a tool needs.
-pub const SCOPE_META_KEY: &str = "dev.switchboard/scope";
+/// The `_meta` key that names the scope a tool needs (shared by every server of the kit).
+pub use switchboard_server::SCOPE_META_KEY;
 /// Reading expenses.
 pub const SCOPE_READ: &str = "expenses:read";
 /// Adding and changing expenses.
@@ -106,7 +105,6 @@ impl Expenses {
 
 /// Build the MCP server over `expenses`.
 pub fn server(expenses: Expenses) -> Server {
-    let scope = |scope: &str| json!(scope);
     let add = expenses.clone();
     let list = expenses.clone();
     let summary = expenses.clone();
@@ -125,7 +123,7 @@ pub fn server(expenses: Expenses) -> Server {
             .title("Add an expense")
             .additive()
             .open_world(false)
-            .meta(SCOPE_META_KEY, scope(SCOPE_WRITE))
+            .scope(SCOPE_WRITE)
             .output::<ExpenseOutput>()
             .handler(move |args: AddExpenseArgs, _| {
                 let expenses = add.clone();
@@ -141,7 +139,7 @@ pub fn server(expenses: Expenses) -> Server {
             .read_only()
             .idempotent()
             .open_world(false)
-            .meta(SCOPE_META_KEY, scope(SCOPE_READ))
+            .scope(SCOPE_READ)
             .output::<ListOutput>()
             .handler(move |args: ListExpensesArgs, _| {
                 let expenses = list.clone();
@@ -157,7 +155,7 @@ pub fn server(expenses: Expenses) -> Server {
             .read_only()
             .idempotent()
             .open_world(false)
-            .meta(SCOPE_META_KEY, scope(SCOPE_READ))
+            .scope(SCOPE_READ)
             .output::<Summary>()
             .handler(move |args: SummaryArgs, _| {
                 let expenses = summary.clone();
@@ -173,7 +171,7 @@ pub fn server(expenses: Expenses) -> Server {
             .destructive()
             .idempotent()
             .open_world(false)
-            .meta(SCOPE_META_KEY, scope(SCOPE_WRITE))
+            .scope(SCOPE_WRITE)
             .output::<ExpenseOutput>()
             .handler(move |args: UpdateExpenseArgs, _| {
                 let expenses = update.clone();
@@ -189,7 +187,7 @@ pub fn server(expenses: Expenses) -> Server {
             .destructive()
             .idempotent()
             .open_world(false)
-            .meta(SCOPE_META_KEY, scope(SCOPE_ADMIN))
+            .scope(SCOPE_ADMIN)
             .output::<DeleteOutput>()
             .handler(move |args: DeleteExpenseArgs, _| {
                 let expenses = delete.clone();
