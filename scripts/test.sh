@@ -5,7 +5,8 @@
 #
 # It installs what the tests need (the pinned third-party MCP peers, into .peers/), then runs:
 # rustfmt, clippy with warnings as errors, every test with cargo-nextest (or cargo test when
-# nextest is absent), the doc tests, and the official MCP conformance suite.
+# nextest is absent), the doc tests, the official MCP conformance suite, and a smoke run of
+# the benchmark.
 #
 # Environment:
 #   CARGO_TARGET_DIR                 reuse a build directory (CI keeps one outside the clone)
@@ -55,3 +56,6 @@ cargo test --workspace --doc --locked
 
 step "conformance (official MCP suite, with conformance-baseline.yml)"
 scripts/conformance.sh
+
+step "benchmark smoke (every peer answers correctly; no timings asserted; see docs/performance.md)"
+cargo run -q -p switchboard-bench --locked -- --smoke --no-build

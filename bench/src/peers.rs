@@ -1,0 +1,272 @@
+//! The servers under test, how each is started, and why one may be missing.
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
+
+/// The two transports every server is measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Stdio,
+    Http,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Stdio => "stdio",
+            Transport::Http => "http",
+        })
+    }
+}
+
+/// One server under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// `switchboard serve echo`.
+    Ours,
+    /// rmcp as usually wired; over HTTP with axum's defaults (no `TCP_NODELAY`).
+    Rmcp,
+    /// The same rmcp server over HTTP with `TCP_NODELAY` on accepted connections.
+    RmcpNodelay,
+    /// The TypeScript SDK v1 (`@modelcontextprotocol/sdk`).
+    TypeScript,
+    /// The Python SDK (`mcp`).
+    Python,
+    /// No MCP: parse the message, write a fixed reply.
+    Floor,
+}
+
+/// The order of the table.
+pub const ALL_PEERS: [Peer; 6] = [
+    Peer::Ours,
+    Peer::Rmcp,
+    Peer::RmcpNodelay,
+    Peer::TypeScript,
+    Peer::Python,
+    Peer::Floor,
+];
+
+impl Peer {
+    pub fn label(self) -> &'static str {
+        match self {
+            Peer::Ours => "ours",
+            Peer::Rmcp => "rmcp",
+            Peer::RmcpNodelay => "rmcp+nodelay",
+            Peer::TypeScript => "ts",
+            Peer::Python => "python",
+            Peer::Floor => "floor",
+        }
+    }
+
+    /// The name used in `--peers` (rmcp+nodelay is selected with rmcp).
+    pub fn selector(self) -> &'static str {
+        match self {
+            Peer::RmcpNodelay => "rmcp",
+            other => other.label(),
+        }
+    }
+
+    pub fn runs_on(self, transport: Transport) -> bool {
+        !(self == Peer::RmcpNodelay && transport == Transport::Stdio)
+    }
+}
+
+/// Where the binaries and the installed peers are.
+#[derive(Debug, Clone)]
+pub struct Locations {
+    /// The directory holding `switchboard`, `bench-rmcp-echo` and `bench-floor`.
+    pub bin_dir: PathBuf,
+    /// The workspace root (for `bench/peers/*`).
+    pub repo_root: PathBuf,
+    /// `$SWITCHBOARD_PEERS_DIR`, by default `<repo>/.peers`.
+    pub peers_dir: PathBuf,
+}
+
+impl Locations {
+    pub fn switchboard(&self) -> PathBuf {
+        self.bin_dir.join("switchboard")
+    }
+    pub fn rmcp_echo(&self) -> PathBuf {
+        self.bin_dir.join("bench-rmcp-echo")
+    }
+    pub fn floor(&self) -> PathBuf {
+        self.bin_dir.join("bench-floor")
+    }
+    pub fn node(&self) -> PathBuf {
+        self.peers_dir.join("node/node_modules/node/bin/node")
+    }
+    pub fn ts_sdk_package(&self) -> PathBuf {
+        self.peers_dir
+            .join("node/node_modules/@modelcontextprotocol/sdk/package.json")
+    }
+    pub fn python(&self) -> PathBuf {
+        self.peers_dir.join("venv/bin/python")
+    }
+    pub fn ts_echo_script(&self) -> PathBuf {
+        self.repo_root.join("bench/peers/ts_echo.mjs")
+    }
+    pub fn py_echo_script(&self) -> PathBuf {
+        self.repo_root.join("bench/peers/py_echo.py")
+    }
+}
+
+/// How to start one server on one transport.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub envs: Vec<(String, String)>,
+}
+
+/// Why a server cannot run here.
+#[derive(Debug, Clone)]
+pub struct Unavailable(pub String);
+
+fn require(path: &Path, what: &str) -> Result<(), Unavailable> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(Unavailable(format!(
+            "{what} not found at {}",
+            path.display()
+        )))
+    }
+}
+
+/// Whether `switchboard serve` has `--http` (it is being added; until then ours has no HTTP row).
+pub async fn ours_has_http(switchboard: &Path) -> bool {
+    crate::environment::command_stdout(switchboard, &["serve", "--help"])
+        .await
+        .is_some_and(|help| {
+            help.lines()
+                .any(|line| line.trim_start().starts_with("--http"))
+        })
+}
+
+/// The command for `peer` on `transport`, or why it cannot run. `port` is used by HTTP.
+pub fn launch(
+    peer: Peer,
+    transport: Transport,
+    places: &Locations,
+    ours_http: bool,
+    port: u16,
+) -> Result<Launch, Unavailable> {
+    let http_addr = format!("127.0.0.1:{port}");
+    let native = |program: PathBuf, what: &str, stdio: Vec<&str>, http: Vec<&str>| {
+        require(&program, what)?;
+        let args = match transport {
+            Transport::Stdio => stdio.into_iter().map(str::to_owned).collect(),
+            Transport::Http => http.into_iter().map(str::to_owned).collect(),
+        };
+        Ok(Launch {
+            program,
+            args,
+            envs: Vec::new(),
+        })
+    };
+    match peer {
+        Peer::Ours => {
+            if transport == Transport::Http && !ours_http {
+                return Err(Unavailable(
+                    "not available (`switchboard serve` has no --http yet)".into(),
+                ));
+            }
+            native(
+                places.switchboard(),
+                "the switchboard binary",
+                vec!["serve", "echo"],
+                vec!["serve", "echo", "--http", &http_addr],
+            )
+        }
+        Peer::Rmcp => native(
+            places.rmcp_echo(),
+            "bench-rmcp-echo",
+            vec!["--stdio"],
+            vec!["--http", &http_addr],
+        ),
+        Peer::RmcpNodelay => native(
+            places.rmcp_echo(),
+            "bench-rmcp-echo",
+            vec!["--stdio"],
+            vec!["--http", &http_addr, "--nodelay"],
+        ),
+        Peer::Floor => native(
+            places.floor(),
+            "bench-floor",
+            vec!["--stdio"],
+            vec!["--http", &http_addr],
+        ),
+        Peer::TypeScript => {
+            require(&places.node(), "Node 22 (run scripts/install-peers.sh)")?;
+            require(
+                &places.ts_sdk_package(),
+                "@modelcontextprotocol/sdk (run scripts/install-peers.sh)",
+            )?;
+            require(&places.ts_echo_script(), "bench/peers/ts_echo.mjs")?;
+            script(
+                places.node(),
+                places.ts_echo_script(),
+                transport,
+                port,
+                places,
+            )
+        }
+        Peer::Python => {
+            require(
+                &places.python(),
+                "the peers venv (run scripts/install-peers.sh)",
+            )?;
+            if !python_sdk_installed(&places.peers_dir) {
+                return Err(Unavailable(
+                    "the `mcp` package is not in the peers venv (run scripts/install-peers.sh)"
+                        .into(),
+                ));
+            }
+            require(&places.py_echo_script(), "bench/peers/py_echo.py")?;
+            script(
+                places.python(),
+                places.py_echo_script(),
+                transport,
+                port,
+                places,
+            )
+        }
+    }
+}
+
+/// Whether `venv/lib/python*/site-packages/mcp` exists.
+fn python_sdk_installed(peers_dir: &Path) -> bool {
+    let Ok(versions) = std::fs::read_dir(peers_dir.join("venv/lib")) else {
+        return false;
+    };
+    versions.flatten().any(|version| {
+        version
+            .path()
+            .join("site-packages/mcp/__init__.py")
+            .is_file()
+    })
+}
+
+fn script(
+    program: PathBuf,
+    script: PathBuf,
+    transport: Transport,
+    port: u16,
+    places: &Locations,
+) -> Result<Launch, Unavailable> {
+    let mut args = vec![script.display().to_string()];
+    match transport {
+        Transport::Stdio => args.push("--stdio".into()),
+        Transport::Http => args.extend(["--http".into(), port.to_string()]),
+    }
+    Ok(Launch {
+        program,
+        args,
+        envs: vec![(
+            crate::settings::PEERS_DIR_VAR.into(),
+            places.peers_dir.display().to_string(),
+        )],
+    })
+}

@@ -1,0 +1,114 @@
+//! The environment variables the benchmark reads, and how much work each mode does.
+
+use std::time::Duration;
+
+use crate::{peers::Transport, phase::Budget};
+
+/// Where `scripts/install-peers.sh` put Node, the TypeScript SDK and the Python venv.
+pub const PEERS_DIR_VAR: &str = "SWITCHBOARD_PEERS_DIR";
+/// `1`: under `--smoke`, a peer that is not installed fails the run instead of being skipped.
+pub const REQUIRE_PEERS_VAR: &str = "SWITCHBOARD_REQUIRE_PEERS";
+/// The cargo that runs us (set by `cargo run`), used to build the server binaries.
+pub const CARGO_VAR: &str = "CARGO";
+
+/// How much to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The numbers for `docs/performance.md`.
+    Full,
+    /// A shorter run with the same phases, for a look while working.
+    Quick,
+    /// A tiny run that checks every answer and asserts no timings (for CI, also in debug).
+    Smoke,
+}
+
+/// The size and the bounds of each phase of one server's run.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Fresh starts timed from spawn to the initialize result; the last one is measured on.
+    pub cold_starts: u32,
+    /// Wait after the handshake before reading the idle RSS.
+    pub idle_settle: Duration,
+    /// Untimed calls before the sequential phase (JITs, caches, connection pools).
+    pub warmup_sequential: u64,
+    pub warmup_concurrent: u64,
+    /// Timed sequential calls.
+    pub sequential_calls: u64,
+    /// The least number of calls at `in_flight` over stdio and over HTTP...
+    pub stdio_concurrent_calls: u64,
+    pub http_concurrent_calls: u64,
+    /// ...and the least time they take: enough CPU ticks even for the fastest server.
+    pub concurrent_min_duration: Duration,
+    pub in_flight: u64,
+    /// The most one phase may take; a phase cut short is marked in the table.
+    pub phase_cap: Duration,
+    /// The most a server may take from spawn to its initialize result.
+    pub startup_timeout: Duration,
+    /// The most one answer may take before the server is declared stuck.
+    pub answer_timeout: Duration,
+}
+
+/// Calls in flight in the concurrent phase (issue 10).
+pub const IN_FLIGHT: u64 = 32;
+
+impl Plan {
+    pub fn for_mode(mode: Mode) -> Plan {
+        let base = Plan {
+            cold_starts: 5,
+            idle_settle: Duration::from_millis(500),
+            warmup_sequential: 2_000,
+            warmup_concurrent: 5_000,
+            sequential_calls: 5_000,
+            stdio_concurrent_calls: 100_000,
+            http_concurrent_calls: 30_000,
+            concurrent_min_duration: Duration::from_secs(3),
+            in_flight: IN_FLIGHT,
+            phase_cap: Duration::from_secs(20),
+            startup_timeout: Duration::from_secs(30),
+            answer_timeout: Duration::from_secs(30),
+        };
+        match mode {
+            Mode::Full => base,
+            Mode::Quick => Plan {
+                cold_starts: 3,
+                idle_settle: Duration::from_millis(200),
+                warmup_sequential: 300,
+                warmup_concurrent: 1_000,
+                sequential_calls: 1_000,
+                stdio_concurrent_calls: 20_000,
+                http_concurrent_calls: 5_000,
+                concurrent_min_duration: Duration::from_secs(1),
+                phase_cap: Duration::from_secs(8),
+                ..base
+            },
+            Mode::Smoke => Plan {
+                cold_starts: 1,
+                idle_settle: Duration::ZERO,
+                warmup_sequential: 5,
+                warmup_concurrent: 0,
+                sequential_calls: 50,
+                stdio_concurrent_calls: 100,
+                http_concurrent_calls: 100,
+                concurrent_min_duration: Duration::ZERO,
+                phase_cap: Duration::from_secs(20),
+                ..base
+            },
+        }
+    }
+
+    pub fn concurrent_calls(&self, transport: Transport) -> u64 {
+        match transport {
+            Transport::Stdio => self.stdio_concurrent_calls,
+            Transport::Http => self.http_concurrent_calls,
+        }
+    }
+
+    /// How long the measured concurrent phase runs on `transport`.
+    pub fn concurrent_budget(&self, transport: Transport) -> Budget {
+        Budget {
+            min_calls: self.concurrent_calls(transport),
+            min_duration: self.concurrent_min_duration,
+            cap: self.phase_cap,
+        }
+    }
+}
