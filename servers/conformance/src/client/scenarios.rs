@@ -32,7 +32,19 @@ pub async fn run(invocation: &Invocation) -> Result<(), ScenarioError> {
             call_one(invocation, "test_client_elicitation_defaults").await
         }
         // The server closes the call's SSE stream; the transport resumes it with GET.
-        "sse-retry" => call_one(invocation, "test_reconnection").await,
+        "sse-retry" => {
+            let host = connect(invocation).await?;
+            // rmcp's transport opens its standalone GET stream in a task spawned after
+            // notifications/initialized. On a loaded machine that GET can reach the server
+            // after the call below has started, and the scenario then takes it for the
+            // resumption (too early, no Last-Event-ID). Letting it land first keeps the
+            // scenario about resumption, which is what it tests.
+            tokio::time::sleep(STANDALONE_STREAM_SETTLE).await;
+            let resolved = host.resolve_tool("test_reconnection").await?;
+            let arguments = arguments_for(&resolved.tool.input_schema);
+            call_resolved(&host, &resolved, arguments).await?;
+            finish(host).await
+        }
         "sep-2322-client-request-state" => Box::pin(input_required_rounds(invocation)).await,
         "http-standard-headers" => everything(invocation).await,
         "http-custom-headers" => calls_from_context(invocation).await,
@@ -125,6 +137,9 @@ async fn call_resolved(
     }
     Ok(result)
 }
+
+/// How long `sse-retry` waits after connecting for the transport's standalone GET stream.
+const STANDALONE_STREAM_SETTLE: std::time::Duration = std::time::Duration::from_millis(400);
 
 async fn call_one(invocation: &Invocation, tool: &str) -> Result<(), ScenarioError> {
     let host = connect(invocation).await?;
