@@ -348,7 +348,8 @@ pub struct Session {
     log_level: LogLevel,
     /// URIs the client subscribed to with `resources/subscribe`.
     subscriptions: std::collections::HashSet<String>,
-    client_capabilities: Option<Arc<RawValue>>,
+    /// What the client declared in `initialize`, parsed once for the whole session.
+    client_capabilities: Option<Arc<Value>>,
     outbound: Option<Outbound>,
     in_flight: Arc<Mutex<HashMap<String, CancellationToken>>>,
     /// Requests sent to the client (legacy elicitation, sampling, roots) awaiting answers.
@@ -857,31 +858,31 @@ impl Server {
 
     /// The client capabilities `tool` requires that the client did not declare, as a
     /// `ClientCapabilities` object, or `None` when nothing is missing.
-    fn missing_capabilities(
+    /// The capabilities the client declared: in the request's `_meta` (2026-07-28) or in the
+    /// session's `initialize` (legacy, parsed once then).
+    fn declared_capabilities(
         &self,
         session: &Session,
         era: Era,
         meta: Option<&RequestMeta<'_>>,
-        tool: &Tool,
-    ) -> Option<Value> {
-        if tool.required_capabilities.is_empty() {
-            return None;
-        }
-        let declared: Option<Value> = match era {
+    ) -> Option<Arc<Value>> {
+        match era {
             Era::Modern => meta
                 .and_then(|m| m.client_capabilities)
-                .and_then(|raw| serde_json::from_str(raw.get()).ok()),
-            Era::Legacy => session
-                .client_capabilities
-                .as_ref()
-                .and_then(|raw| serde_json::from_str(raw.get()).ok()),
-        };
+                .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+                .map(Arc::new),
+            Era::Legacy => session.client_capabilities.clone(),
+        }
+    }
+
+    /// The client capabilities `tool` requires that the client did not declare, as a
+    /// `ClientCapabilities` object, or `None` when nothing is missing.
+    fn missing_capabilities(tool: &Tool, declared: Option<&Value>) -> Option<Value> {
         let missing: Map<String, Value> = tool
             .required_capabilities
             .iter()
             .filter(|name| {
                 declared
-                    .as_ref()
                     .and_then(|d| d.get(name.as_str()))
                     .is_none_or(Value::is_null)
             })
@@ -890,26 +891,17 @@ impl Server {
         (!missing.is_empty()).then_some(Value::Object(missing))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn context(
         &self,
         session: &Session,
         era: Era,
         meta: Option<&RequestMeta<'_>>,
+        client_capabilities: Option<Arc<Value>>,
         cancel: CancellationToken,
         inputs: InputSource,
         state: Option<Value>,
     ) -> RequestContext {
-        let client_capabilities = match era {
-            Era::Modern => meta
-                .and_then(|m| m.client_capabilities)
-                .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-                .map(Arc::new),
-            Era::Legacy => session
-                .client_capabilities
-                .as_ref()
-                .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-                .map(Arc::new),
-        };
         RequestContext {
             era,
             progress_token: meta
@@ -1004,8 +996,8 @@ impl Server {
             if let Err(error) = tool.check(&arguments) {
                 return Err(Failure::Method(error.to_wire()));
             }
-            if let Some(missing) = self.missing_capabilities(session, era, call.meta.as_ref(), tool)
-            {
+            let declared = self.declared_capabilities(session, era, call.meta.as_ref());
+            if let Some(missing) = Self::missing_capabilities(tool, declared.as_deref()) {
                 return Err(Failure::Rejected(
                     ErrorObject::new(
                         code::MISSING_CLIENT_CAPABILITY,
@@ -1034,6 +1026,7 @@ impl Server {
                 session,
                 era,
                 call.meta.as_ref(),
+                declared,
                 cancel.clone(),
                 inputs,
                 state,
@@ -1068,7 +1061,10 @@ impl Server {
                 .copied()
                 .unwrap_or(LEGACY_VERSIONS[0]);
             session.legacy_version = Some(version);
-            session.client_capabilities = init.capabilities.map(|raw| Arc::from(raw.to_owned()));
+            session.client_capabilities = init
+                .capabilities
+                .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+                .map(Arc::new);
             let mut result = json!({
                 "protocolVersion": version,
                 "capabilities": inner.capabilities,
@@ -1181,8 +1177,15 @@ impl Server {
                         "in 2026-07-28 only tools/call and prompts/get can ask the client for input",
                     ),
                 };
-                let context =
-                    self.context(session, era, meta.as_ref(), cancel.clone(), inputs, None);
+                let context = self.context(
+                    session,
+                    era,
+                    meta.as_ref(),
+                    self.declared_capabilities(session, era, meta.as_ref()),
+                    cancel.clone(),
+                    inputs,
+                    None,
+                );
                 let reading = reader(uri, variables, context);
                 let owned_id = id.to_owned();
                 let hints = inner.cache_hints.clone();
@@ -1244,8 +1247,15 @@ impl Server {
                     request_state.as_deref(),
                 )?;
                 let cancel = CancellationToken::new();
-                let context =
-                    self.context(session, era, meta.as_ref(), cancel.clone(), inputs, state);
+                let context = self.context(
+                    session,
+                    era,
+                    meta.as_ref(),
+                    self.declared_capabilities(session, era, meta.as_ref()),
+                    cancel.clone(),
+                    inputs,
+                    state,
+                );
                 let getting = (prompt.handler)(arguments, context);
                 let owned_id = id.to_owned();
                 let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
