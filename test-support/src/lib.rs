@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod fake_llm;
 pub mod fixture;
 pub mod peers;
 pub mod ws_bridge;
