@@ -32,13 +32,135 @@ pub const PIXEL_PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ
 /// The text of `fixture://greeting`.
 pub const GREETING: &str = "Hello from the fixture";
 
-/// How the fixture behaves beyond its normal answers.
+/// How the fixture behaves beyond its normal answers. The fault modes apply to `tools/call`
+/// only, in this order: crash, lose the response, fail the first calls, fail at a rate, delay.
 #[derive(Debug, Clone, Default)]
 pub struct FixtureOptions {
     /// Exit the process abruptly on the tools/call after this many have succeeded.
     pub crash_after_calls: Option<u32>,
     /// Speak only the legacy revisions (up to 2025-11-25).
     pub legacy_only: bool,
+    /// Answer the first N tools/calls with a retryable `-32000` error (then work).
+    pub fail_first_calls: u32,
+    /// Put `retry_after_ms` into the retryable errors' `data`.
+    pub retry_after_ms: Option<u64>,
+    /// Fail this many of every hundred tools/calls with a retryable `-32000`, on a fixed
+    /// pseudo-random pattern (the same calls fail on every run).
+    pub failure_percent: u8,
+    /// Record the first N tools/calls, then never answer them (as if the response were lost
+    /// on the way back) until the client cancels them.
+    pub lose_first_responses: u32,
+    /// Wait this long before running every tools/call.
+    pub delay_ms: u64,
+    /// Where every call, listing and cancellation is recorded.
+    pub journal: Option<Arc<Journal>>,
+    /// Send this `ttlMs` with the tool list (2026-07-28 cache hint).
+    pub list_ttl_ms: Option<u64>,
+}
+
+/// One thing the fixture saw.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JournalEntry {
+    /// A `tools/call` arrived (before any fault mode applied).
+    Call { id: String, tool: String },
+    /// A `notifications/cancelled` arrived.
+    Cancelled { id: String, reason: Option<String> },
+    /// A `tools/list` arrived.
+    ListedTools,
+}
+
+/// Every request the fixture saw, in order: kept in memory and, for a fixture in a child
+/// process, appended as JSON lines to a file the test reads back.
+#[derive(Debug, Default)]
+pub struct Journal {
+    entries: std::sync::Mutex<Vec<JournalEntry>>,
+    file: Option<std::path::PathBuf>,
+}
+
+impl Journal {
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// A journal that also appends every entry to `path` as one JSON line.
+    pub fn to_file(path: impl Into<std::path::PathBuf>) -> Arc<Self> {
+        Arc::new(Journal {
+            entries: std::sync::Mutex::default(),
+            file: Some(path.into()),
+        })
+    }
+
+    pub fn record(&self, entry: JournalEntry) {
+        if let Some(path) = &self.file {
+            use std::io::Write;
+            let line = serde_json::to_string(&entry).unwrap_or_default();
+            if let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(file, "{line}");
+            }
+        }
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry);
+    }
+
+    pub fn entries(&self) -> Vec<JournalEntry> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// How many tools/calls of `tool` arrived.
+    pub fn calls_of(&self, tool: &str) -> usize {
+        count_calls(&self.entries(), tool)
+    }
+
+    /// The entries a child process wrote to `path`.
+    pub fn read_file(path: &std::path::Path) -> Vec<JournalEntry> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+}
+
+/// How many tools/calls of `tool` are among `entries`.
+pub fn count_calls(entries: &[JournalEntry], tool: &str) -> usize {
+    entries
+        .iter()
+        .filter(|e| matches!(e, JournalEntry::Call { tool: t, .. } if t == tool))
+        .count()
+}
+
+/// Whether call number `index` (from 0) fails at `percent`: a fixed scramble of the index, so
+/// failures are spread out, not in runs, and repeat exactly from run to run.
+pub fn fails_at(index: u32, percent: u8) -> bool {
+    // SplitMix64's finaliser: neighbouring indices give unrelated values.
+    let mut z = u64::from(index).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    z % 100 < u64::from(percent)
+}
+
+/// The `-32000` error a server sends for transient trouble (design.md's error table).
+fn retryable_error(retry_after_ms: Option<u64>) -> ErrorData {
+    let mut data = json!({"retryable": true});
+    if let Some(ms) = retry_after_ms {
+        data["retry_after_ms"] = json!(ms);
+    }
+    ErrorData::new(
+        rmcp::model::ErrorCode(-32000),
+        "the fixture is failing on purpose; try again",
+        Some(data),
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +325,19 @@ impl ServerHandler for Fixture {
         }
     }
 
+    async fn on_cancelled(
+        &self,
+        notification: rmcp::model::CancelledNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleServer>,
+    ) {
+        if let (Some(journal), Some(id)) = (&self.options.journal, notification.request_id) {
+            journal.record(JournalEntry::Cancelled {
+                id: id.to_string(),
+                reason: notification.reason,
+            });
+        }
+    }
+
     fn accepted_subscription_filter(
         &self,
         requested: &SubscriptionFilter,
@@ -221,6 +356,9 @@ impl ServerHandler for Fixture {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        if let Some(journal) = &self.options.journal {
+            journal.record(JournalEntry::ListedTools);
+        }
         let mut tools = self.tool_router.list_all();
         if self.extra_tool.load(Ordering::SeqCst) {
             let extra: Tool = serde_json::from_value(json!({
@@ -231,7 +369,11 @@ impl ServerHandler for Fixture {
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
             tools.push(extra);
         }
-        Ok(ListToolsResult::with_all_items(tools))
+        let listed = ListToolsResult::with_all_items(tools);
+        Ok(match self.options.list_ttl_ms {
+            Some(ttl) => listed.with_ttl_ms(ttl),
+            None => listed,
+        })
     }
 
     async fn call_tool(
@@ -240,6 +382,12 @@ impl ServerHandler for Fixture {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let done = self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(journal) = &self.options.journal {
+            journal.record(JournalEntry::Call {
+                id: context.id.to_string(),
+                tool: request.name.to_string(),
+            });
+        }
         if self
             .options
             .crash_after_calls
@@ -250,6 +398,17 @@ impl ServerHandler for Fixture {
                 eprintln!("fixture: crashing on call {} as asked", done + 1);
             }
             std::process::exit(101);
+        }
+        if done < self.options.lose_first_responses {
+            // The work was done; the answer never arrives. Cancellation ends the wait.
+            context.ct.cancelled().await;
+            return Err(ErrorData::internal_error("cancelled", None));
+        }
+        if done < self.options.fail_first_calls || fails_at(done, self.options.failure_percent) {
+            return Err(retryable_error(self.options.retry_after_ms));
+        }
+        if self.options.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.options.delay_ms)).await;
         }
         self.tool_router
             .call(ToolCallContext::new(self, request, context))

@@ -14,7 +14,7 @@ use switchboard_client::model::{
     ResourceTemplate, ToolResult,
 };
 use switchboard_config::ServerName;
-use switchboard_host::{Host, HostError, HostTool, ServerState};
+use switchboard_host::{HealthStatus, Host, HostError, HostTool, ServerState};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 pub fn warn(message: &str) {
@@ -445,7 +445,10 @@ pub struct ServersReport {
 impl ServersReport {
     pub async fn gather(host: &Host) -> Self {
         let mut rows = Vec::new();
+        // Checked now (ping or server/discover, bounded by each server's health timeout).
+        let health = host.check_health().await;
         for (name, state) in host.servers() {
+            let health = health.iter().find(|h| &h.server == name);
             let row = match state {
                 ServerState::Failed(error) => json!({
                     "name": name.as_str(),
@@ -482,6 +485,17 @@ impl ServersReport {
                         "tools": tools,
                         "resources": resources,
                         "prompts": prompts,
+                        "health": health.map(|h| h.status.to_string()),
+                        "healthDetail": health.and_then(|h| match &h.status {
+                            HealthStatus::Unhealthy { reason } | HealthStatus::Down { reason } => {
+                                Some(reason.clone())
+                            }
+                            HealthStatus::Healthy | HealthStatus::Unknown => None,
+                        }),
+                        "latencyMs": health
+                            .and_then(|h| h.latency)
+                            .map(|l| (l.as_secs_f64() * 10_000.0).round() / 10.0),
+                        "breaker": health.map(|h| h.breaker.to_string()),
                     })
                 }
             };
@@ -543,6 +557,19 @@ impl ServersReport {
                     capabilities.join(", ")
                 }
             )?;
+            let latency = match row["latencyMs"].as_f64() {
+                Some(ms) => format!("latency {ms} ms"),
+                None => "latency -".to_owned(),
+            };
+            writeln!(
+                out,
+                "    health {}, {latency}, breaker {}",
+                row["health"].as_str().unwrap_or("unknown"),
+                row["breaker"].as_str().unwrap_or("-")
+            )?;
+            if let Some(detail) = row["healthDetail"].as_str() {
+                writeln!(out, "    {detail}")?;
+            }
         }
         Ok(())
     }

@@ -30,6 +30,7 @@ use crate::{
     callbacks::ClientCallbacks,
     error::ClientError,
     handler::{ClientSide, progress_key},
+    model::CacheHint,
     model::{
         Capabilities, Era, Implementation, Progress, Prompt, PromptMessage, PromptResult,
         ReadResult, Resource, ResourceContents, ResourceTemplate, ServerDescription, ServerEvent,
@@ -50,6 +51,12 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_CALL_DURATION: Duration = Duration::from_secs(600);
 /// How long to wait for an HTTP connection to be established.
 pub const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle pooled HTTP connection is kept open for the next request.
+pub const HTTP_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Most idle pooled HTTP connections kept per server.
+pub const HTTP_POOL_MAX_IDLE: usize = 32;
+/// TCP keep-alive probes on HTTP connections, so dead peers are noticed.
+pub const HTTP_TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// How many `input_required` rounds (SEP-2322) one call may take before the client gives up on a
 /// server that keeps asking.
 pub const MAX_INPUT_ROUNDS: usize = 10;
@@ -481,10 +488,13 @@ impl Connection {
         url: &reqwest::Url,
         options: &ConnectOptions,
     ) -> (Result<Self, ClientError>, crate::sse::Refusal) {
+        // A legacy session the server forgot (404) is initialised again and the request
+        // sent again, once (rmcp's default, stated here because resilience relies on it).
         let config =
             rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
                 url.as_str(),
-            );
+            )
+            .reinit_on_expired_session(true);
         let transport = StreamableHttpClientTransport::with_client(client, config);
         let (transport, refusal) = crate::sse::RefusalWatch::new(transport);
         let result = match &options.tap {
@@ -760,8 +770,18 @@ impl Connection {
         if let Some(sender) = progress {
             self.handler.watch_progress(token.clone(), sender);
         }
+        let mut guard = CancelOnDrop {
+            method,
+            peer: Some(handle.peer.clone()),
+            id: handle.id.clone(),
+            handler: self.handler.clone(),
+            progress_token: token,
+        };
         let response = handle.await_response().await;
-        self.handler.unwatch_progress(&token);
+        // Answered, failed or timed out (rmcp cancels a timed-out request itself): nothing
+        // is left to cancel.
+        guard.disarm();
+        drop(guard);
         let result = match response {
             Ok(result) => result,
             Err(ServiceError::Timeout { .. }) => {
@@ -841,12 +861,28 @@ impl Connection {
         timeout: Duration,
         make: impl Fn(Option<String>) -> ClientRequest,
     ) -> Result<Vec<T>, ClientError> {
+        Ok(self
+            .list_pages_with_hint(method, field, timeout, make)
+            .await?
+            .0)
+    }
+
+    /// Every page of a list, with the cache hint of the first page.
+    async fn list_pages_with_hint<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        field: &'static str,
+        timeout: Duration,
+        make: impl Fn(Option<String>) -> ClientRequest,
+    ) -> Result<(Vec<T>, CacheHint), ClientError> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut hint = None;
         for _page in 0..MAX_LIST_PAGES {
             let value = self
                 .request(method, make(cursor.clone()), Limits::plain(timeout), None)
                 .await?;
+            let hint = hint.get_or_insert_with(|| CacheHint::from_result(&value));
             let next = value
                 .get("nextCursor")
                 .and_then(Value::as_str)
@@ -857,7 +893,7 @@ impl Connection {
                 .unwrap_or(Value::Array(Vec::new()));
             items.extend(self.parse::<Vec<T>>(method, page)?);
             match next {
-                Some(next) if next.is_empty() => return Ok(items),
+                Some(next) if next.is_empty() => return Ok((items, hint.clone())),
                 Some(next) if Some(&next) == cursor.as_ref() => {
                     return Err(self.protocol(
                         method,
@@ -865,10 +901,66 @@ impl Connection {
                     ));
                 }
                 Some(next) => cursor = Some(next),
-                None => return Ok(items),
+                None => return Ok((items, hint.clone())),
             }
         }
         Err(self.protocol(method, format!("more than {MAX_LIST_PAGES} pages")))
+    }
+
+    /// [`Connection::list_tools`] with the result's cache hint (2026-07-28 `ttlMs`/`cacheScope`).
+    pub async fn list_tools_with_hint(
+        &self,
+        timeout: Duration,
+    ) -> Result<(Vec<Tool>, CacheHint), ClientError> {
+        self.list_pages_with_hint("tools/list", "tools", timeout, |cursor| {
+            ClientRequest::ListToolsRequest(ListToolsRequest::with_param(
+                PaginatedRequestParams::default().with_cursor(cursor),
+            ))
+        })
+        .await
+    }
+
+    pub async fn list_resources_with_hint(
+        &self,
+        timeout: Duration,
+    ) -> Result<(Vec<Resource>, CacheHint), ClientError> {
+        self.list_pages_with_hint("resources/list", "resources", timeout, |cursor| {
+            ClientRequest::ListResourcesRequest(ListResourcesRequest::with_param(
+                PaginatedRequestParams::default().with_cursor(cursor),
+            ))
+        })
+        .await
+    }
+
+    pub async fn list_resource_templates_with_hint(
+        &self,
+        timeout: Duration,
+    ) -> Result<(Vec<ResourceTemplate>, CacheHint), ClientError> {
+        self.list_pages_with_hint(
+            "resources/templates/list",
+            "resourceTemplates",
+            timeout,
+            |cursor| {
+                ClientRequest::ListResourceTemplatesRequest(
+                    ListResourceTemplatesRequest::with_param(
+                        PaginatedRequestParams::default().with_cursor(cursor),
+                    ),
+                )
+            },
+        )
+        .await
+    }
+
+    pub async fn list_prompts_with_hint(
+        &self,
+        timeout: Duration,
+    ) -> Result<(Vec<Prompt>, CacheHint), ClientError> {
+        self.list_pages_with_hint("prompts/list", "prompts", timeout, |cursor| {
+            ClientRequest::ListPromptsRequest(ListPromptsRequest::with_param(
+                PaginatedRequestParams::default().with_cursor(cursor),
+            ))
+        })
+        .await
     }
 
     pub async fn list_tools(&self, timeout: Duration) -> Result<Vec<Tool>, ClientError> {
@@ -1009,11 +1101,84 @@ impl Connection {
         .map(drop)
     }
 
+    /// A liveness check that fits the era: `ping` on a legacy session, `server/discover` on a
+    /// 2026-07-28 server (which has no ping).
+    pub async fn probe(&self, timeout: Duration) -> Result<(), ClientError> {
+        match self.description.era {
+            Era::Legacy => self.ping(timeout).await,
+            Era::Modern => self
+                .request(
+                    "server/discover",
+                    ClientRequest::DiscoverRequest(rmcp::model::DiscoverRequest::new(
+                        rmcp::model::DiscoverRequestParams {},
+                    )),
+                    Limits::plain(timeout),
+                    None,
+                )
+                .await
+                .map(drop),
+        }
+    }
+
     /// End the session: close the transport (stdin for a child, which then exits or is killed).
     pub async fn close(mut self) {
         let _ = self.service.close().await;
     }
 }
+
+/// How long the notification that cancels an abandoned request may take to be handed to the
+/// transport before it is given up.
+pub const CANCEL_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Tells the server that a request was abandoned: a caller that drops the future of a request
+/// (a `select!`, an outer timeout, an agent that stopped) sends `notifications/cancelled` for it,
+/// so the server stops the work and rmcp forgets the pending answer. Disarmed once the request
+/// finished on its own.
+struct CancelOnDrop {
+    method: &'static str,
+    /// `None` once disarmed.
+    peer: Option<rmcp::service::Peer<RoleClient>>,
+    id: rmcp::model::RequestId,
+    handler: ClientSide,
+    progress_token: String,
+}
+
+impl CancelOnDrop {
+    fn disarm(&mut self) {
+        self.peer = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.handler.unwatch_progress(&self.progress_token);
+        let Some(peer) = self.peer.take() else {
+            return;
+        };
+        // Drop cannot await: the notification goes out from a short task, bounded by
+        // CANCEL_SEND_TIMEOUT. Without a runtime (a process shutting down) there is no
+        // transport left to send on either.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let id = self.id.clone();
+        let method = self.method;
+        tracing::debug!(%id, method, "request abandoned by its caller; cancelling it");
+        runtime.spawn(async move {
+            let notification = rmcp::model::CancelledNotification::new(
+                rmcp::model::CancelledNotificationParam::new(
+                    Some(id),
+                    Some(CANCELLED_BY_CALLER.to_owned()),
+                ),
+            );
+            let send = peer.send_notification(notification.into());
+            let _ = tokio::time::timeout(CANCEL_SEND_TIMEOUT, send).await;
+        });
+    }
+}
+
+/// The `reason` of the `notifications/cancelled` sent for an abandoned request.
+pub const CANCELLED_BY_CALLER: &str = "the caller abandoned the request";
 
 /// Whether `version` is a known revision that uses the `initialize` handshake.
 fn is_legacy_version(version: &str) -> bool {
@@ -1073,6 +1238,11 @@ fn http_client(
     reqwest::Client::builder()
         .default_headers(map)
         .connect_timeout(HTTP_CONNECT_TIMEOUT)
+        // One pool per connection (and so per replica): connections are reused and kept
+        // alive between calls.
+        .pool_idle_timeout(HTTP_POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(HTTP_POOL_MAX_IDLE)
+        .tcp_keepalive(HTTP_TCP_KEEPALIVE)
         // Small JSON-RPC writes must not wait for delayed ACKs (Nagle): see issue 10.
         .tcp_nodelay(true)
         .build()

@@ -86,6 +86,25 @@ pub enum ClientError {
 
     #[error("server \"{server}\" requires authorization, which failed: {reason}")]
     Authorization { server: ServerName, reason: String },
+
+    /// The server's circuit breaker is open after repeated failures: the call was not sent.
+    #[error("server \"{server}\" is failing, so calls to it are paused (circuit breaker open); {}", describe_retry_in(*retry_in))]
+    CircuitOpen {
+        server: ServerName,
+        /// How long until the breaker lets a probe call through (zero: a probe is under way).
+        retry_in: Duration,
+    },
+}
+
+fn describe_retry_in(retry_in: Duration) -> String {
+    if retry_in.is_zero() {
+        "a probe call is checking whether it has recovered".to_owned()
+    } else {
+        format!(
+            "the next call will be let through in {:.1} s",
+            retry_in.as_secs_f64()
+        )
+    }
 }
 
 /// The broad kind of a [`ClientError`], for exit codes and retry decisions.
@@ -111,7 +130,8 @@ impl ClientError {
             }
             ClientError::Spawn { .. }
             | ClientError::ConnectionLost { .. }
-            | ClientError::Authorization { .. } => ErrorClass::Connection,
+            | ClientError::Authorization { .. }
+            | ClientError::CircuitOpen { .. } => ErrorClass::Connection,
             ClientError::ConnectTimeout { .. } | ClientError::RequestTimeout { .. } => {
                 ErrorClass::Timeout
             }
@@ -135,7 +155,8 @@ impl ClientError {
             | ClientError::Rpc { server, .. }
             | ClientError::Protocol { server, .. }
             | ClientError::InvalidHttpSetting { server, .. }
-            | ClientError::Authorization { server, .. } => server,
+            | ClientError::Authorization { server, .. }
+            | ClientError::CircuitOpen { server, .. } => server,
         }
     }
 }

@@ -9,6 +9,11 @@
 //! `input_required` rounds) is answered through [`callbacks::ClientCallbacks`], and a
 //! Streamable HTTP server that requires authorization gets OAuth 2.1 ([`oauth`]).
 //!
+//! A request whose caller stops waiting (its future is dropped) is cancelled on the server with
+//! `notifications/cancelled`, as a timed-out one is. [`resilience::Resilient`] puts one server
+//! behind the resilience policies: per-tool timeouts, retries with backoff and a budget, a circuit
+//! breaker, a rate limit, reconnection, health checks and a result cache.
+//!
 //! It is the only crate besides the server kit that imports `rmcp`; everything it returns is our
 //! own type (see [`model`]), so the crates above it are insulated from rmcp's API.
 //!
@@ -42,14 +47,16 @@ mod error;
 mod handler;
 pub mod model;
 pub mod oauth;
+pub mod resilience;
 mod sse;
 mod stdio;
 mod tap;
 mod ws;
 
 pub use connection::{
-    CallOptions, ConnectOptions, Connection, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CALL_DURATION,
-    DEFAULT_REQUEST_TIMEOUT, EraPreference, HTTP_CONNECT_TIMEOUT, MAX_INPUT_ROUNDS, MAX_LIST_PAGES,
+    CANCEL_SEND_TIMEOUT, CANCELLED_BY_CALLER, CallOptions, ConnectOptions, Connection,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CALL_DURATION, DEFAULT_REQUEST_TIMEOUT, EraPreference,
+    HTTP_CONNECT_TIMEOUT, MAX_INPUT_ROUNDS, MAX_LIST_PAGES,
 };
 pub use error::{ClientError, ErrorClass};
 pub use handler::{EVENT_QUEUE, PROGRESS_QUEUE};

@@ -321,3 +321,31 @@ pub enum ServerEvent {
     ResourceUpdated { uri: String },
     Log(LogMessage),
 }
+
+/// How long a 2026-07-28 result may be reused, from its `ttlMs` and `cacheScope` (absent on
+/// legacy servers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheHint {
+    /// `ttlMs`: `Some(0)` says the result is stale at once.
+    pub ttl: Option<std::time::Duration>,
+    /// `cacheScope`: `private` (this client only) or `public` (may be shared).
+    pub scope: Option<String>,
+}
+
+impl CacheHint {
+    /// Longest `ttlMs` honoured (one day), so that a broken hint cannot pin a list forever.
+    pub const MAX_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+    pub(crate) fn from_result(result: &Value) -> Self {
+        CacheHint {
+            ttl: result
+                .get("ttlMs")
+                .and_then(Value::as_u64)
+                .map(|ms| std::time::Duration::from_millis(ms).min(Self::MAX_TTL)),
+            scope: result
+                .get("cacheScope")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        }
+    }
+}

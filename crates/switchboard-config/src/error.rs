@@ -320,6 +320,36 @@ pub enum ConfigError {
         server: ServerName,
     },
 
+    /// A key inside the entry's `"switchboard"` object that Switchboard does not know.
+    #[error(
+        "{location}: server {:?}: unknown setting {field:?}; expected one of: {}",
+        .server.as_str(),
+        expected.join(", ")
+    )]
+    UnknownSetting {
+        /// The key.
+        location: Location,
+        /// The entry.
+        server: ServerName,
+        /// The key's path, e.g. `switchboard.retry.maxAttemps`.
+        field: String,
+        /// The keys accepted at that place.
+        expected: &'static [&'static str],
+    },
+
+    /// A resilience setting with a value out of its range.
+    #[error("{location}: server {:?}: setting {field:?} {reason}", .server.as_str())]
+    InvalidSetting {
+        /// The value.
+        location: Location,
+        /// The entry.
+        server: ServerName,
+        /// The setting's path, e.g. `switchboard.rateLimit.requestsPerSecond`.
+        field: String,
+        /// What is wrong, as a clause such as `must be at least 1`.
+        reason: &'static str,
+    },
+
     /// The `url` does not parse.
     #[error("{location}: server {:?}: field {field:?} is not a valid URL", .server.as_str())]
     InvalidUrl {
@@ -519,6 +549,8 @@ impl ConfigError {
             | Self::FieldNotForTransport { location, .. }
             | Self::EnvFileNotSupported { location, .. }
             | Self::InvalidUrl { location, .. }
+            | Self::UnknownSetting { location, .. }
+            | Self::InvalidSetting { location, .. }
             | Self::UnsupportedScheme { location, .. }
             | Self::InvalidHeader { location, .. }
             | Self::InvalidEnvName { location, .. }
@@ -552,6 +584,8 @@ impl ConfigError {
             | Self::FieldNotForTransport { server, .. }
             | Self::EnvFileNotSupported { server, .. }
             | Self::InvalidUrl { server, .. }
+            | Self::UnknownSetting { server, .. }
+            | Self::InvalidSetting { server, .. }
             | Self::UnsupportedScheme { server, .. }
             | Self::InvalidHeader { server, .. }
             | Self::InvalidEnvName { server, .. }

@@ -55,6 +55,8 @@
 //!   `streamableHttp`, `sse`, `ws`, `websocket`. Without it a `ws://`/`wss://` URL means
 //!   [`Transport::WebSocket`] and any other URL [`Transport::StreamableHttp`] (whose client falls back
 //!   to legacy SSE by itself);
+//! - `switchboard` (object) holds Switchboard's own resilience settings ([`Resilience`]), which
+//!   other hosts ignore;
 //! - `disabled` (boolean) keeps the server listed but out of [`Config::enabled`];
 //! - `envFile` is refused, because this crate reads no files;
 //! - any other field is ignored, because real configs carry client-specific extras, and a `null`
@@ -81,6 +83,7 @@ mod error;
 mod expand;
 mod model;
 mod parse;
+mod resilience;
 
 pub use adhoc::{adhoc_stdio, adhoc_url, dedupe_names};
 pub use error::{ConfigError, Location};
@@ -89,3 +92,7 @@ pub use model::{
     display_safe_url,
 };
 pub use parse::{MAX_CONFIG_BYTES, parse_config};
+pub use resilience::{
+    BreakerSettings, HealthSettings, RESILIENCE_KEY, RateLimitSettings, ReconnectSettings,
+    Resilience, RetrySettings, ToolSettings,
+};

@@ -292,6 +292,9 @@ pub struct ServerEntry {
     /// Whether the config switched it off (Cline's `"disabled": true`); disabled servers stay in the
     /// model so the CLI can list them.
     pub disabled: bool,
+    /// Timeouts, retries, breaker, rate limit, reconnection, health checks, replicas and
+    /// per-tool settings (the entry's `"switchboard"` object).
+    pub resilience: crate::Resilience,
 }
 
 impl ServerEntry {
@@ -301,6 +304,7 @@ impl ServerEntry {
             name,
             transport,
             disabled: false,
+            resilience: crate::Resilience::default(),
         }
     }
 }

@@ -14,6 +14,8 @@ use crate::error::{ConfigError, Location};
 use crate::expand::{ExpandError, UnsetVariables, expand};
 use crate::model::{Config, Secret, ServerEntry, ServerName, Transport};
 
+mod resilience;
+
 /// Largest config text [`parse_config`] accepts, in bytes (4 MiB).
 ///
 /// Real server lists are a few kilobytes; the bound keeps a wrong path (a log file, a database) from
@@ -34,6 +36,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "transport",
     "disabled",
     "envFile",
+    crate::resilience::RESILIENCE_KEY,
 ];
 
 /// Parses an `mcpServers` config as written for Claude Desktop, Cursor, Windsurf, Cline, Claude Code
@@ -376,10 +379,12 @@ impl Document<'_> {
                 self.remote_transport(server, url_field, url, declared, &fields, unset)?
             }
         };
+        let resilience = self.parse_resilience(server, object, &transport)?;
         Ok(ServerEntry {
             name: server.clone(),
             transport,
             disabled,
+            resilience,
         })
     }
 

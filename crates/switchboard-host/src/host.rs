@@ -9,8 +9,11 @@ use switchboard_client::{
     CallOptions, ClientError, ConnectOptions, Connection, DEFAULT_REQUEST_TIMEOUT, EraPreference,
     ErrorClass,
     model::{
-        Capabilities, Prompt, PromptResult, ReadResult, Resource, ResourceTemplate, ServerEvent,
-        Tool, ToolResult,
+        CacheHint, Capabilities, Prompt, PromptResult, ReadResult, Resource, ResourceTemplate,
+        ServerEvent, Tool, ToolResult,
+    },
+    resilience::{
+        BreakerState, HealthStatus, Idempotency, ResilienceStats, Resilient, passthrough,
     },
 };
 use switchboard_config::{Config, ServerEntry, ServerName};
@@ -75,7 +78,8 @@ impl HostTool {
     }
 }
 
-/// The state of one configured server.
+/// The state of one configured server when the host connected it. A server that was connected
+/// may have been reconnected since (see [`Host::health`] for how it is doing now).
 #[derive(Debug)]
 pub enum ServerState {
     Connected(Arc<Connection>),
@@ -92,6 +96,9 @@ struct ListCache {
     templates: Option<Arc<Vec<ResourceTemplate>>>,
     prompts: Option<Arc<Vec<Prompt>>>,
     validators: HashMap<String, Arc<ArgumentValidator>>,
+    /// When a list kept on the strength of its `ttlMs` goes stale, by list method. A list
+    /// without an entry stays until a list-change notification.
+    expires: HashMap<&'static str, tokio::time::Instant>,
 }
 
 /// A server's list cache, shared with the task that applies its notifications.
@@ -99,17 +106,25 @@ type SharedCache = Arc<RwLock<ListCache>>;
 
 /// What the generic list cache needs to know about one kind of list.
 trait Listing: Clone + Send + Sync + 'static {
+    /// The list method, for logs.
+    const METHOD: &'static str;
     fn supported(capabilities: &Capabilities) -> bool;
+    /// Whether the server announces changes of this list (so a cached copy stays right).
+    fn announces_changes(capabilities: &Capabilities) -> bool;
     fn slot(cache: &mut ListCache) -> &mut Option<Arc<Vec<Self>>>;
     fn fetch(
         connection: &Connection,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Vec<Self>, ClientError>> + Send;
+    ) -> impl Future<Output = Result<(Vec<Self>, CacheHint), ClientError>> + Send;
 }
 
 impl Listing for Tool {
+    const METHOD: &'static str = "tools/list";
     fn supported(capabilities: &Capabilities) -> bool {
         capabilities.tools
+    }
+    fn announces_changes(capabilities: &Capabilities) -> bool {
+        capabilities.tools_list_changed
     }
     fn slot(cache: &mut ListCache) -> &mut Option<Arc<Vec<Self>>> {
         &mut cache.tools
@@ -117,14 +132,18 @@ impl Listing for Tool {
     fn fetch(
         connection: &Connection,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Vec<Self>, ClientError>> + Send {
-        connection.list_tools(timeout)
+    ) -> impl Future<Output = Result<(Vec<Self>, CacheHint), ClientError>> + Send {
+        connection.list_tools_with_hint(timeout)
     }
 }
 
 impl Listing for Resource {
+    const METHOD: &'static str = "resources/list";
     fn supported(capabilities: &Capabilities) -> bool {
         capabilities.resources
+    }
+    fn announces_changes(capabilities: &Capabilities) -> bool {
+        capabilities.resources_list_changed
     }
     fn slot(cache: &mut ListCache) -> &mut Option<Arc<Vec<Self>>> {
         &mut cache.resources
@@ -132,14 +151,18 @@ impl Listing for Resource {
     fn fetch(
         connection: &Connection,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Vec<Self>, ClientError>> + Send {
-        connection.list_resources(timeout)
+    ) -> impl Future<Output = Result<(Vec<Self>, CacheHint), ClientError>> + Send {
+        connection.list_resources_with_hint(timeout)
     }
 }
 
 impl Listing for ResourceTemplate {
+    const METHOD: &'static str = "resources/templates/list";
     fn supported(capabilities: &Capabilities) -> bool {
         capabilities.resources
+    }
+    fn announces_changes(capabilities: &Capabilities) -> bool {
+        capabilities.resources_list_changed
     }
     fn slot(cache: &mut ListCache) -> &mut Option<Arc<Vec<Self>>> {
         &mut cache.templates
@@ -147,14 +170,18 @@ impl Listing for ResourceTemplate {
     fn fetch(
         connection: &Connection,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Vec<Self>, ClientError>> + Send {
-        connection.list_resource_templates(timeout)
+    ) -> impl Future<Output = Result<(Vec<Self>, CacheHint), ClientError>> + Send {
+        connection.list_resource_templates_with_hint(timeout)
     }
 }
 
 impl Listing for Prompt {
+    const METHOD: &'static str = "prompts/list";
     fn supported(capabilities: &Capabilities) -> bool {
         capabilities.prompts
+    }
+    fn announces_changes(capabilities: &Capabilities) -> bool {
+        capabilities.prompts_list_changed
     }
     fn slot(cache: &mut ListCache) -> &mut Option<Arc<Vec<Self>>> {
         &mut cache.prompts
@@ -162,8 +189,8 @@ impl Listing for Prompt {
     fn fetch(
         connection: &Connection,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Vec<Self>, ClientError>> + Send {
-        connection.list_prompts(timeout)
+    ) -> impl Future<Output = Result<(Vec<Self>, CacheHint), ClientError>> + Send {
+        connection.list_prompts_with_hint(timeout)
     }
 }
 
@@ -173,6 +200,61 @@ pub type Listed<T> = (Vec<(ServerName, T)>, Vec<HostError>);
 struct Slot {
     state: ServerState,
     cache: SharedCache,
+    /// The server behind the resilience policies: one per URL (the entry's `url`, then its
+    /// `replicas`); empty for a server that failed to connect.
+    replicas: Vec<Arc<Resilient>>,
+}
+
+impl Slot {
+    /// The replica to send the next request to: among those whose breaker is not open and
+    /// whose last health check did not fail, the one with the fewest requests in flight (the
+    /// first on a tie); every replica when none qualifies.
+    fn pick(&self) -> Option<Arc<Resilient>> {
+        let usable = |r: &&Arc<Resilient>| {
+            let health = r.health();
+            health.status.is_usable() && !matches!(health.breaker, BreakerState::Open { .. })
+        };
+        let least = |candidates: Vec<&Arc<Resilient>>| {
+            candidates
+                .into_iter()
+                .min_by_key(|r| r.outstanding())
+                .cloned()
+        };
+        least(self.replicas.iter().filter(usable).collect())
+            .or_else(|| least(self.replicas.iter().collect()))
+    }
+}
+
+/// How one server is doing, for `switchboard servers` and for graceful degradation.
+#[derive(Debug, Clone)]
+pub struct ServerHealth {
+    pub server: ServerName,
+    /// The worst of its replicas that are not usable, or the best status when one is usable.
+    pub status: HealthStatus,
+    /// The latency of the last successful check (of the best replica).
+    pub latency: Option<Duration>,
+    /// The breaker of the best replica.
+    pub breaker: BreakerState,
+    /// Counters summed over the replicas.
+    pub stats: ResilienceStats,
+    /// How many URLs serve it, and how many of them are usable.
+    pub replicas: usize,
+    pub usable_replicas: usize,
+}
+
+impl ServerHealth {
+    /// Whether calls to this server can be expected to work.
+    pub fn is_available(&self) -> bool {
+        self.usable_replicas > 0
+    }
+}
+
+/// The tools an agent should be offered now: those of available servers, and the servers
+/// that are down with the reason, so the model can be told.
+#[derive(Debug, Clone, Default)]
+pub struct AvailableTools {
+    pub tools: Vec<HostTool>,
+    pub unavailable: Vec<(ServerName, String)>,
 }
 
 /// Many connections, one namespace.
@@ -230,43 +312,133 @@ async fn connect_one(
     entry: &ServerEntry,
     options: &HostOptions,
 ) -> Result<Connection, ClientError> {
+    let mut connect = options.connect.clone();
+    if let Some(timeout) = entry.resilience.connect_timeout {
+        connect.connect_timeout = timeout;
+    }
     let hint = options
         .era_hints
         .get(&entry.name)
-        .filter(|_| options.connect.era == EraPreference::Auto);
+        .filter(|_| connect.era == EraPreference::Auto);
     let Some(&era) = hint else {
-        return Connection::connect(entry, &options.connect).await;
+        return Connection::connect(entry, &connect).await;
     };
     let hinted = ConnectOptions {
         era,
-        ..options.connect.clone()
+        ..connect.clone()
     };
     match Connection::connect(entry, &hinted).await {
         Err(error) if error.class() == ErrorClass::Protocol => {
             tracing::debug!(server = %entry.name, %error, "the remembered era failed; trying both eras");
-            Connection::connect(entry, &options.connect).await
+            Connection::connect(entry, &connect).await
         }
         other => other,
+    }
+}
+
+/// `entry` reached at `url` instead of its own URL (for a replica).
+fn at_url(entry: &ServerEntry, url: &url::Url) -> ServerEntry {
+    use switchboard_config::Transport;
+    let mut replica = entry.clone();
+    match &mut replica.transport {
+        Transport::StreamableHttp { url: u, .. }
+        | Transport::Sse { url: u, .. }
+        | Transport::WebSocket { url: u, .. } => *u = url.clone(),
+        Transport::Stdio { .. } => {}
+    }
+    replica
+}
+
+/// Check `resilient` every `interval`, until the host stops the task.
+async fn check_periodically(resilient: Arc<Resilient>, interval: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let report = resilient.check_health().await;
+        tracing::debug!(server = %resilient.name(), status = %report.status, latency = ?report.latency, "health check");
     }
 }
 
 impl Host {
     /// Connect to every enabled server of `config` in parallel. A server that fails is kept
     /// as [`ServerState::Failed`]; the others work.
+    ///
+    /// Each server gets the resilience settings of its entry (timeouts, retries, breaker, rate
+    /// limit, reconnection, health checks); a server with `replicas` gets one connection per
+    /// URL, and a replica that cannot be reached at first is connected when it is needed.
     pub async fn connect(config: &Config, options: HostOptions) -> Host {
         let entries: Vec<&ServerEntry> = config.enabled().collect();
-        let results = join_all(entries.iter().map(|entry| connect_one(entry, &options))).await;
+        let results = join_all(entries.iter().map(|entry| async {
+            let primary = connect_one(entry, &options).await;
+            let replicas = join_all(entry.resilience.replicas.iter().map(|url| async {
+                let replica = at_url(entry, url);
+                let connection = connect_one(&replica, &options).await;
+                (replica, connection)
+            }))
+            .await;
+            (primary, replicas)
+        }))
+        .await;
         let mut host = Host {
             slots: IndexMap::new(),
             options,
             watchers: JoinSet::new(),
         };
-        for (entry, result) in entries.into_iter().zip(results) {
-            let state = match result {
-                Ok(connection) => ServerState::Connected(Arc::new(connection)),
-                Err(error) => ServerState::Failed(error),
+        for (entry, (primary, replicas)) in entries.into_iter().zip(results) {
+            let request_timeout = host.options.request_timeout;
+            let wrap = |entry: &ServerEntry, connection: Option<Arc<Connection>>| {
+                Arc::new(Resilient::new(
+                    entry.name.clone(),
+                    entry.resilience.clone(),
+                    request_timeout,
+                    connection,
+                    Some(Resilient::connector_for(entry, &host.options.connect)),
+                ))
             };
-            host.insert(entry.name.clone(), state);
+            let (state, mut resilient) = match primary {
+                Ok(connection) => {
+                    let connection = Arc::new(connection);
+                    let primary = wrap(entry, Some(connection.clone()));
+                    (ServerState::Connected(connection), vec![primary])
+                }
+                Err(error) => (ServerState::Failed(error), Vec::new()),
+            };
+            if !resilient.is_empty() {
+                for (replica, connection) in replicas {
+                    if let Err(error) = &connection {
+                        tracing::warn!(server = %entry.name, %error, "a replica could not be reached; it will be tried again when needed");
+                    }
+                    resilient.push(wrap(&replica, connection.ok().map(Arc::new)));
+                }
+            }
+            host.insert_resilient(entry.name.clone(), state, resilient);
+        }
+        host
+    }
+
+    /// Build a host from servers already wrapped in their policies (tests, embedding): one
+    /// server per entry, each with its replicas (all of the same name).
+    pub fn from_resilient(servers: Vec<Vec<Arc<Resilient>>>, options: HostOptions) -> Host {
+        let mut host = Host {
+            slots: IndexMap::new(),
+            options,
+            watchers: JoinSet::new(),
+        };
+        for replicas in servers {
+            let Some(first) = replicas.first() else {
+                continue;
+            };
+            let name = first.name().clone();
+            let state = match first.current() {
+                Some(connection) => ServerState::Connected(connection),
+                None => ServerState::Failed(ClientError::ConnectionLost {
+                    server: name.clone(),
+                    method: "connect",
+                    diagnostics: "; not connected yet".to_owned(),
+                }),
+            };
+            host.insert_resilient(name, state, replicas);
         }
         host
     }
@@ -280,24 +452,51 @@ impl Host {
         };
         for connection in connections {
             let name = connection.name().clone();
-            host.insert(name, ServerState::Connected(Arc::new(connection)));
+            let connection = Arc::new(connection);
+            // Connections made elsewhere keep their behaviour: no retries, no breaker, no
+            // reconnection (there is no way to reconnect them).
+            let resilient = Arc::new(Resilient::new(
+                name.clone(),
+                passthrough(),
+                host.options.request_timeout,
+                Some(connection.clone()),
+                None,
+            ));
+            host.insert_resilient(name, ServerState::Connected(connection), vec![resilient]);
         }
         host
     }
 
-    fn insert(&mut self, name: ServerName, state: ServerState) {
+    fn insert_resilient(
+        &mut self,
+        name: ServerName,
+        state: ServerState,
+        replicas: Vec<Arc<Resilient>>,
+    ) {
         let cache: SharedCache = Arc::new(RwLock::new(ListCache::default()));
-        if let ServerState::Connected(connection) = &state
-            && let Some(events) = connection.take_events()
-        {
-            self.watchers.spawn(watch_events(
-                name.clone(),
-                events,
-                cache.clone(),
-                self.options.on_event.clone(),
-            ));
+        for replica in &replicas {
+            if let Some(events) = replica.take_events() {
+                self.watchers.spawn(watch_events(
+                    name.clone(),
+                    events,
+                    cache.clone(),
+                    self.options.on_event.clone(),
+                ));
+            }
+            let interval = replica.settings().health_check.interval;
+            if !interval.is_zero() {
+                self.watchers
+                    .spawn(check_periodically(replica.clone(), interval));
+            }
         }
-        self.slots.insert(name, Slot { state, cache });
+        self.slots.insert(
+            name,
+            Slot {
+                state,
+                cache,
+                replicas,
+            },
+        );
     }
 
     /// Every configured server with its state, in config order.
@@ -317,17 +516,93 @@ impl Host {
     fn connection(
         &self,
         name: &str,
-    ) -> Result<(&ServerName, Arc<Connection>, SharedCache), HostError> {
+    ) -> Result<(&ServerName, Arc<Resilient>, SharedCache), HostError> {
         let (name, slot) = self.slot(name)?;
-        match &slot.state {
-            ServerState::Connected(connection) => {
-                Ok((name, connection.clone(), slot.cache.clone()))
+        match (&slot.state, slot.pick()) {
+            (ServerState::Connected(_), Some(resilient)) => {
+                Ok((name, resilient, slot.cache.clone()))
             }
-            ServerState::Failed(error) => Err(HostError::ServerUnavailable {
+            (ServerState::Failed(error), _) => Err(HostError::ServerUnavailable {
                 server: name.clone(),
                 reason: error.to_string(),
             }),
+            (ServerState::Connected(_), None) => Err(HostError::ServerUnavailable {
+                server: name.clone(),
+                reason: "it has no connection".to_owned(),
+            }),
         }
+    }
+
+    /// The policies and connections of one server, one per URL (for inspection and tests).
+    pub fn resilient(&self, server: &str) -> Vec<Arc<Resilient>> {
+        self.slots
+            .get(server)
+            .map(|slot| slot.replicas.clone())
+            .unwrap_or_default()
+    }
+
+    /// How every configured server is doing, from the last health checks (no I/O). A server
+    /// that failed to connect is down.
+    pub fn health(&self) -> Vec<ServerHealth> {
+        self.slots
+            .iter()
+            .map(|(name, slot)| server_health(name, slot))
+            .collect()
+    }
+
+    /// Check every server now, concurrently (each check bounded by its `healthCheck.timeoutMs`),
+    /// and return what was found.
+    pub async fn check_health(&self) -> Vec<ServerHealth> {
+        join_all(self.slots.iter().map(|(name, slot)| async move {
+            join_all(slot.replicas.iter().map(|r| r.check_health())).await;
+            server_health(name, slot)
+        }))
+        .await
+    }
+
+    /// The tools of the servers that are available now, with qualified names, and the
+    /// servers that are not, with the reason (from the last health checks, breaker states and
+    /// the connection attempts; a server whose listing fails counts as unavailable).
+    pub async fn available_tools(&self) -> AvailableTools {
+        let mut available = AvailableTools::default();
+        let mut healthy = Vec::new();
+        for health in self.health() {
+            if health.is_available() {
+                healthy.push(health.server);
+            } else {
+                let reason = match (&health.status, health.breaker) {
+                    (HealthStatus::Down { reason } | HealthStatus::Unhealthy { reason }, _) => {
+                        reason.clone()
+                    }
+                    (_, breaker @ BreakerState::Open { .. }) => {
+                        format!("its circuit breaker is {breaker}")
+                    }
+                    _ => "it is not available".to_owned(),
+                };
+                available.unavailable.push((health.server, reason));
+            }
+        }
+        let listings = join_all(
+            healthy
+                .iter()
+                .map(|server| self.tools(Some(server.as_str()))),
+        )
+        .await;
+        for (server, listing) in healthy.into_iter().zip(listings) {
+            match listing {
+                Ok((tools, errors)) if errors.is_empty() => available.tools.extend(tools),
+                Ok((_, errors)) => {
+                    let reason = errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    available.unavailable.push((server, reason));
+                }
+                Err(error) => available.unavailable.push((server, error.to_string())),
+            }
+        }
+        available
     }
 
     /// The servers a listing covers: the one named, or every connected one.
@@ -348,21 +623,54 @@ impl Host {
         &self,
         server: &str,
     ) -> Result<(ServerName, Arc<Vec<T>>), HostError> {
-        let (name, connection, cache) = self.connection(server)?;
+        let (name, resilient, cache) = self.connection(server)?;
         let generation = {
             let mut cache = cache.write().await;
-            if let Some(list) = T::slot(&mut cache).clone() {
+            let fresh = cache
+                .expires
+                .get(T::METHOD)
+                .is_none_or(|stale_at| tokio::time::Instant::now() < *stale_at);
+            if fresh && let Some(list) = T::slot(&mut cache).clone() {
                 return Ok((name.clone(), list));
             }
             cache.generation
         };
+        let connection = resilient.connection().await?;
         if !T::supported(&connection.description().capabilities) {
             return Ok((name.clone(), Arc::default()));
         }
-        let list = Arc::new(T::fetch(&connection, self.options.request_timeout).await?);
+        let timeout = resilient.request_timeout();
+        let (list, hint) = resilient
+            .run(
+                T::METHOD,
+                Idempotency::Idempotent,
+                |connection| async move { T::fetch(&connection, timeout).await },
+            )
+            .await?;
+        let list = Arc::new(list);
+        // 2026-07-28 cache hints: a positive `ttlMs` keeps the list that long (or until a
+        // change notification); `ttlMs: 0` keeps it only when the server announces changes,
+        // which then invalidate it exactly. No hint (legacy): keep until a notification.
+        // `cacheScope` needs nothing here: this cache belongs to one connection and one user.
+        let keep = match hint.ttl {
+            Some(ttl) if ttl.is_zero() => {
+                T::announces_changes(&connection.description().capabilities).then_some(None)
+            }
+            Some(ttl) => Some(Some(tokio::time::Instant::now() + ttl)),
+            None => Some(None),
+        };
         let mut cache = cache.write().await;
         if cache.generation == generation {
-            *T::slot(&mut cache) = Some(list.clone());
+            match keep {
+                Some(stale_at) => {
+                    *T::slot(&mut cache) = Some(list.clone());
+                    match stale_at {
+                        Some(at) => cache.expires.insert(T::METHOD, at),
+                        None => cache.expires.remove(T::METHOD),
+                    };
+                }
+                None => *T::slot(&mut cache) = None,
+            }
         }
         Ok((name.clone(), list))
     }
@@ -477,7 +785,7 @@ impl Host {
                 });
             }
         };
-        let (server, connection, cache) = self.connection(tool.server.as_str())?;
+        let (server, resilient, cache) = self.connection(tool.server.as_str())?;
         let cached = cache.read().await.validators.get(&tool.tool.name).cloned();
         let validator = match cached {
             Some(validator) => validator,
@@ -499,8 +807,8 @@ impl Host {
                 violations,
             });
         }
-        Ok(connection
-            .call_tool(&tool.tool.name, Some(arguments), options)
+        Ok(resilient
+            .call_tool(&tool.tool, Some(arguments), options)
             .await?)
     }
 
@@ -531,9 +839,14 @@ impl Host {
             Some(name) => self.connection(name)?.0.clone(),
             None => self.server_for_uri(uri).await?,
         };
-        let (_, connection, _) = self.connection(server.as_str())?;
-        let result = connection
-            .read_resource(uri, self.options.request_timeout)
+        let (_, resilient, _) = self.connection(server.as_str())?;
+        let timeout = resilient.request_timeout();
+        let result = resilient
+            .run(
+                "resources/read",
+                Idempotency::Idempotent,
+                |connection| async move { connection.read_resource(uri, timeout).await },
+            )
             .await?;
         Ok((server, result))
     }
@@ -593,21 +906,83 @@ impl Host {
         prompt: &str,
         arguments: serde_json::Map<String, Value>,
     ) -> Result<PromptResult, HostError> {
-        let (_, connection, _) = self.connection(server.as_str())?;
-        Ok(connection
-            .get_prompt(prompt, arguments, self.options.request_timeout)
+        let (_, resilient, _) = self.connection(server.as_str())?;
+        let timeout = resilient.request_timeout();
+        Ok(resilient
+            .run("prompts/get", Idempotency::Idempotent, |connection| {
+                let arguments = arguments.clone();
+                async move { connection.get_prompt(prompt, arguments, timeout).await }
+            })
             .await?)
     }
 
     /// Close every connection (stdio servers get their stdin closed, then are killed).
     pub async fn shutdown(mut self) {
         self.watchers.abort_all();
+        // Aborted tasks end at their next await; wait so that they let go of the connections.
+        while self.watchers.join_next().await.is_some() {}
         let slots = std::mem::take(&mut self.slots);
-        let closing = slots.into_values().filter_map(|slot| match slot.state {
-            ServerState::Connected(connection) => Arc::into_inner(connection),
-            ServerState::Failed(_) => None,
-        });
-        join_all(closing.map(Connection::close)).await;
+        let mut closing = Vec::new();
+        for slot in slots.into_values() {
+            let current: Vec<Arc<Connection>> =
+                slot.replicas.iter().filter_map(|r| r.current()).collect();
+            drop(slot);
+            closing.extend(current.into_iter().filter_map(Arc::into_inner));
+        }
+        join_all(closing.into_iter().map(Connection::close)).await;
+    }
+}
+
+/// One server's health: its replicas summed up.
+fn server_health(name: &ServerName, slot: &Slot) -> ServerHealth {
+    let reports: Vec<_> = slot.replicas.iter().map(|r| (r, r.health())).collect();
+    let usable: Vec<_> = reports
+        .iter()
+        .filter(|(_, h)| h.status.is_usable() && !matches!(h.breaker, BreakerState::Open { .. }))
+        .collect();
+    let mut stats = ResilienceStats::default();
+    for (replica, _) in &reports {
+        let s = replica.stats();
+        stats.calls += s.calls;
+        stats.attempts += s.attempts;
+        stats.retries += s.retries;
+        stats.fast_fails += s.fast_fails;
+        stats.budget_exhausted += s.budget_exhausted;
+        stats.reconnects += s.reconnects;
+        stats.cache_hits += s.cache_hits;
+    }
+    let best = usable.first().copied().or(reports.first());
+    let (status, latency, breaker) = match (&slot.state, best) {
+        (ServerState::Failed(error), _) => (
+            HealthStatus::Down {
+                reason: error.to_string(),
+            },
+            None,
+            BreakerState::Closed,
+        ),
+        (ServerState::Connected(_), Some((_, health))) => {
+            (health.status.clone(), health.latency, health.breaker)
+        }
+        (ServerState::Connected(_), None) => (
+            HealthStatus::Down {
+                reason: "it has no connection".to_owned(),
+            },
+            None,
+            BreakerState::Closed,
+        ),
+    };
+    ServerHealth {
+        server: name.clone(),
+        status,
+        latency,
+        breaker,
+        stats,
+        replicas: reports.len(),
+        usable_replicas: if matches!(slot.state, ServerState::Failed(_)) {
+            0
+        } else {
+            usable.len()
+        },
     }
 }
 

@@ -4,7 +4,10 @@
 //! that fails is reported, the rest work), keeps their tool, resource and prompt lists cached
 //! until the server says they changed, gives every tool a qualified name that is unique and
 //! valid for LLM tool-calling APIs ([`naming`]), and checks arguments against a tool's input
-//! schema before the call leaves the process ([`validate`]).
+//! schema before the call leaves the process ([`validate`]). Every server is reached through the
+//! resilience policies of its config entry (retries, circuit breaker, rate limit, reconnection,
+//! replicas), and [`Host::health`] and [`Host::available_tools`] tell an agent which servers are
+//! down so that it can carry on with the others.
 //!
 //! ```no_run
 //! # async fn demo(config: switchboard_config::Config) -> Result<(), switchboard_host::HostError> {
@@ -27,4 +30,7 @@ pub mod naming;
 pub mod validate;
 
 pub use error::HostError;
-pub use host::{EventObserver, Host, HostOptions, HostTool, Listed, ServerState};
+pub use host::{
+    AvailableTools, EventObserver, Host, HostOptions, HostTool, Listed, ServerHealth, ServerState,
+};
+pub use switchboard_client::resilience::{BreakerState, HealthStatus, ResilienceStats};

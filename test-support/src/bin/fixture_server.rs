@@ -2,6 +2,13 @@
 //!
 //! ```text
 //! sb-fixture-server [--mode normal|banner|garbage|silent|exit-during-init] [--crash-after N] [--legacy-only]
+//!                   [--fail-first N] [--retry-after-ms MS] [--failure-percent P] [--lose-first N]
+//!                   [--delay-ms MS] [--record FILE]
+//! ```
+//!
+//! `--record FILE` appends every tools/call and cancellation the server sees as JSON lines.
+//!
+//! ```text
 //! ```
 
 #![allow(clippy::print_stderr, clippy::print_stdout, clippy::unwrap_used)]
@@ -9,7 +16,13 @@
 use std::io::{BufRead, Write};
 
 use rmcp::ServiceExt;
-use test_support::fixture::{Fixture, FixtureOptions};
+use test_support::fixture::{Fixture, FixtureOptions, Journal};
+
+fn number<T: std::str::FromStr>(value: Option<String>, flag: &str) -> T {
+    value
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{flag} takes a number"))
+}
 
 fn main() {
     let mut mode = "normal".to_owned();
@@ -27,6 +40,19 @@ fn main() {
                 );
             }
             "--legacy-only" => options.legacy_only = true,
+            "--fail-first" => options.fail_first_calls = number(args.next(), "--fail-first"),
+            "--retry-after-ms" => {
+                options.retry_after_ms = Some(number(args.next(), "--retry-after-ms"));
+            }
+            "--failure-percent" => {
+                options.failure_percent = number(args.next(), "--failure-percent");
+            }
+            "--lose-first" => options.lose_first_responses = number(args.next(), "--lose-first"),
+            "--delay-ms" => options.delay_ms = number(args.next(), "--delay-ms"),
+            "--record" => {
+                let path = args.next().expect("--record takes a file path");
+                options.journal = Some(Journal::to_file(path));
+            }
             other => {
                 eprintln!("sb-fixture-server: unknown argument {other}");
                 std::process::exit(2);

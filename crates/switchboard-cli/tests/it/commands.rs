@@ -60,7 +60,9 @@ fn servers_shows_the_era_of_each_server() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert_snapshot!(stdout(&output));
+    insta::with_settings!({filters => vec![(r"latency \d+(\.\d+)? ms", "latency [ms]")]}, {
+        assert_snapshot!(stdout(&output));
+    });
     let output = sandbox
         .cmd()
         .args(["--json", "--config"])
@@ -74,6 +76,11 @@ fn servers_shows_the_era_of_each_server() {
     assert_eq!(servers[1]["era"], "legacy");
     assert_eq!(servers[1]["protocolVersion"], "2025-11-25");
     assert_eq!(servers[1]["tools"], 6);
+    for server in servers.as_array().unwrap() {
+        assert_eq!(server["health"], "healthy", "{server}");
+        assert_eq!(server["breaker"], "closed", "{server}");
+        assert!(server["latencyMs"].as_f64().is_some(), "{server}");
+    }
 }
 
 #[test]

@@ -4,9 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::large_futures)]
 
 mod callbacks;
+mod cancel;
 mod faults;
+mod http_session;
 mod in_memory;
 mod oauth;
+mod resilience;
+mod soak;
 mod transports;
 
 use std::sync::{Arc, Mutex};

@@ -6,6 +6,7 @@ mod adhoc;
 mod env_vars;
 mod errors;
 mod model;
+mod resilience;
 mod shapes;
 
 use std::error::Error;

@@ -7,6 +7,7 @@ mod cache;
 mod calls;
 mod naming;
 mod processes;
+mod resilience;
 mod resolve;
 mod resources;
 mod scripted;
