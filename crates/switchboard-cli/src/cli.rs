@@ -25,7 +25,20 @@ Exit codes:
   1  the tool ran and reported an error (isError)
   2  usage or configuration error: bad flags, bad config, unknown server/tool, invalid arguments
   3  connection or protocol error: a server failed to start, crashed, timed out or broke the protocol
+  4  ask: the model could not be used, or the agent stopped on a budget before answering
   130 interrupted (Ctrl-C)";
+
+const AGENT_HELP: &str = "\
+Models (--model provider/name, or $SWITCHBOARD_MODEL, or \"agent\": {\"model\": ...} in the config):
+  anthropic/claude-sonnet-4-5          needs ANTHROPIC_API_KEY (ANTHROPIC_BASE_URL optional)
+  openai/gpt-4.1-mini                  needs OPENAI_API_KEY (OPENAI_BASE_URL optional)
+  ollama/qwen2.5:7b                    a local Ollama at $OLLAMA_HOST (default http://127.0.0.1:11434)
+  openai-compatible/NAME --base-url URL   vLLM, llama.cpp server, LM Studio, ...
+
+The model sees every connected server's tools as SERVER__TOOL. Before a tool that is not
+read-only runs, you are asked (--approve writes, the default); --approve always asks before every
+call, --approve never and --yes ask nothing. Ctrl-C stops the current answer and cancels the tool
+calls still running; in chat it does not end the program (Ctrl-D or /exit does).";
 
 /// An MCP host and inspector: list and call the tools, resources and prompts of every
 /// MCP server in your config.
@@ -194,6 +207,100 @@ Examples:
         #[command(flatten)]
         arguments: ArgumentArgs,
     },
+
+    /// Ask a model one question; it answers by calling the tools of your servers.
+    #[command(after_help = format!("{AGENT_HELP}\n\nExamples:
+  switchboard ask \"add a 12.50 lunch expense in food\" --model anthropic/claude-sonnet-4-5
+  switchboard ask \"what did I spend on food this month?\" --json | jq .answer
+  echo \"summarise my bookmarks tagged rust\" | switchboard ask - --model ollama/qwen2.5:7b"))]
+    Ask {
+        /// The question, or - to read it from stdin.
+        question: String,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+
+    /// Chat with a model that uses the tools of your servers.
+    #[command(after_help = format!("{AGENT_HELP}\n\nIn chat: /tools, /servers, /model, /history, /clear, /help, /exit.
+
+Examples:
+  switchboard chat --model anthropic/claude-sonnet-4-5
+  switchboard chat --session budget      # continue the saved conversation \"budget\""))]
+    Chat {
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+}
+
+/// Choices of `ask` and `chat`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The model, as provider/name (see below).
+    #[arg(long, env = env::MODEL, value_name = "PROVIDER/NAME")]
+    pub model: Option<String>,
+
+    /// The provider's API endpoint, e.g. http://127.0.0.1:8000/v1 for vLLM.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// The name of the environment variable that holds the API key (default: the provider's
+    /// usual one). Keys are never taken on the command line, where other users could see them.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+
+    /// Most model turns for one question.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub max_steps: u32,
+
+    /// Most tokens (input and output, as the provider counts them) for one question.
+    #[arg(long, value_name = "N", default_value_t = 400_000)]
+    pub max_tokens: u64,
+
+    /// Most output tokens of one model turn.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_output_tokens: u32,
+
+    /// Roughly how many tokens of conversation to send; older exchanges are left out to fit.
+    /// Lower it for models with small context windows.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub context_tokens: usize,
+
+    /// Most seconds for one question, tool calls included.
+    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
+    pub time_limit: f64,
+
+    /// When to ask before a tool runs: before tools that are not read-only (writes), before
+    /// every call (always), or never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ApproveArg::Writes)]
+    pub approve: ApproveArg,
+
+    /// Approve every tool call and sampling request without asking (same as --approve never).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Keep the conversation under this name, and continue it next time.
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
+
+    /// Where saved sessions are kept: a SQLite path or a postgres:// URL (default: agent.sqlite3
+    /// in the user's data directory).
+    #[arg(long, value_name = "URL|PATH")]
+    pub history_db: Option<String>,
+
+    /// A directory the servers may work in, offered as a root. Repeatable.
+    #[arg(long = "root", value_name = "DIR")]
+    pub roots: Vec<PathBuf>,
+
+    /// Replace the default system prompt.
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApproveArg {
+    Never,
+    Writes,
+    Always,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

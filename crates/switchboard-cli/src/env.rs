@@ -12,3 +12,5 @@ pub const LOG_DIR: &str = "SWITCHBOARD_LOG_DIR";
 pub const LOG: &str = "SWITCHBOARD_LOG";
 /// Default for --db: the database of servers that keep data (a postgres:// URL or a SQLite path).
 pub const DATABASE_URL: &str = "DATABASE_URL";
+/// Default for --model of `ask` and `chat` (provider/name).
+pub const MODEL: &str = "SWITCHBOARD_MODEL";

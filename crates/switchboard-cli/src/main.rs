@@ -5,14 +5,17 @@
 //! documented exit codes.
 
 mod bookmarks;
+mod chat;
 mod cli;
 mod env;
 mod eras;
 mod expenses;
+mod form;
 mod output;
 mod run;
 mod serve;
 mod settings;
+mod terminal;
 mod verbose;
 
 use std::process::ExitCode;
@@ -39,7 +42,15 @@ fn main() -> ExitCode {
             )));
         }
     };
+    // `ask` and `chat` handle Ctrl-C themselves: it cancels the current answer.
+    let own_interrupts = matches!(
+        cli.command,
+        cli::Command::Ask { .. } | cli::Command::Chat { .. }
+    );
     let outcome = runtime.block_on(async {
+        if own_interrupts {
+            return run::run(cli).await;
+        }
         tokio::select! {
             outcome = run::run(cli) => outcome,
             _ = tokio::signal::ctrl_c() => Err(Failure::interrupted()),

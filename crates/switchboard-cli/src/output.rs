@@ -21,6 +21,11 @@ pub fn warn(message: &str) {
     eprintln!("switchboard: warning: {message}");
 }
 
+/// A line for the user that is not output: prompts' context, agent notices.
+pub fn notice(message: &str) {
+    eprintln!("{message}");
+}
+
 pub fn server_log(server: &ServerName, log: &LogMessage) {
     let text = match &log.data {
         Value::String(s) => s.clone(),

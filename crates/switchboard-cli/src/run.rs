@@ -23,6 +23,7 @@ pub mod exit {
     pub const TOOL_ERROR: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const CONNECTION: u8 = 3;
+    pub const AGENT: u8 = 4;
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -106,7 +107,11 @@ fn target_server(command: &Command, config: &Config) -> Option<String> {
             .filter(|server| known(server))
     };
     match command {
-        Command::Servers | Command::Serve { .. } | Command::Expenses { .. } => None,
+        Command::Servers
+        | Command::Serve { .. }
+        | Command::Expenses { .. }
+        | Command::Ask { .. }
+        | Command::Chat { .. } => None,
         Command::Tools { server } | Command::Resources { server } | Command::Prompts { server } => {
             server.clone().filter(|s| known(s))
         }
@@ -146,6 +151,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     if let Command::Expenses { command } = cli.command {
         return crate::expenses::run(command, cli.global.json).await;
     }
+    match cli.command {
+        Command::Ask { question, agent } => {
+            return crate::chat::run(cli.global, agent, crate::chat::Mode::Ask(question)).await;
+        }
+        Command::Chat { agent } => {
+            return crate::chat::run(cli.global, agent, crate::chat::Mode::Chat).await;
+        }
+        _ => {}
+    }
     let mut settings = Settings::resolve(&cli.global)?;
     if settings.config.servers.is_empty() {
         return Err(Failure::usage(no_servers_message()));
@@ -156,6 +170,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             .servers
             .retain(|name, _| name.as_str() == server);
     }
+    let host = connect_host(&settings, None).await;
+    let outcome = execute(&host, cli.command, &settings).await;
+    host.shutdown().await;
+    outcome
+}
+
+/// Connect every configured server, with server logs printed and eras remembered.
+/// `callbacks` answer what servers ask (forms, sampling, roots), for the agent commands.
+pub async fn connect_host(
+    settings: &Settings,
+    callbacks: Option<Arc<dyn switchboard_client::callbacks::ClientCallbacks>>,
+) -> Host {
     let observer: switchboard_host::EventObserver =
         Arc::new(|server: &ServerName, event: &ServerEvent| {
             if let ServerEvent::Log(log) = event {
@@ -163,8 +189,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
         });
     let memory = EraMemory::new(era_memory_path());
+    let mut connect = settings.connect.clone();
+    connect.callbacks = callbacks;
     let options = HostOptions {
-        connect: settings.connect.clone(),
+        connect,
         request_timeout: settings.request_timeout,
         on_event: Some(observer),
         era_hints: memory.hints(&settings.config),
@@ -173,9 +201,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     if settings.connect.era == EraPreference::Auto {
         memory.remember(&settings.config, &host);
     }
-    let outcome = execute(&host, cli.command, &settings).await;
-    host.shutdown().await;
-    outcome
+    host
 }
 
 async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<ExitCode, Failure> {
@@ -197,8 +223,11 @@ async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<E
         }
     }
     match command {
-        Command::Serve { .. } | Command::Expenses { .. } => Err(Failure::internal(
-            "serve and expenses are handled before connecting".to_owned(),
+        Command::Serve { .. }
+        | Command::Expenses { .. }
+        | Command::Ask { .. }
+        | Command::Chat { .. } => Err(Failure::internal(
+            "serve, expenses, ask and chat are handled before connecting".to_owned(),
         )),
         Command::Servers => {
             let report = output::ServersReport::gather(host).await;
@@ -296,6 +325,21 @@ fn warn_all(errors: &[HostError]) {
     }
 }
 
+/// All of stdin as text, refused when longer than `limit` bytes; `what` names it in errors.
+pub fn read_stdin(what: &str, limit: u64) -> Result<String, Failure> {
+    let mut buffer = String::new();
+    std::io::stdin()
+        .take(limit + 1)
+        .read_to_string(&mut buffer)
+        .map_err(|e| Failure::usage(format!("cannot read {what} from stdin: {e}")))?;
+    if buffer.len() as u64 > limit {
+        return Err(Failure::usage(format!(
+            "{what} from stdin is larger than {limit} bytes"
+        )));
+    }
+    Ok(buffer)
+}
+
 /// Longest JSON accepted for --args, from the command line or stdin.
 const MAX_ARGS_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -305,17 +349,7 @@ fn collect_arguments(
 ) -> Result<Map<String, Value>, Failure> {
     if let Some(text) = &arguments.args {
         let text = if text == "-" {
-            let mut buffer = String::new();
-            std::io::stdin()
-                .take(MAX_ARGS_BYTES + 1)
-                .read_to_string(&mut buffer)
-                .map_err(|e| Failure::usage(format!("cannot read --args from stdin: {e}")))?;
-            if buffer.len() as u64 > MAX_ARGS_BYTES {
-                return Err(Failure::usage(format!(
-                    "--args from stdin is larger than {MAX_ARGS_BYTES} bytes"
-                )));
-            }
-            buffer
+            read_stdin("--args", MAX_ARGS_BYTES)?
         } else {
             text.clone()
         };

@@ -18,6 +18,12 @@ pub fn default_config_path() -> Option<PathBuf> {
         .map(|dirs| dirs.config_dir().join("mcp.json"))
 }
 
+/// The user's data directory (sessions, logs, era memory).
+pub fn data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("dev", "switchboard", "switchboard")
+        .map(|dirs| dirs.data_local_dir().to_path_buf())
+}
+
 /// Where `eras.json` lives: the user's data directory.
 pub fn era_memory_path() -> Option<PathBuf> {
     directories::ProjectDirs::from("dev", "switchboard", "switchboard")
@@ -32,7 +38,7 @@ fn default_log_dir() -> Option<PathBuf> {
         .map(|dirs| dirs.data_local_dir().join("logs"))
 }
 
-fn seconds(flag: &str, value: f64) -> Result<Duration, Failure> {
+pub fn seconds(flag: &str, value: f64) -> Result<Duration, Failure> {
     Duration::try_from_secs_f64(value)
         .ok()
         .filter(|d| !d.is_zero())
@@ -101,24 +107,61 @@ impl Settings {
     }
 }
 
-fn load_config(global: &GlobalArgs) -> Result<Config, Failure> {
+/// The config file's path and text; `None` when the default file does not exist.
+fn read_config_file(global: &GlobalArgs) -> Result<Option<(PathBuf, String)>, Failure> {
     let explicit = global.config.clone();
-    let path = match explicit.clone().or_else(default_config_path) {
-        Some(path) => path,
-        None => return Ok(Config::empty()),
+    let Some(path) = explicit.clone().or_else(default_config_path) else {
+        return Ok(None);
     };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some((path, text))),
         // The default location is optional; a file the user named is not.
         Err(error) if error.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
-            return Ok(Config::empty());
+            Ok(None)
         }
-        Err(error) => {
-            return Err(Failure::usage(format!(
-                "cannot read the config file {}: {error}",
+        Err(error) => Err(Failure::usage(format!(
+            "cannot read the config file {}: {error}",
+            path.display()
+        ))),
+    }
+}
+
+/// The config file's `agent` section: the model `ask` and `chat` use unless a flag says.
+///
+/// ```jsonc
+/// "agent": {"model": "ollama/qwen2.5:7b", "baseUrl": "http://gpu-box:11434/v1", "apiKeyEnv": "MY_KEY"}
+/// ```
+///
+/// Keys themselves are never written in the file: `apiKeyEnv` names the variable holding one.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgentConfig {
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+}
+
+pub fn agent_config(global: &GlobalArgs) -> Result<AgentConfig, Failure> {
+    let Some((path, text)) = read_config_file(global)? else {
+        return Ok(AgentConfig::default());
+    };
+    let options = jsonc_parser::ParseOptions::default();
+    let value: Option<serde_json::Value> = jsonc_parser::parse_to_serde_value(&text, &options)
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+    match value.as_ref().and_then(|v| v.get("agent")) {
+        None | Some(serde_json::Value::Null) => Ok(AgentConfig::default()),
+        Some(section) => serde_json::from_value(section.clone()).map_err(|e| {
+            Failure::usage(format!(
+                "{}: the \"agent\" section: {e} (it takes model, baseUrl and apiKeyEnv)",
                 path.display()
-            )));
-        }
+            ))
+        }),
+    }
+}
+
+fn load_config(global: &GlobalArgs) -> Result<Config, Failure> {
+    let Some((path, text)) = read_config_file(global)? else {
+        return Ok(Config::empty());
     };
     let lookup = |name: &str| std::env::var(name).ok();
     switchboard_config::parse_config(&text, Some(&path), &lookup)

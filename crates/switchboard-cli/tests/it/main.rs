@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+mod agent;
 mod bookmarks;
 mod commands;
 mod errors;
