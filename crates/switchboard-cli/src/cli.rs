@@ -187,6 +187,17 @@ Try it:
         allow_host: Vec<String>,
     },
 
+    /// Serve every server of a gateway.toml as one MCP endpoint (both eras), or write an example.
+    #[command(after_help = "\
+Examples:
+  switchboard gateway init                         # writes a commented gateway.toml
+  switchboard gateway --config gateway.toml        # http://127.0.0.1:8787/mcp, /healthz, /readyz, /metrics
+  switchboard gateway --config gateway.toml --front stdio   # as one stdio server (Claude Desktop)
+
+Upstream tools and prompts appear as UPSTREAM__NAME, resources as gateway://UPSTREAM/URI.
+--stdio COMMAND and --url URL add upstreams; logs are JSON lines on stderr.")]
+    Gateway(crate::gateway::GatewayArgs),
+
     /// Import or export the expense tracker's expenses (the data of `serve expenses`).
     #[command(after_help = "\
 Examples:

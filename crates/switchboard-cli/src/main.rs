@@ -11,6 +11,7 @@ mod env;
 mod eras;
 mod expenses;
 mod form;
+mod gateway;
 mod output;
 mod run;
 mod serve;
@@ -26,7 +27,9 @@ use crate::{cli::Cli, run::Failure};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.global.verbose);
+    if !gateway::init_logs(&cli.command, cli.global.verbose) {
+        init_tracing(cli.global.verbose);
+    }
     // A stdio server is one connection: a single-threaded runtime avoids cross-thread
     // wake-ups on every message. The host side connects many servers in parallel.
     let mut builder = if matches!(cli.command, cli::Command::Serve { .. }) {
@@ -45,7 +48,7 @@ fn main() -> ExitCode {
     // `ask` and `chat` handle Ctrl-C themselves: it cancels the current answer.
     let own_interrupts = matches!(
         cli.command,
-        cli::Command::Ask { .. } | cli::Command::Chat { .. }
+        cli::Command::Ask { .. } | cli::Command::Chat { .. } | cli::Command::Gateway(_)
     );
     let outcome = runtime.block_on(async {
         if own_interrupts {

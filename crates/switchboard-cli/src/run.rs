@@ -111,7 +111,8 @@ fn target_server(command: &Command, config: &Config) -> Option<String> {
         | Command::Serve { .. }
         | Command::Expenses { .. }
         | Command::Ask { .. }
-        | Command::Chat { .. } => None,
+        | Command::Chat { .. }
+        | Command::Gateway(_) => None,
         Command::Tools { server } | Command::Resources { server } | Command::Prompts { server } => {
             server.clone().filter(|s| known(s))
         }
@@ -155,6 +156,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Ask { question, agent } => {
             return crate::chat::run(cli.global, agent, crate::chat::Mode::Ask(question)).await;
         }
+        Command::Gateway(args) => return crate::gateway::run(cli.global, args).await,
         Command::Chat { agent } => {
             return crate::chat::run(cli.global, agent, crate::chat::Mode::Chat).await;
         }
@@ -226,8 +228,9 @@ async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<E
         Command::Serve { .. }
         | Command::Expenses { .. }
         | Command::Ask { .. }
-        | Command::Chat { .. } => Err(Failure::internal(
-            "serve, expenses, ask and chat are handled before connecting".to_owned(),
+        | Command::Chat { .. }
+        | Command::Gateway(_) => Err(Failure::internal(
+            "serve, expenses, ask, chat and gateway are handled before connecting".to_owned(),
         )),
         Command::Servers => {
             let report = output::ServersReport::gather(host).await;

@@ -31,10 +31,25 @@ pub enum Era {
 /// Where a request's notifications go: stdout for stdio, the request's SSE stream for HTTP.
 pub type Outbound = mpsc::Sender<Vec<u8>>;
 
+/// Who sent a request, as the front that received it knows: set per request by a transport
+/// (the gateway's HTTP front), absent on plain stdio. Handlers and catalogues read it with
+/// [`RequestContext::caller`]; the gateway passes it on to its upstream calls and logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The id the front gave the request (`x-request-id`), for logs and audit.
+    pub request_id: Option<String>,
+    /// The authenticated client, once authentication exists; `None` means anonymous.
+    pub client_id: Option<String>,
+    /// The peer's address, when the transport has one.
+    pub remote_addr: Option<std::net::SocketAddr>,
+}
+
 /// Handed to every tool, resource and prompt handler.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub(crate) era: Era,
+    /// Who sent the request, when the transport says (see [`Caller`]).
+    pub(crate) caller: Option<Arc<Caller>>,
     pub(crate) progress_token: Option<Arc<RawValue>>,
     pub(crate) outbound: Option<Outbound>,
     pub(crate) cancelled: CancellationToken,
@@ -94,6 +109,7 @@ impl RequestContext {
     pub fn detached() -> Self {
         RequestContext {
             era: Era::Modern,
+            caller: None,
             progress_token: None,
             outbound: None,
             cancelled: CancellationToken::new(),
@@ -106,6 +122,23 @@ impl RequestContext {
 
     pub fn era(&self) -> Era {
         self.era
+    }
+
+    /// Who sent the request, when the transport that received it says.
+    pub fn caller(&self) -> Option<&Caller> {
+        self.caller.as_deref()
+    }
+
+    /// This context with `caller` (tests and embedding).
+    pub fn with_caller(mut self, caller: Caller) -> Self {
+        self.caller = Some(Arc::new(caller));
+        self
+    }
+
+    /// Where this request's notifications go, if anywhere (a catalogue that forwards a call
+    /// passes its upstream's progress and logs on through it).
+    pub fn outbound(&self) -> Option<&Outbound> {
+        self.outbound.as_ref()
     }
 
     /// Whether the client cancelled this request (`notifications/cancelled`). Long handlers

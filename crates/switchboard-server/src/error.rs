@@ -57,6 +57,13 @@ pub enum HandlerError {
     /// or went away: `-32603`.
     #[error("{method} failed: {message}")]
     ClientRequestFailed { method: String, message: String },
+    /// A JSON-RPC error to pass on as it is: a gateway forwarding an upstream's error answer.
+    #[error("{message}")]
+    Rpc {
+        code: i64,
+        message: String,
+        data: Option<serde_json::Value>,
+    },
 }
 
 impl HandlerError {
@@ -99,6 +106,17 @@ impl HandlerError {
             }
             HandlerError::ClientRequestFailed { method, .. } => {
                 ErrorObject::internal(self.to_string()).with_data(json!({ "method": method }))
+            }
+            HandlerError::Rpc {
+                code,
+                message,
+                data,
+            } => {
+                let error = ErrorObject::new(*code, message.clone());
+                match data {
+                    Some(data) => error.with_data(data.clone()),
+                    None => error,
+                }
             }
         }
     }

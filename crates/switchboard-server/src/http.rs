@@ -15,6 +15,12 @@
 //! - Envelope-level refusals (unparsable, not JSON-RPC, missing or wrong `_meta`, a missing
 //!   client capability) are HTTP 400; a 2026-07-28 request for a method that revision does not
 //!   have is 404; results and method errors are 200; notifications and responses get 202.
+//! - A server with a catalogue (see [`crate::Catalogue`]) also serves `GET /mcp` to a legacy
+//!   session: an event stream of `notifications/*/list_changed`. 2026-07-28 clients POST
+//!   `subscriptions/listen` instead and read the changes on its stream. Other servers answer
+//!   `GET` with 405: their lists never change.
+//! - The transport passes a [`crate::Caller`] found in the request's extensions (a front's
+//!   middleware puts it there) on to the handlers, as [`crate::RequestContext::caller`].
 //! - Security defaults: the `Host` and `Origin` headers must name an allowed host (DNS
 //!   rebinding protection), bodies are limited, sessions are bounded, and every accepted
 //!   connection sets `TCP_NODELAY` so small answers are not held back by Nagle's algorithm.
@@ -26,7 +32,7 @@ use std::{
 };
 
 use axum::{
-    Router,
+    Extension, Router,
     body::Bytes,
     extract::{DefaultBodyLimit, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
@@ -41,7 +47,8 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::{
-    context::OUTBOUND_QUEUE,
+    catalogue::ListKind,
+    context::{Caller, OUTBOUND_QUEUE},
     server::{Handled, MAX_MESSAGE_BYTES, Server, Session},
     wire::{self, ErrorObject, code},
 };
@@ -62,6 +69,10 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Most legacy sessions open at once; more `initialize` calls get 503.
     pub max_sessions: usize,
+    /// End a legacy session unused for this long (its next request gets 404, and the client
+    /// initializes again). Idle sessions are swept when a new one is opened. `None` keeps a
+    /// session until its client deletes it.
+    pub session_idle_timeout: Option<std::time::Duration>,
 }
 
 impl Default for HttpConfig {
@@ -70,6 +81,7 @@ impl Default for HttpConfig {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
             max_body_bytes: MAX_MESSAGE_BYTES,
             max_sessions: 10_000,
+            session_idle_timeout: None,
         }
     }
 }
@@ -77,12 +89,72 @@ impl Default for HttpConfig {
 struct HttpState {
     server: Server,
     config: HttpConfig,
-    sessions: Mutex<HashMap<String, Arc<Mutex<Session>>>>,
+    sessions: Mutex<HashMap<String, Arc<SessionSlot>>>,
+    /// What session idle times are measured from.
+    epoch: std::time::Instant,
+}
+
+/// A legacy session and when it was last used.
+struct SessionSlot {
+    session: Arc<Mutex<Session>>,
+    /// Milliseconds since [`HttpState::epoch`].
+    last_used_ms: std::sync::atomic::AtomicU64,
 }
 
 impl HttpState {
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Mutex<Session>>>> {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<SessionSlot>>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn is_idle(&self, slot: &SessionSlot, now_ms: u64) -> bool {
+        self.config.session_idle_timeout.is_some_and(|timeout| {
+            let last = slot.last_used_ms.load(std::sync::atomic::Ordering::Relaxed);
+            u128::from(now_ms.saturating_sub(last)) > timeout.as_millis()
+        })
+    }
+
+    /// The named session, marked as used now; `None` when there is none or it sat idle too
+    /// long (it is ended then).
+    fn session(&self, id: &str) -> Option<Arc<Mutex<Session>>> {
+        let now = self.now_ms();
+        let mut sessions = self.sessions();
+        let slot = sessions.get(id)?;
+        if self.is_idle(slot, now) {
+            sessions.remove(id);
+            return None;
+        }
+        slot.last_used_ms
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+        Some(slot.session.clone())
+    }
+
+    fn has_session(&self, id: &str) -> bool {
+        let now = self.now_ms();
+        self.sessions()
+            .get(id)
+            .is_some_and(|slot| !self.is_idle(slot, now))
+    }
+
+    /// End every session idle for too long; returns how many are left.
+    fn sweep_idle(&self) -> usize {
+        let now = self.now_ms();
+        let mut sessions = self.sessions();
+        if self.config.session_idle_timeout.is_some() {
+            sessions.retain(|_, slot| !self.is_idle(slot, now));
+        }
+        sessions.len()
+    }
+
+    fn insert_session(&self, id: String, session: Arc<Mutex<Session>>) {
+        let slot = SessionSlot {
+            session,
+            last_used_ms: std::sync::atomic::AtomicU64::new(self.now_ms()),
+        };
+        self.sessions().insert(id, Arc::new(slot));
     }
 }
 
@@ -93,11 +165,12 @@ pub fn router(server: Server, config: HttpConfig) -> Router {
         server,
         config,
         sessions: Mutex::new(HashMap::new()),
+        epoch: std::time::Instant::now(),
     });
     Router::new()
         .route(
             "/mcp",
-            post(post_message).delete(end_session).get(no_stream),
+            post(post_message).delete(end_session).get(open_stream),
         )
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -150,8 +223,9 @@ fn host_name(authority: &str) -> &str {
 }
 
 /// Refuses a request whose `Host` or `Origin` names a host this server does not serve (DNS
-/// rebinding protection), with the reason.
-fn check_host_and_origin(config: &HttpConfig, headers: &HeaderMap) -> Result<(), &'static str> {
+/// rebinding protection), with the reason. Other fronts of the same server (a WebSocket
+/// endpoint) apply the same check.
+pub fn check_host_and_origin(config: &HttpConfig, headers: &HeaderMap) -> Result<(), &'static str> {
     let allowed = |name: &str| {
         config
             .allowed_hosts
@@ -270,6 +344,68 @@ async fn no_stream() -> Response {
         .into_response()
 }
 
+/// `GET /mcp`: the list-change stream of a legacy session, for a server whose lists change.
+async fn open_stream(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+    if let Err(reason) = check_host_and_origin(&state.config, &headers) {
+        return forbidden(reason);
+    }
+    let Some(changes) = state.server.list_changes() else {
+        return no_stream().await;
+    };
+    let Some(id) = header_str(&headers, SESSION_HEADER).map(str::to_owned) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            &ErrorObject::new(
+                code::INVALID_REQUEST,
+                "GET /mcp opens a legacy session's stream: send its Mcp-Session-Id (2026-07-28 clients use subscriptions/listen)",
+            ),
+        );
+    };
+    if !state.has_session(&id) {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            &ErrorObject::new(
+                code::INVALID_REQUEST,
+                "the session does not exist or has ended; initialize a new one",
+            ),
+        );
+    }
+    if !accepts(&headers, "text/event-stream") {
+        return json_error(
+            StatusCode::NOT_ACCEPTABLE,
+            &ErrorObject::new(
+                code::INVALID_REQUEST,
+                "Accept must include text/event-stream",
+            ),
+        );
+    }
+    // The stream ends when the session does (checked at each change) or the client leaves.
+    let events = futures::stream::unfold(
+        (changes, state, id),
+        |(mut changes, state, id)| async move {
+            let changed = match changes.recv().await {
+                Ok(kind) => vec![kind],
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => ListKind::ALL.to_vec(),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            };
+            if !state.has_session(&id) {
+                return None;
+            }
+            let mut bytes = Vec::with_capacity(64 * changed.len());
+            let mut events = Vec::with_capacity(changed.len());
+            for kind in changed {
+                bytes.clear();
+                wire::write_notification(&mut bytes, kind.notification(), &serde_json::json!({}));
+                events.push(event(bytes.clone()));
+            }
+            Some((futures::stream::iter(events), (changes, state, id)))
+        },
+    );
+    Sse::new(futures::StreamExt::flatten(events))
+        .keep_alive(axum::response::sse::KeepAlive::default())
+        .into_response()
+}
+
 async fn end_session(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
     if let Err(reason) = check_host_and_origin(&state.config, &headers) {
         return forbidden(reason);
@@ -294,6 +430,7 @@ async fn end_session(State(state): State<Arc<HttpState>>, headers: HeaderMap) ->
 
 async fn post_message(
     State(state): State<Arc<HttpState>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -343,7 +480,7 @@ async fn post_message(
     let initialize = peek.method == Some("initialize");
     let named = header_str(&headers, SESSION_HEADER).map(str::to_owned);
     let (session, new_session_id) = match (&named, initialize) {
-        (Some(id), false) => match state.sessions().get(id).cloned() {
+        (Some(id), false) => match state.session(id) {
             Some(session) => (session, None),
             None => {
                 return json_error(
@@ -356,7 +493,7 @@ async fn post_message(
             }
         },
         (_, true) => {
-            if state.sessions().len() >= state.config.max_sessions {
+            if state.sweep_idle() >= state.config.max_sessions {
                 return json_error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     &ErrorObject::new(
@@ -382,8 +519,10 @@ async fn post_message(
         // on this POST's event stream; a client that takes only JSON gets none of them, and a
         // handler that needs to ask it fails at once instead of waiting for an answer.
         session.set_outbound(sse.then_some(outbound));
+        session.set_caller(caller.map(|Extension(caller)| Arc::new(caller)));
         let handled = state.server.dispatch(&mut session, &body, &mut out);
         session.set_outbound(None);
+        session.set_caller(None);
         handled
     };
 
@@ -392,7 +531,7 @@ async fn post_message(
         if let Ok(value) = HeaderValue::from_str(id) {
             extra_headers.insert(SESSION_HEADER, value);
         }
-        state.sessions().insert(id.clone(), session);
+        state.insert_session(id.clone(), session);
     }
 
     match handled {

@@ -75,6 +75,7 @@
 //! assert_eq!(out, b"{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}}\n");
 //! ```
 
+mod catalogue;
 mod context;
 mod error;
 mod http;
@@ -86,11 +87,12 @@ mod server;
 mod stdio;
 pub mod wire;
 
-pub use context::{Era, LogLevel, OUTBOUND_QUEUE, Outbound, RequestContext};
+pub use catalogue::{Catalogue, CatalogueResult, LIST_CHANGES_QUEUE, ListKind, ListRequest};
+pub use context::{Caller, Era, LogLevel, OUTBOUND_QUEUE, Outbound, RequestContext};
 pub use error::{HandlerError, Violation};
 pub use http::{
-    HttpConfig, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, SESSION_HEADER, router,
-    serve_http, serve_listener,
+    HttpConfig, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, SESSION_HEADER,
+    check_host_and_origin, router, serve_http, serve_listener,
 };
 pub use input::{INPUT_TIMEOUT, InputRequest, InputRequired};
 pub use model::{Content, PromptOutput, ResourceContents, Role, ToolOutput};
@@ -104,4 +106,4 @@ pub use server::{
     MAX_MESSAGE_BYTES, MODERN_VERSION, Pending, REMOVED_IN_MODERN, Server, ServerBuilder, Session,
     meta_key,
 };
-pub use stdio::{SHUTDOWN_GRACE, serve, serve_stdio};
+pub use stdio::{SHUTDOWN_GRACE, serve, serve_session, serve_stdio};

@@ -23,8 +23,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json, value::RawValue};
 use tokio_util::sync::CancellationToken;
 
+use tokio::sync::broadcast;
+
 use crate::{
-    context::{Era, LogLevel, Outbound, RequestContext},
+    catalogue::{Catalogue, LIST_CHANGES_QUEUE, ListKind, ListRequest},
+    context::{Caller, Era, LogLevel, Outbound, RequestContext},
     error::HandlerError,
     input::{ClientRequests, InputSource},
     model::{PromptOutput, ResourceContents, ToolOutput},
@@ -127,6 +130,10 @@ struct Inner {
     completer: Option<Arc<Completer>>,
     /// Signs the `requestState` of `input_required` results.
     state_key: StateKey,
+    /// Lists and calls served at run time instead of the static registry.
+    catalogue: Option<Arc<dyn Catalogue>>,
+    /// Where list changes are announced; only a server with a catalogue has one.
+    changes: Option<broadcast::Sender<ListKind>>,
 }
 
 /// An MCP server: its tools, resources and prompts, and the dispatcher. Cheap to clone.
@@ -157,6 +164,7 @@ pub struct ServerBuilder {
     subscribable: bool,
     completer: Option<Arc<Completer>>,
     request_state_key: Option<[u8; 32]>,
+    catalogue: Option<Arc<dyn Catalogue>>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -178,6 +186,10 @@ pub enum BuildError {
     Duplicate { kind: &'static str, name: String },
     #[error("the operating system gave no random key for signing requestState: {0}")]
     NoRandomKey(String),
+    #[error(
+        "a server with a catalogue serves all its items from it; register no static tools, resources, templates or prompts"
+    )]
+    CatalogueWithStaticItems,
 }
 
 fn valid_tool_name(name: &str) -> bool {
@@ -224,6 +236,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Serve lists and calls from `catalogue`, which may change at run time (see
+    /// [`crate::Catalogue`]). The server then declares `listChanged` for tools, resources and
+    /// prompts, and [`Server::notify_list_changed`] announces changes.
+    pub fn catalogue(mut self, catalogue: Arc<dyn Catalogue>) -> Self {
+        self.catalogue = Some(catalogue);
+        self
+    }
+
     pub fn tool(mut self, tool: Tool) -> Self {
         self.tools.push(tool);
         self
@@ -246,7 +266,23 @@ impl ServerBuilder {
 
     /// Check names and encode the lists.
     pub fn build(self) -> Result<Server, BuildError> {
+        let has_static_items = !(self.tools.is_empty()
+            && self.resources.is_empty()
+            && self.templates.is_empty()
+            && self.prompts.is_empty());
+        if self.catalogue.is_some() && has_static_items {
+            return Err(BuildError::CatalogueWithStaticItems);
+        }
         let mut capabilities = Map::new();
+        if self.catalogue.is_some() {
+            capabilities.insert("tools".into(), json!({"listChanged": true}));
+            capabilities.insert(
+                "resources".into(),
+                json!({"listChanged": true, "subscribe": false}),
+            );
+            capabilities.insert("prompts".into(), json!({"listChanged": true}));
+            capabilities.insert("completions".into(), json!({}));
+        }
         if !self.tools.is_empty() {
             capabilities.insert("tools".into(), json!({"listChanged": false}));
         }
@@ -323,6 +359,11 @@ impl ServerBuilder {
                 subscribable: self.subscribable,
                 completer: self.completer,
                 state_key,
+                changes: self
+                    .catalogue
+                    .is_some()
+                    .then(|| broadcast::channel(LIST_CHANGES_QUEUE).0),
+                catalogue: self.catalogue,
                 cache_hints: Arc::from(
                     format!(
                         "\"ttlMs\":{},\"cacheScope\":\"{}\"",
@@ -354,6 +395,8 @@ pub struct Session {
     in_flight: Arc<Mutex<HashMap<String, CancellationToken>>>,
     /// Requests sent to the client (legacy elicitation, sampling, roots) awaiting answers.
     client_requests: Arc<ClientRequests>,
+    /// Who sends the requests handled from now on, when the transport knows.
+    caller: Option<Arc<Caller>>,
 }
 
 impl Drop for Session {
@@ -373,7 +416,14 @@ impl Session {
             outbound,
             in_flight: Arc::default(),
             client_requests: Arc::new(ClientRequests::new()),
+            caller: None,
         }
+    }
+
+    /// Who sends the requests handled from now on (HTTP sets it per request); handlers see it
+    /// as [`RequestContext::caller`].
+    pub fn set_caller(&mut self, caller: Option<Arc<Caller>>) {
+        self.caller = caller;
     }
 
     /// The connection is ending: handlers waiting for the client's answers get an error now
@@ -705,11 +755,30 @@ impl Server {
             subscribable: false,
             completer: None,
             request_state_key: None,
+            catalogue: None,
         }
     }
 
     pub fn name(&self) -> &str {
         &self.inner.info.name
+    }
+
+    /// Tell every client that `list` changed: legacy sessions at once, 2026-07-28 clients on
+    /// their `subscriptions/listen` streams. Does nothing for a server without a catalogue.
+    pub fn notify_list_changed(&self, list: ListKind) {
+        if let Some(changes) = &self.inner.changes {
+            // An error only means that no one listens now.
+            let _ = changes.send(list);
+        }
+    }
+
+    /// A receiver of list changes, for transports that push them to legacy sessions; `None`
+    /// for a server without a catalogue (its lists never change).
+    pub fn list_changes(&self) -> Option<broadcast::Receiver<ListKind>> {
+        self.inner
+            .changes
+            .as_ref()
+            .map(broadcast::Sender::subscribe)
     }
 
     /// Handle one incoming message (one line of stdio, one HTTP body). Whatever can be
@@ -904,6 +973,7 @@ impl Server {
     ) -> RequestContext {
         RequestContext {
             era,
+            caller: session.caller.clone(),
             progress_token: meta
                 .and_then(|m| m.progress_token)
                 .map(|raw| Arc::from(raw.to_owned())),
@@ -982,6 +1052,9 @@ impl Server {
             let era = self
                 .era_of(session, method, call.meta.as_ref())
                 .map_err(Failure::Rejected)?;
+            if let Some(catalogue) = &inner.catalogue {
+                return self.forward_call(catalogue, session, id, era, call, out);
+            }
             let Some(tool) = inner.tools.get(call.name.as_ref()) else {
                 return Err(Failure::Method(
                     ErrorObject::invalid_params(format!("unknown tool: {}", call.name))
@@ -1092,6 +1165,20 @@ impl Server {
         let era = self
             .era_of(session, method, meta.as_ref())
             .map_err(Failure::Rejected)?;
+        if let Some(catalogue) = &inner.catalogue
+            && let Forwarded::Done(pending) = self.forward(
+                catalogue,
+                session,
+                id,
+                era,
+                method,
+                params,
+                meta.as_ref(),
+                out,
+            )?
+        {
+            return Ok(pending);
+        }
         match method {
             "server/discover" => {
                 let mut result = json!({
@@ -1275,5 +1362,290 @@ impl Server {
             other => return Err(Failure::Method(ErrorObject::method_not_found(other))),
         }
         Ok(None)
+    }
+}
+
+/// Whether a request went to the catalogue.
+enum Forwarded {
+    /// Not a catalogue method: the static dispatcher answers it.
+    NotMine,
+    /// Answered, or still running.
+    Done(Option<Pending>),
+}
+
+#[derive(Debug, Deserialize)]
+struct ListenParams {
+    #[serde(default)]
+    notifications: Map<String, Value>,
+}
+
+/// The `_meta` key that ties a notification to its `subscriptions/listen` request.
+const SUBSCRIPTION_ID_META_KEY: &str = "io.modelcontextprotocol/subscriptionId";
+
+impl Server {
+    /// `tools/call` on a server with a catalogue.
+    fn forward_call(
+        &self,
+        catalogue: &Arc<dyn Catalogue>,
+        session: &Session,
+        id: &RawValue,
+        era: Era,
+        call: CallParams<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Pending>, Failure> {
+        let arguments: Map<String, Value> = match call.arguments {
+            Some(raw) => serde_json::from_str::<Option<Map<String, Value>>>(raw.get())
+                .map_err(|e| ErrorObject::invalid_params(format!("arguments: {e}")))?
+                .unwrap_or_default(),
+            None => Map::new(),
+        };
+        let declared = self.declared_capabilities(session, era, call.meta.as_ref());
+        let (inputs, state, round) = self.round(
+            session,
+            era,
+            || Round {
+                key: self.inner.state_key.clone(),
+                method: "tools/call",
+                name: call.name.clone().into_owned(),
+                arguments: call.arguments.map(RawValue::to_owned),
+            },
+            call.input_responses,
+            call.request_state.as_deref(),
+        )?;
+        let cancel = CancellationToken::new();
+        let context = self.context(
+            session,
+            era,
+            call.meta.as_ref(),
+            declared,
+            cancel.clone(),
+            inputs,
+            state,
+        );
+        let calling = catalogue.call_tool(call.name.into_owned(), arguments, context);
+        let owned_id = id.to_owned();
+        let future: BoxFuture<'static, Vec<u8>> =
+            Box::pin(
+                async move { encode_outcome(&owned_id, era, calling.await, None, round.as_ref()) },
+            );
+        Ok(run_inline(future, out, cancel, &session.in_flight, id))
+    }
+
+    /// Lists, reads, prompts, completions and `subscriptions/listen` on a server with a
+    /// catalogue.
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        &self,
+        catalogue: &Arc<dyn Catalogue>,
+        session: &Session,
+        id: &RawValue,
+        era: Era,
+        method: &str,
+        params: Option<&RawValue>,
+        meta: Option<&RequestMeta<'_>>,
+        out: &mut Vec<u8>,
+    ) -> Result<Forwarded, Failure> {
+        let forwarded = ListRequest::from_method(method).is_some()
+            || matches!(
+                method,
+                "resources/read" | "prompts/get" | "completion/complete" | "subscriptions/listen"
+            );
+        if !forwarded {
+            return Ok(Forwarded::NotMine);
+        }
+        let inner = &self.inner;
+        let declared = || self.declared_capabilities(session, era, meta);
+        let no_input = || match era {
+            Era::Legacy => InputSource::Client(session.client_requests.clone()),
+            Era::Modern => InputSource::Unavailable(
+                "in 2026-07-28 only tools/call and prompts/get can ask the client for input",
+            ),
+        };
+        let owned_id = id.to_owned();
+        let cancel = CancellationToken::new();
+        let future: BoxFuture<'static, Vec<u8>> = if let Some(list) =
+            ListRequest::from_method(method)
+        {
+            let context = self.context(
+                session,
+                era,
+                meta,
+                declared(),
+                cancel.clone(),
+                no_input(),
+                None,
+            );
+            let listing = catalogue.list(list, context);
+            let hints = inner.cache_hints.clone();
+            Box::pin(async move {
+                let outcome = listing.await.map(|items| {
+                    let mut result = Map::new();
+                    result.insert(list.result_key().to_owned(), Value::Array(items));
+                    result
+                });
+                encode_outcome(&owned_id, era, outcome, Some(&hints), None)
+            })
+        } else {
+            match method {
+                "resources/read" => {
+                    let ReadParams { uri } = parse_params(params, method)?;
+                    let context = self.context(
+                        session,
+                        era,
+                        meta,
+                        declared(),
+                        cancel.clone(),
+                        no_input(),
+                        None,
+                    );
+                    let reading = catalogue.read_resource(uri, context);
+                    let hints = inner.cache_hints.clone();
+                    Box::pin(async move {
+                        encode_outcome(&owned_id, era, reading.await, Some(&hints), None)
+                    })
+                }
+                "prompts/get" => {
+                    let PromptParams {
+                        name,
+                        arguments,
+                        input_responses,
+                        request_state,
+                    } = parse_params(params, method)?;
+                    let arguments: Map<String, Value> =
+                        arguments.unwrap_or_default().into_iter().collect();
+                    let (inputs, state, round) = self.round(
+                        session,
+                        era,
+                        || Round {
+                            key: inner.state_key.clone(),
+                            method: "prompts/get",
+                            name: name.clone(),
+                            arguments: serde_json::value::to_raw_value(&arguments).ok(),
+                        },
+                        input_responses,
+                        request_state.as_deref(),
+                    )?;
+                    let context = self.context(
+                        session,
+                        era,
+                        meta,
+                        declared(),
+                        cancel.clone(),
+                        inputs,
+                        state,
+                    );
+                    let getting = catalogue.get_prompt(name, arguments, context);
+                    Box::pin(async move {
+                        encode_outcome(&owned_id, era, getting.await, None, round.as_ref())
+                    })
+                }
+                "completion/complete" => {
+                    let request: CompleteParams = parse_params(params, method)?;
+                    let context = self.context(
+                        session,
+                        era,
+                        meta,
+                        declared(),
+                        cancel.clone(),
+                        no_input(),
+                        None,
+                    );
+                    let completing = catalogue.complete(
+                        request.reference,
+                        request.argument.name,
+                        request.argument.value,
+                        context,
+                    );
+                    Box::pin(async move {
+                        let outcome = completing.await.map(|values| {
+                            let total = values.len();
+                            let values: Vec<String> =
+                                values.into_iter().take(MAX_COMPLETIONS).collect();
+                            json!({"completion": {"values": values, "total": total, "hasMore": total > MAX_COMPLETIONS}})
+                        });
+                        encode_outcome(&owned_id, era, outcome, None, None)
+                    })
+                }
+                "subscriptions/listen" if era == Era::Modern => {
+                    return self
+                        .listen(session, id, params, cancel, out)
+                        .map(Forwarded::Done);
+                }
+                _ => return Ok(Forwarded::NotMine),
+            }
+        };
+        Ok(Forwarded::Done(run_inline(
+            future,
+            out,
+            cancel,
+            &session.in_flight,
+            id,
+        )))
+    }
+
+    /// A 2026-07-28 `subscriptions/listen`: acknowledge the lists the server can announce,
+    /// then send each change of them on the request's stream until the client cancels it.
+    fn listen(
+        &self,
+        session: &Session,
+        id: &RawValue,
+        params: Option<&RawValue>,
+        cancel: CancellationToken,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Pending>, Failure> {
+        let ListenParams { notifications } = parse_params(params, "subscriptions/listen")?;
+        let (Some(outbound), Some(changes)) = (session.outbound.clone(), &self.inner.changes)
+        else {
+            return Err(Failure::Method(ErrorObject::invalid_params(
+                "subscriptions/listen needs a stream to send on: accept text/event-stream",
+            )));
+        };
+        let accepted: Vec<ListKind> = ListKind::ALL
+            .into_iter()
+            .filter(|kind| notifications.get(kind.filter_key()) == Some(&Value::Bool(true)))
+            .collect();
+        let subscription_id: Value = serde_json::from_str(id.get()).unwrap_or(Value::Null);
+        let filter: Map<String, Value> = accepted
+            .iter()
+            .map(|kind| (kind.filter_key().to_owned(), Value::Bool(true)))
+            .collect();
+        let mut acknowledged = Vec::with_capacity(128);
+        wire::write_notification(
+            &mut acknowledged,
+            "notifications/subscriptions/acknowledged",
+            &json!({"notifications": filter, "_meta": {SUBSCRIPTION_ID_META_KEY: subscription_id}}),
+        );
+        if outbound.try_send(acknowledged).is_err() {
+            return Err(Failure::Method(ErrorObject::internal(
+                "the stream is full or closed; open subscriptions/listen again",
+            )));
+        }
+        let mut receiver = changes.subscribe();
+        let owned_id = id.to_owned();
+        let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
+            'stream: loop {
+                let changed = match receiver.recv().await {
+                    Ok(kind) => vec![kind],
+                    // Fell behind: announce everything rather than miss a change.
+                    Err(broadcast::error::RecvError::Lagged(_)) => ListKind::ALL.to_vec(),
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
+                for kind in changed.into_iter().filter(|kind| accepted.contains(kind)) {
+                    let mut note = Vec::with_capacity(128);
+                    wire::write_notification(
+                        &mut note,
+                        kind.notification(),
+                        &json!({"_meta": {SUBSCRIPTION_ID_META_KEY: subscription_id}}),
+                    );
+                    if outbound.send(note).await.is_err() {
+                        break 'stream;
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            respond(&mut out, &owned_id, Era::Modern, &json!({}));
+            out
+        });
+        Ok(run_inline(future, out, cancel, &session.in_flight, id))
     }
 }

@@ -20,6 +20,7 @@ use tokio::{
 };
 
 use crate::{
+    catalogue::ListKind,
     context::OUTBOUND_QUEUE,
     server::{MAX_MESSAGE_BYTES, Server, Session},
     wire::{self, ErrorObject, code},
@@ -75,15 +76,33 @@ where
     R: AsyncRead + Send,
     W: AsyncWrite + Send,
 {
+    serve_session(server, reader, writer, None).await
+}
+
+/// [`serve`] one session whose every request comes from `caller` (a front that bridges a
+/// connection, such as a WebSocket, to newline-delimited JSON knows who is on it).
+pub async fn serve_session<R, W>(
+    server: Server,
+    reader: R,
+    writer: W,
+    caller: Option<std::sync::Arc<crate::context::Caller>>,
+) -> io::Result<()>
+where
+    R: AsyncRead + Send,
+    W: AsyncWrite + Send,
+{
     let mut reader = Box::pin(reader);
     let mut writer = Box::pin(writer);
     let (outbound, mut later) = mpsc::channel::<Vec<u8>>(OUTBOUND_QUEUE);
     let mut session = Session::new(Some(outbound.clone()));
+    session.set_caller(caller);
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     // Bytes of an oversized line still to be skipped, up to its newline.
     let mut discarding = false;
+    // A server with a catalogue announces list changes; a static one never has any.
+    let mut changes = server.list_changes();
 
     loop {
         tokio::select! {
@@ -129,6 +148,15 @@ where
                 }
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            changed = next_change(&mut changes), if changes.is_some() => {
+                // A legacy session hears list changes unasked; a 2026-07-28 client only on
+                // the subscriptions/listen stream it opened (which the dispatcher serves).
+                if session.legacy_version().is_some() {
+                    for kind in changed {
+                        wire::write_notification(&mut out, kind.notification(), &serde_json::json!({}));
+                    }
+                }
+            }
         }
         if !out.is_empty() {
             writer.write_all(&out).await?;
@@ -154,6 +182,24 @@ where
         writer.write_all(&out).await?;
     }
     writer.flush().await
+}
+
+/// The next list changes of a server with a catalogue; every list when this reader fell
+/// behind. When the server's announcer is gone, stop listening.
+async fn next_change(
+    changes: &mut Option<tokio::sync::broadcast::Receiver<ListKind>>,
+) -> Vec<ListKind> {
+    let Some(receiver) = changes else {
+        return Vec::new();
+    };
+    match receiver.recv().await {
+        Ok(kind) => vec![kind],
+        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => ListKind::ALL.to_vec(),
+        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+            *changes = None;
+            Vec::new()
+        }
+    }
 }
 
 /// Handle one line. A handler that finished inline may have queued notifications (progress,

@@ -7,6 +7,7 @@ mod bookmarks;
 mod commands;
 mod errors;
 mod expenses;
+mod gateway;
 mod interop;
 mod interop_server;
 mod interop_sse;

@@ -382,3 +382,41 @@ async fn our_client_speaks_both_eras_over_http() {
         connection.close().await;
     }
 }
+
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
+
+async fn open_session(url: &str) -> reqwest::Response {
+    post(url, INITIALIZE, &[]).await
+}
+
+#[tokio::test]
+async fn idle_legacy_sessions_end_and_make_room() {
+    let server = start_with(HttpConfig {
+        max_sessions: 1,
+        session_idle_timeout: Some(Duration::from_millis(150)),
+        ..HttpConfig::default()
+    })
+    .await;
+    let first = open_session(&server.url).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let id = first.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    // Used within the idle time, the session lives on, and it fills the only place.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let used = post(&server.url, list, &[("mcp-session-id", &id)]).await;
+        assert_eq!(used.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        open_session(&server.url).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // Left idle, it ends: its next request is 404, and a new session takes its place.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stale = post(&server.url, list, &[("mcp-session-id", &id)]).await;
+    assert_eq!(stale.status(), StatusCode::NOT_FOUND);
+    assert_eq!(open_session(&server.url).await.status(), StatusCode::OK);
+}

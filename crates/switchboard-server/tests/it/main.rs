@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::large_futures)]
 
+mod catalogue;
 mod client;
 mod dispatch;
 mod http;

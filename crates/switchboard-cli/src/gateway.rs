@@ -1,0 +1,200 @@
+//! `switchboard gateway`: serve every upstream of a `gateway.toml` as one MCP server, on
+//! Streamable HTTP (`/mcp`, both eras, with `/healthz`, `/readyz` and `/metrics`) or on stdio;
+//! and `switchboard gateway init`, which writes a commented example config.
+//!
+//! The gateway config comes from the global `--config PATH`. The global `--stdio COMMAND` and
+//! `--url URL` add upstreams, as for every other command, which is why the stdio front is
+//! chosen with `--front stdio` rather than a `--stdio` switch.
+
+use std::{
+    io::Write,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use clap::{Args, Subcommand, ValueEnum};
+use switchboard_client::{ConnectOptions, EraPreference};
+use switchboard_gateway::{EXAMPLE_CONFIG, Gateway, GatewayConfig};
+
+use crate::{
+    cli::{EraArg, GlobalArgs},
+    env,
+    run::Failure,
+};
+
+/// `switchboard gateway`.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    #[command(subcommand)]
+    pub command: Option<GatewayCommand>,
+
+    /// Which front to serve: Streamable HTTP at http://ADDR/mcp, or this process's stdin and
+    /// stdout (for a host such as Claude Desktop that starts the gateway as a stdio server).
+    #[arg(long, value_enum, default_value_t = Front::Http)]
+    pub front: Front,
+
+    /// Listen on this address instead of the config's [listen] address.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Front {
+    Http,
+    Stdio,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Write a commented example gateway.toml that fronts `switchboard serve expenses` and
+    /// `switchboard serve bookmarks`.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "gateway.toml")]
+        path: PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// JSON log lines on stderr for the gateway (stdout belongs to the stdio front). Returns
+/// whether the logs were set up here, so `main` sets up its own otherwise.
+pub fn init_logs(command: &crate::cli::Command, verbose: bool) -> bool {
+    let crate::cli::Command::Gateway(args) = command else {
+        return false;
+    };
+    if args.command.is_some() {
+        return false;
+    }
+    use tracing_subscriber::EnvFilter;
+    let default = if verbose {
+        "debug,rmcp=info"
+    } else {
+        "info,rmcp=warn"
+    };
+    let filter = EnvFilter::try_from_env(env::LOG).unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_current_span(true)
+        .try_init()
+        .is_ok()
+}
+
+pub async fn run(global: GlobalArgs, args: GatewayArgs) -> Result<ExitCode, Failure> {
+    if let Some(GatewayCommand::Init { path, force }) = args.command {
+        return init(&path, force);
+    }
+    let config = load(&global)?;
+    let connect = ConnectOptions {
+        connect_timeout: config.limits.connect_timeout(),
+        era: match global.era {
+            EraArg::Auto => EraPreference::Auto,
+            EraArg::Modern => EraPreference::Modern,
+            EraArg::Legacy => EraPreference::Legacy,
+        },
+        log_dir: std::env::var_os(env::LOG_DIR).map(PathBuf::from),
+        client_name: switchboard_gateway::GATEWAY_NAME.to_owned(),
+        ..ConnectOptions::default()
+    };
+    let address = args.listen.unwrap_or(config.listen.address);
+    let gateway = Gateway::connect_with(config, connect)
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let outcome = match args.front {
+        Front::Stdio => gateway.serve_stdio().await,
+        Front::Http => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| Failure::usage(format!("could not listen on {address}: {e}")))?;
+            tracing::info!(%address, "gateway listening on http://{address}/mcp");
+            gateway.serve(listener, shutdown_signal()).await
+        }
+    };
+    gateway.shutdown().await;
+    outcome
+        .map(|()| ExitCode::SUCCESS)
+        .map_err(|e| Failure::connection(e.to_string()))
+}
+
+/// Read and check the config named by `--config`, with `--stdio`/`--url` upstreams added.
+fn load(global: &GlobalArgs) -> Result<GatewayConfig, Failure> {
+    let Some(path) = &global.config else {
+        return Err(Failure::usage(
+            "switchboard gateway needs --config gateway.toml (switchboard gateway init writes an example)"
+                .to_owned(),
+        ));
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    let lookup = |name: &str| std::env::var(name).ok();
+    let mut config = GatewayConfig::parse(&text, Some(path), &lookup)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let mut adhoc = Vec::new();
+    for spec in &global.stdio {
+        adhoc.push(
+            switchboard_config::adhoc_stdio(spec)
+                .map_err(|e| Failure::usage(format!("--stdio {spec:?}: {e}")))?,
+        );
+    }
+    for url in &global.url {
+        adhoc.push(
+            switchboard_config::adhoc_url(url, &global.header)
+                .map_err(|e| Failure::usage(format!("--url {url:?}: {e}")))?,
+        );
+    }
+    let taken: Vec<_> = config.upstreams.servers.keys().cloned().collect();
+    switchboard_config::dedupe_names(&mut adhoc, &taken);
+    config
+        .upstreams
+        .merge_adhoc(adhoc)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    Ok(config)
+}
+
+fn init(path: &Path, force: bool) -> Result<ExitCode, Failure> {
+    if path.exists() && !force {
+        return Err(Failure::usage(format!(
+            "{} exists; pass --force to replace it",
+            path.display()
+        )));
+    }
+    std::fs::write(path, EXAMPLE_CONFIG)
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "wrote {}; run: switchboard gateway --config {}",
+        path.display(),
+        path.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, or SIGTERM (what service managers send): stop accepting and drain.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot watch SIGTERM; only Ctrl-C stops the gateway");
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}

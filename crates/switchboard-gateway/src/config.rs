@@ -1,0 +1,509 @@
+//! `gateway.toml`: where to listen, the limits, and the upstream servers.
+//!
+//! ```toml
+//! [listen]
+//! address = "127.0.0.1:8787"                  # loopback unless you say otherwise
+//! allowed_hosts = ["localhost", "127.0.0.1"]  # Host/Origin allow-list (DNS rebinding protection)
+//!
+//! [limits]
+//! max_body_bytes = 4194304
+//! max_json_depth = 64
+//!
+//! [upstreams.expenses]                        # the same fields as an mcpServers entry
+//! command = "switchboard"
+//! args = ["serve", "expenses"]
+//! max_in_flight = 16                          # gateway-only: calls in flight to this upstream
+//!
+//! [upstreams.remote]
+//! url = "https://mcp.example.com/mcp"
+//! headers = { Authorization = "Bearer ${API_TOKEN}" }
+//! ```
+//!
+//! The library does no I/O: the caller passes the text, the path (for messages) and an
+//! environment lookup for `${VAR}`.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use switchboard_config::{Config, ServerName, parse_config};
+
+use crate::error::GatewayError;
+
+/// Where the gateway listens by default: loopback only.
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:8787";
+
+/// The keys of an `[upstreams.NAME]` table that belong to the gateway, not to the server entry.
+const GATEWAY_UPSTREAM_KEYS: [&str; 3] = ["max_in_flight", "timeout_secs", "prefix"];
+
+/// The whole gateway configuration, validated.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: ListenConfig,
+    pub limits: Limits,
+    /// The upstream servers, as the host connects them.
+    pub upstreams: Config,
+    /// Per-upstream gateway settings, by name.
+    pub upstream_limits: HashMap<ServerName, UpstreamLimits>,
+    /// The one upstream, if any, whose names and URIs are served as they are (`prefix =
+    /// false`): a gateway that stands in for a single server.
+    pub unprefixed: Option<ServerName>,
+    /// The file this came from, for messages.
+    pub origin: Option<PathBuf>,
+}
+
+/// `[listen]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// The address of the HTTP front.
+    #[serde(default = "default_address")]
+    pub address: SocketAddr,
+    /// Host names (without port) that the `Host` and `Origin` headers may name.
+    #[serde(default = "default_allowed_hosts")]
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            address: default_address(),
+            allowed_hosts: default_allowed_hosts(),
+        }
+    }
+}
+
+fn default_address() -> SocketAddr {
+    // A constant that parses; the fallback is the same address spelled as a value.
+    DEFAULT_ADDRESS
+        .parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8787)))
+}
+
+fn default_allowed_hosts() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()]
+}
+
+/// `[limits]`: every input and every wait is bounded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body, in bytes (HTTP 413 above it).
+    pub max_body_bytes: usize,
+    /// Deepest nesting of arrays and objects in a request body (HTTP 400 above it).
+    pub max_json_depth: usize,
+    /// Requests in flight at once from one client (HTTP 429 above it). Until issue 9 gives
+    /// clients identities, a client is its IP address.
+    pub max_in_flight_per_client: usize,
+    /// Calls in flight at once to one upstream, unless its table sets `max_in_flight`
+    /// (`-32000`, retryable, above it).
+    pub max_in_flight_per_upstream: usize,
+    /// Time to receive a request's headers; also how long an idle keep-alive connection is kept.
+    pub header_timeout_secs: u64,
+    /// Time for a request to be answered (until its response starts; event streams then run
+    /// on), and for one upstream call without progress.
+    pub request_timeout_secs: u64,
+    /// Time for an upstream to start and finish its handshake.
+    pub connect_timeout_secs: u64,
+    /// On shutdown, how long in-flight requests get to finish.
+    pub shutdown_grace_secs: u64,
+    /// Most open legacy sessions (and, separately, WebSocket sessions).
+    pub max_sessions: usize,
+    /// A legacy HTTP session unused for this long is ended (its client initializes again).
+    pub session_idle_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 4 * 1024 * 1024,
+            max_json_depth: 64,
+            max_in_flight_per_client: 64,
+            max_in_flight_per_upstream: 32,
+            header_timeout_secs: 10,
+            request_timeout_secs: 60,
+            connect_timeout_secs: 30,
+            shutdown_grace_secs: 10,
+            max_sessions: 10_000,
+            session_idle_secs: 900,
+        }
+    }
+}
+
+impl Limits {
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_secs)
+    }
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+    pub fn session_idle(&self) -> Duration {
+        Duration::from_secs(self.session_idle_secs)
+    }
+}
+
+/// The gateway's own settings of one upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamLimits {
+    pub max_in_flight: usize,
+    /// Time for one call without progress.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    listen: ListenConfig,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    upstreams: IndexMap<String, toml::Table>,
+    /// Issue 9's section. Refused until its layers are in the stack: a gateway must not run
+    /// open while its config asks for authentication.
+    #[serde(default)]
+    security: Option<toml::Value>,
+}
+
+/// Whether `name` is a valid upstream name: what qualified names and gateway URIs can carry
+/// without escaping.
+fn valid_upstream_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl GatewayConfig {
+    /// Parse `gateway.toml`. `origin` names the file in messages; `env` resolves `${VAR}` in
+    /// upstream entries.
+    pub fn parse(
+        text: &str,
+        origin: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<GatewayConfig, GatewayError> {
+        let file = origin.map_or_else(
+            || "<gateway config>".to_owned(),
+            |p| p.display().to_string(),
+        );
+        let raw: RawFile = toml::from_str(text).map_err(|error| GatewayError::Config {
+            file: file.clone(),
+            message: error.to_string().trim_end().to_owned(),
+        })?;
+        let config_error = |key: String, message: String| GatewayError::Config {
+            file: file.clone(),
+            message: format!("{key}: {message}"),
+        };
+        if raw.security.is_some() {
+            return Err(config_error(
+                "security".into(),
+                "authentication, scopes, rate limits and audit are not part of this gateway yet; \
+                 it would serve without them, so it refuses to start"
+                    .into(),
+            ));
+        }
+        if raw.listen.allowed_hosts.is_empty() {
+            return Err(config_error(
+                "listen.allowed_hosts".into(),
+                "is empty, so every request would be refused; list the host names clients use"
+                    .into(),
+            ));
+        }
+        let limits = &raw.limits;
+        for (key, value) in [
+            ("max_body_bytes", limits.max_body_bytes),
+            ("max_json_depth", limits.max_json_depth),
+            ("max_in_flight_per_client", limits.max_in_flight_per_client),
+            (
+                "max_in_flight_per_upstream",
+                limits.max_in_flight_per_upstream,
+            ),
+            ("max_sessions", limits.max_sessions),
+            (
+                "session_idle_secs",
+                usize::try_from(limits.session_idle_secs).unwrap_or(usize::MAX),
+            ),
+            (
+                "header_timeout_secs",
+                usize::try_from(limits.header_timeout_secs).unwrap_or(usize::MAX),
+            ),
+            (
+                "request_timeout_secs",
+                usize::try_from(limits.request_timeout_secs).unwrap_or(usize::MAX),
+            ),
+            (
+                "connect_timeout_secs",
+                usize::try_from(limits.connect_timeout_secs).unwrap_or(usize::MAX),
+            ),
+        ] {
+            if value == 0 {
+                return Err(config_error(
+                    format!("limits.{key}"),
+                    "must be at least 1".into(),
+                ));
+            }
+        }
+        if raw.upstreams.is_empty() {
+            return Err(config_error(
+                "upstreams".into(),
+                "no upstream servers; add an [upstreams.NAME] table with command or url".into(),
+            ));
+        }
+
+        let mut servers = serde_json::Map::new();
+        let mut upstream_limits = HashMap::new();
+        let mut unprefixed: Option<ServerName> = None;
+        for (name, table) in &raw.upstreams {
+            let key = format!("upstreams.{name}");
+            if !valid_upstream_name(name) {
+                return Err(config_error(
+                    key,
+                    "an upstream name is 1 to 64 characters of A-Z a-z 0-9 _ -".into(),
+                ));
+            }
+            let mut entry = table.clone();
+            let number = |field: &str| -> Result<Option<u64>, GatewayError> {
+                match entry_value(table, field) {
+                    None => Ok(None),
+                    Some(toml::Value::Integer(n)) if *n >= 1 => Ok(Some(n.unsigned_abs())),
+                    Some(_) => Err(config_error(
+                        format!("{key}.{field}"),
+                        "must be a whole number of at least 1".into(),
+                    )),
+                }
+            };
+            let max_in_flight = number("max_in_flight")?
+                .map_or(limits.max_in_flight_per_upstream, |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                });
+            let timeout =
+                number("timeout_secs")?.map_or(limits.request_timeout(), Duration::from_secs);
+            let prefixed = match entry_value(table, "prefix") {
+                None | Some(toml::Value::Boolean(true)) => true,
+                Some(toml::Value::Boolean(false)) => false,
+                Some(_) => {
+                    return Err(config_error(
+                        format!("{key}.prefix"),
+                        "must be true or false".into(),
+                    ));
+                }
+            };
+            for gateway_key in GATEWAY_UPSTREAM_KEYS {
+                entry.remove(gateway_key);
+            }
+            let json = serde_json::to_value(&entry)
+                .map_err(|error| config_error(key.clone(), error.to_string()))?;
+            servers.insert(name.clone(), json);
+            let server = ServerName::new(name.as_str())
+                .map_err(|error| config_error(key.clone(), error.to_string()))?;
+            if !prefixed {
+                if let Some(first) = &unprefixed {
+                    return Err(config_error(
+                        format!("{key}.prefix"),
+                        format!("only one upstream can be unprefixed, and {first} already is"),
+                    ));
+                }
+                unprefixed = Some(server.clone());
+            }
+            upstream_limits.insert(
+                server,
+                UpstreamLimits {
+                    max_in_flight,
+                    timeout,
+                },
+            );
+        }
+        let text = serde_json::json!({ "mcpServers": servers }).to_string();
+        let mut upstreams = parse_config(&text, None, env).map_err(|error| {
+            // Positions refer to the JSON made from the TOML, so only the message is kept; it
+            // names the server and the field.
+            let message = error.to_string();
+            let message = strip_position(&message);
+            GatewayError::Config {
+                file: file.clone(),
+                message: format!("upstreams: {message}"),
+            }
+        })?;
+        upstreams.origin = origin.map(Path::to_path_buf);
+        Ok(GatewayConfig {
+            listen: raw.listen,
+            limits: raw.limits,
+            upstreams,
+            upstream_limits,
+            unprefixed,
+            origin: origin.map(Path::to_path_buf),
+        })
+    }
+
+    /// The limits of `server` (the defaults for one not in the file).
+    pub fn upstream_limits(&self, server: &ServerName) -> UpstreamLimits {
+        self.upstream_limits
+            .get(server)
+            .copied()
+            .unwrap_or(UpstreamLimits {
+                max_in_flight: self.limits.max_in_flight_per_upstream,
+                timeout: self.limits.request_timeout(),
+            })
+    }
+}
+
+fn entry_value<'a>(table: &'a toml::Table, key: &str) -> Option<&'a toml::Value> {
+    table.get(key)
+}
+
+/// `<config>:1:19: rest` → `rest`.
+fn strip_position(message: &str) -> &str {
+    let Some(rest) = message.strip_prefix("<config>:") else {
+        return message;
+    };
+    let mut parts = rest.splitn(3, ':');
+    let (Some(line), Some(column), Some(tail)) = (parts.next(), parts.next(), parts.next()) else {
+        return message;
+    };
+    if line.chars().all(|c| c.is_ascii_digit()) && column.chars().all(|c| c.is_ascii_digit()) {
+        tail.trim_start()
+    } else {
+        message
+    }
+}
+
+/// The config `switchboard gateway init` writes: it fronts our own expenses and bookmarks
+/// servers.
+pub const EXAMPLE_CONFIG: &str = r#"# Switchboard gateway: one MCP endpoint in front of many servers.
+# Run it with: switchboard gateway --config gateway.toml
+# Clients connect to http://127.0.0.1:8787/mcp (both protocol eras), or run
+# `switchboard gateway --config gateway.toml --stdio` as a stdio server.
+
+[listen]
+# Loopback only by default. To serve other machines, bind 0.0.0.0 and put the gateway
+# behind TLS; authentication comes with the gateway's security layers.
+address = "127.0.0.1:8787"
+# The Host and Origin headers must name one of these (protection against DNS rebinding).
+# Add the public name clients use when the gateway sits behind a proxy.
+allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
+
+[limits]
+# Largest request body (bytes) and deepest JSON nesting accepted.
+max_body_bytes = 4194304
+max_json_depth = 64
+# Requests in flight at once from one client address, and calls to one upstream.
+max_in_flight_per_client = 64
+max_in_flight_per_upstream = 32
+# Seconds: to receive request headers (and keep an idle connection), to answer a request,
+# for an upstream to start, and to drain in-flight calls on shutdown.
+header_timeout_secs = 10
+request_timeout_secs = 60
+connect_timeout_secs = 30
+shutdown_grace_secs = 10
+# Open legacy sessions at most, and seconds after which an unused one is ended.
+max_sessions = 10000
+session_idle_secs = 900
+
+# One table per upstream server, with the fields of an mcpServers entry:
+# command/args/env/cwd for a local process, url/headers for a remote one
+# (http(s):// is Streamable HTTP, ws(s):// is WebSocket). ${VAR} reads the environment.
+# Their tools appear as NAME__TOOL, their prompts as NAME__PROMPT, and their resources
+# as gateway://NAME/ORIGINAL-URI.
+
+[upstreams.expenses]
+command = "switchboard"
+args = ["serve", "expenses"]
+# Gateway-only settings for this upstream:
+max_in_flight = 16
+timeout_secs = 30
+
+[upstreams.bookmarks]
+command = "switchboard"
+args = ["serve", "bookmarks"]
+
+# A remote server:
+# [upstreams.remote]
+# url = "https://mcp.example.com/mcp"
+# headers = { Authorization = "Bearer ${REMOTE_TOKEN}" }
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let config = GatewayConfig::parse(EXAMPLE_CONFIG, Some(Path::new("gateway.toml")), &no_env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.listen.address.to_string(), "127.0.0.1:8787");
+        let names: Vec<&str> = config
+            .upstreams
+            .enabled()
+            .map(|e| e.name.as_str())
+            .collect();
+        assert_eq!(names, ["expenses", "bookmarks"]);
+        let expenses = ServerName::new("expenses").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.upstream_limits(&expenses).max_in_flight, 16);
+        assert_eq!(
+            config.upstream_limits(&expenses).timeout,
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let error = |text: &str| {
+            GatewayConfig::parse(text, Some(Path::new("gw.toml")), &no_env)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let unknown = error("[listen]\nadress = \"127.0.0.1:1\"\n[upstreams.a]\ncommand = \"x\"\n");
+        assert!(
+            unknown.starts_with("gw.toml: ") && unknown.contains("adress"),
+            "{unknown}"
+        );
+        let empty = error("[upstreams.a]\nargs = [\"x\"]\n");
+        assert!(
+            empty.starts_with("gw.toml: upstreams: server \"a\": has neither"),
+            "{empty}"
+        );
+        let bad_name = error("[upstreams.\"a b\"]\ncommand = \"x\"\n");
+        assert!(
+            bad_name.contains("upstreams.a b: an upstream name"),
+            "{bad_name}"
+        );
+        let zero = error("[limits]\nmax_json_depth = 0\n[upstreams.a]\ncommand = \"x\"\n");
+        assert!(
+            zero.contains("limits.max_json_depth: must be at least 1"),
+            "{zero}"
+        );
+        let security = error("[security]\nrequire_auth = true\n[upstreams.a]\ncommand = \"x\"\n");
+        assert!(security.contains("gw.toml: security: "), "{security}");
+        let none = error("[listen]\n");
+        assert!(none.contains("upstreams: no upstream servers"), "{none}");
+        let unset = error("[upstreams.a]\nurl = \"https://${NOPE}/mcp\"\n");
+        assert!(unset.contains("NOPE"), "{unset}");
+        let flight = error("[upstreams.a]\ncommand = \"x\"\nmax_in_flight = 0\n");
+        assert!(flight.contains("upstreams.a.max_in_flight"), "{flight}");
+        let two = error(
+            "[upstreams.a]\ncommand = \"x\"\nprefix = false\n[upstreams.b]\ncommand = \"y\"\nprefix = false\n",
+        );
+        assert!(
+            two.contains(
+                "upstreams.b.prefix: only one upstream can be unprefixed, and a already is"
+            ),
+            "{two}"
+        );
+    }
+}

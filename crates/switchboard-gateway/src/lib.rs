@@ -1,0 +1,232 @@
+//! The gateway: one MCP endpoint in front of many upstream servers, in both protocol eras.
+//!
+//! [`Gateway::connect`] connects every upstream of a [`GatewayConfig`] through
+//! `switchboard-host` (stdio commands, Streamable HTTP or WebSocket URLs, the same entry shape
+//! as an `mcpServers` config), and serves them together through the server kit's dispatcher
+//! with a dynamic [`switchboard_server::Catalogue`] ([`Upstreams`]):
+//!
+//! - tools and prompts as `{upstream}__{name}` (the host's qualified names), resources as
+//!   `gateway://{upstream}/{original URI}` ([`uri`]);
+//! - an upstream's `list_changed` invalidates the host's cache and is announced to the
+//!   gateway's own clients (legacy sessions and 2026-07-28 `subscriptions/listen` streams);
+//! - on Streamable HTTP at `/mcp` (both eras) behind one tower stack ([`front::router`], with
+//!   the slot for issue 9's security layers), with `/healthz`, `/readyz` and `/metrics`; or on
+//!   stdio ([`Gateway::serve_stdio`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), switchboard_gateway::GatewayError> {
+//! use switchboard_gateway::{Gateway, GatewayConfig};
+//!
+//! let text = r#"
+//! [upstreams.echo]
+//! command = "switchboard"
+//! args = ["serve", "echo"]
+//! "#;
+//! let config = GatewayConfig::parse(text, None, &|_| None)?;
+//! let gateway = Gateway::connect(config).await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+//! // Serve until Ctrl-C, then drain in-flight requests.
+//! gateway.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! gateway.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+mod error;
+pub mod front;
+pub mod metrics;
+pub mod upstreams;
+pub mod uri;
+pub mod ws;
+
+use std::sync::Arc;
+
+use switchboard_client::{ConnectOptions, model::ServerEvent};
+use switchboard_host::{EventObserver, Host, HostOptions, ServerState};
+use switchboard_server::{ListKind, Server};
+use tokio::{net::TcpListener, sync::mpsc, task::JoinHandle};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+pub use config::{EXAMPLE_CONFIG, GatewayConfig, Limits, ListenConfig, UpstreamLimits};
+pub use error::GatewayError;
+pub use front::FrontConfig;
+pub use upstreams::{UpstreamHealth, Upstreams};
+
+/// The name the gateway gives itself, to its clients and to its upstreams.
+pub const GATEWAY_NAME: &str = "switchboard-gateway";
+
+/// Upstream list changes waiting to be announced; more are dropped, since one announcement
+/// of a kind covers any number of changes.
+const LIST_CHANGE_QUEUE: usize = 64;
+
+/// A connected gateway, ready to serve.
+pub struct Gateway {
+    server: Server,
+    upstreams: Upstreams,
+    config: GatewayConfig,
+    /// Passes upstream list changes on to the server's clients.
+    announcer: JoinHandle<()>,
+    /// WebSocket connections, and the token that closes them when the gateway stops.
+    ws_tasks: TaskTracker,
+    stopping: CancellationToken,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("upstreams", &self.upstreams)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Connect every upstream (in parallel; one that fails is reported by `/readyz` and left
+    /// out of the lists) and build the server.
+    pub async fn connect(config: GatewayConfig) -> Result<Gateway, GatewayError> {
+        let connect = ConnectOptions {
+            connect_timeout: config.limits.connect_timeout(),
+            client_name: GATEWAY_NAME.to_owned(),
+            ..ConnectOptions::default()
+        };
+        Self::connect_with(config, connect).await
+    }
+
+    /// [`Self::connect`] with the client's connect options given (era, log directory, tap).
+    pub async fn connect_with(
+        config: GatewayConfig,
+        connect: ConnectOptions,
+    ) -> Result<Gateway, GatewayError> {
+        // Install the recorder before anything is measured.
+        if metrics::handle().is_none() {
+            tracing::warn!("another metrics recorder is installed; /metrics will be empty");
+        }
+        let (changes, mut changed) = mpsc::channel::<ListKind>(LIST_CHANGE_QUEUE);
+        let on_event: EventObserver = Arc::new(move |server, event| {
+            let kind = match event {
+                ServerEvent::ToolsChanged => ListKind::Tools,
+                ServerEvent::ResourcesChanged => ListKind::Resources,
+                ServerEvent::PromptsChanged => ListKind::Prompts,
+                ServerEvent::ResourceUpdated { .. } | ServerEvent::Log(_) => return,
+            };
+            tracing::info!(%server, list = ?kind, "an upstream's list changed");
+            // Full means announcements are already queued; they cover this one.
+            let _ = changes.try_send(kind);
+        });
+        let options = HostOptions {
+            connect,
+            request_timeout: config.limits.request_timeout(),
+            on_event: Some(on_event),
+            ..HostOptions::default()
+        };
+        let host = Host::connect(&config.upstreams, options).await;
+        for (name, state) in host.servers() {
+            match state {
+                ServerState::Connected(connection) => {
+                    let description = connection.description();
+                    tracing::info!(upstream = %name, era = ?description.era, protocol = %description.protocol_version, transport = description.transport, "upstream connected");
+                }
+                ServerState::Failed(error) => {
+                    tracing::warn!(upstream = %name, %error, "upstream failed to connect")
+                }
+            }
+        }
+        let upstreams = Upstreams::new(host, &config);
+        upstreams.health();
+        let server = Server::builder(GATEWAY_NAME, env!("CARGO_PKG_VERSION"))
+            .instructions(
+                "A gateway in front of several MCP servers. Tool and prompt names are \
+                 UPSTREAM__NAME; resource URIs are gateway://UPSTREAM/ORIGINAL-URI.",
+            )
+            .catalogue(Arc::new(upstreams.clone()))
+            .build()?;
+        let announcing = server.clone();
+        let announcer = tokio::spawn(async move {
+            while let Some(kind) = changed.recv().await {
+                announcing.notify_list_changed(kind);
+            }
+        });
+        Ok(Gateway {
+            server,
+            upstreams,
+            config,
+            announcer,
+            ws_tasks: TaskTracker::new(),
+            stopping: CancellationToken::new(),
+        })
+    }
+
+    /// The server kit's server that answers the gateway's clients.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// The HTTP front: `/mcp` through the whole stack, plus the operations endpoints.
+    pub fn router(&self) -> axum::Router {
+        front::router(
+            self.server.clone(),
+            self.upstreams.clone(),
+            &FrontConfig {
+                limits: self.config.limits.clone(),
+                allowed_hosts: self.config.listen.allowed_hosts.clone(),
+                ws_tasks: self.ws_tasks.clone(),
+                stopping: self.stopping.clone(),
+            },
+        )
+    }
+
+    /// Serve HTTP on `listener` until `shutdown` resolves, then drain in-flight requests.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), GatewayError> {
+        let served = front::serve(listener, self.router(), &self.config.limits, shutdown).await;
+        // HTTP requests are drained; WebSocket sessions (long-lived by nature) are closed.
+        self.stopping.cancel();
+        self.ws_tasks.close();
+        if tokio::time::timeout(self.config.limits.shutdown_grace(), self.ws_tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("WebSocket sessions did not close in time");
+        }
+        served.map_err(|source| GatewayError::Serve {
+            front: "HTTP",
+            source,
+        })
+    }
+
+    /// Serve on this process's stdin and stdout until stdin closes (stdout belongs to the
+    /// protocol: log to stderr).
+    pub async fn serve_stdio(&self) -> Result<(), GatewayError> {
+        switchboard_server::serve_stdio(self.server.clone())
+            .await
+            .map_err(|source| GatewayError::Serve {
+                front: "stdio",
+                source,
+            })
+    }
+
+    /// Close every upstream: stdio servers get their stdin closed, then are stopped.
+    pub async fn shutdown(self) {
+        self.announcer.abort();
+        let Gateway {
+            server, upstreams, ..
+        } = self;
+        drop(server);
+        match upstreams.into_host() {
+            Some(host) => host.shutdown().await,
+            // Something still holds the catalogue (a stream being torn down); dropping the
+            // connections stops their processes.
+            None => tracing::debug!("upstreams still in use at shutdown; dropping them"),
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! The gateway's catalogue: every upstream's tools, resources, templates and prompts under
+//! qualified names, with each call forwarded through the host.
+//!
+//! - Tools and prompts are named `{upstream}__{name}` by the host's [`switchboard_host::naming`]
+//!   (hashed when a name would be ambiguous or too long), and only that exact name is accepted.
+//! - Resource URIs become `gateway://{upstream}/{original}` ([`crate::uri`]).
+//! - Lists come from the host's caches, which upstream `list_changed` invalidates; the gateway
+//!   then tells its own clients (see [`crate::Gateway`]).
+//! - Each upstream has a bound on calls in flight; above it a call is refused at once as
+//!   retryable (`-32000`) rather than queued.
+
+use std::{collections::HashMap, sync::Arc, time::Instant};
+
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+use switchboard_client::{CallOptions, model::Progress};
+use switchboard_config::ServerName;
+use switchboard_host::{
+    BreakerState, HealthStatus, Host, HostError, HostTool, ServerHealth, naming::qualify,
+};
+use switchboard_server::{Catalogue, CatalogueResult, HandlerError, ListRequest, RequestContext};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use crate::{
+    config::{GatewayConfig, UpstreamLimits},
+    error::{Repeatable, host_error_class, to_handler_error},
+    metrics as m, uri,
+};
+
+/// Progress notifications of one forwarded call waiting to be passed on.
+const PROGRESS_QUEUE: usize = 16;
+
+/// Keys of an upstream's result that describe the upstream's answer, not the content: the
+/// gateway's own dispatcher adds its own.
+const ENVELOPE_KEYS: [&str; 3] = ["resultType", "ttlMs", "cacheScope"];
+
+struct Upstream {
+    limits: UpstreamLimits,
+    permits: Arc<Semaphore>,
+}
+
+struct Inner {
+    host: Host,
+    upstreams: HashMap<ServerName, Upstream>,
+    /// Served under its own names and URIs (`prefix = false`).
+    unprefixed: Option<ServerName>,
+}
+
+/// The upstreams behind one catalogue. Cheap to clone.
+#[derive(Clone)]
+pub struct Upstreams {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Upstreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstreams")
+            .field("host", &self.inner.host)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An upstream's health, for `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamHealth {
+    pub name: String,
+    /// Whether calls to it can be expected to work.
+    pub healthy: bool,
+    /// `unknown` (not checked yet), `healthy`, `unhealthy` or `down`.
+    pub status: String,
+    /// Its circuit breaker: `closed`, `open`, `half-open` or `disabled`.
+    pub breaker: String,
+    /// Why it is not healthy.
+    pub reason: Option<String>,
+}
+
+impl Upstreams {
+    pub fn new(host: Host, config: &GatewayConfig) -> Self {
+        let upstreams = host
+            .servers()
+            .map(|(name, _)| {
+                let limits = config.upstream_limits(name);
+                (
+                    name.clone(),
+                    Upstream {
+                        limits,
+                        permits: Arc::new(Semaphore::new(limits.max_in_flight)),
+                    },
+                )
+            })
+            .collect();
+        Upstreams {
+            inner: Arc::new(Inner {
+                host,
+                upstreams,
+                unprefixed: config.unprefixed.clone(),
+            }),
+        }
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.inner.host
+    }
+
+    /// Each upstream as last checked (no I/O), with the health gauges updated.
+    pub fn health(&self) -> Vec<UpstreamHealth> {
+        report(self.inner.host.health())
+    }
+
+    /// Check each upstream now (bounded by the host's health-check timeouts), with the
+    /// health gauges updated.
+    pub async fn check_health(&self) -> Vec<UpstreamHealth> {
+        report(self.inner.host.check_health().await)
+    }
+    /// Take ownership of the host again, to close it, once no catalogue clone is left.
+    pub fn into_host(self) -> Option<Host> {
+        Arc::into_inner(self.inner).map(|inner| inner.host)
+    }
+}
+
+impl Inner {
+    /// A slot for one call to `server`, or a retryable refusal when it is busy.
+    fn permit(&self, server: &ServerName) -> Result<OwnedSemaphorePermit, HandlerError> {
+        let Some(upstream) = self.upstreams.get(server) else {
+            return Err(HandlerError::Internal(format!(
+                "no limits for upstream {server}"
+            )));
+        };
+        upstream.permits.clone().try_acquire_owned().map_err(|_| {
+            metrics::counter!(m::ERRORS, "server" => server.to_string(), "class" => "overloaded")
+                .increment(1);
+            HandlerError::Transient {
+                message: format!(
+                    "upstream {server} already has {} calls in flight; try again shortly",
+                    upstream.limits.max_in_flight
+                ),
+                retry_after_ms: Some(200),
+            }
+        })
+    }
+
+    fn limits(&self, server: &ServerName) -> Option<UpstreamLimits> {
+        self.upstreams.get(server).map(|u| u.limits)
+    }
+
+    fn is_unprefixed(&self, server: &ServerName) -> bool {
+        self.unprefixed.as_ref() == Some(server)
+    }
+
+    /// The name clients see for `name` on `server`.
+    fn public_name(&self, server: &ServerName, name: &str) -> String {
+        if self.is_unprefixed(server) {
+            name.to_owned()
+        } else {
+            qualify(server, name)
+        }
+    }
+
+    /// The URI clients see for `uri` on `server`.
+    fn public_uri(&self, server: &ServerName, uri: &str) -> String {
+        if self.is_unprefixed(server) {
+            uri.to_owned()
+        } else {
+            uri::to_gateway(server.as_str(), uri)
+        }
+    }
+
+    /// The tool a client means by `name`: a qualified name of a prefixed upstream, or a name
+    /// of the unprefixed one.
+    async fn find_tool(&self, name: &str) -> Option<HostTool> {
+        if let Ok(tool) = self.host.resolve_tool(name).await
+            && tool.qualified == name
+            && !self.is_unprefixed(&tool.server)
+        {
+            return Some(tool);
+        }
+        let server = self.unprefixed.as_ref()?;
+        let (tools, _) = self.host.tools(Some(server.as_str())).await.ok()?;
+        tools.into_iter().find(|tool| tool.tool.name == name)
+    }
+
+    /// The upstream and its own URI for a URI a client sent.
+    fn route_uri<'u>(&self, uri: &'u str) -> Option<(ServerName, &'u str)> {
+        if let Some((upstream, original)) = uri::from_gateway(uri)
+            && let Some(server) = self
+                .upstreams
+                .keys()
+                .find(|name| name.as_str() == upstream && !self.is_unprefixed(name))
+        {
+            return Some((server.clone(), original));
+        }
+        self.unprefixed.clone().map(|server| (server, uri))
+    }
+}
+
+fn not_found(what: &str, name: &str) -> HandlerError {
+    HandlerError::NotFound {
+        message: format!("unknown {what}: {name}"),
+        data: serde_json::json!({ "name": name }),
+    }
+}
+
+/// Count a failed upstream request, and turn it into the wire error.
+fn failed(server: &ServerName, error: HostError, repeatable: Repeatable) -> HandlerError {
+    metrics::counter!(m::ERRORS, "server" => server.to_string(), "class" => host_error_class(&error))
+        .increment(1);
+    to_handler_error(error, repeatable)
+}
+
+/// An upstream's result as the gateway's result: its own envelope keys removed.
+fn result_object(raw: Value) -> Map<String, Value> {
+    let mut object = match raw {
+        Value::Object(object) => object,
+        _ => Map::new(),
+    };
+    for key in ENVELOPE_KEYS {
+        object.remove(key);
+    }
+    object
+}
+
+fn request_id(cx: &RequestContext) -> &str {
+    cx.caller()
+        .and_then(|c| c.request_id.as_deref())
+        .unwrap_or("-")
+}
+
+fn client_id(cx: &RequestContext) -> &str {
+    cx.caller()
+        .and_then(|c| c.client_id.as_deref())
+        .unwrap_or("anonymous")
+}
+
+impl Catalogue for Upstreams {
+    fn list(
+        &self,
+        list: ListRequest,
+        _cx: RequestContext,
+    ) -> BoxFuture<'static, Result<Vec<Value>, HandlerError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let host = &inner.host;
+            let items: Vec<Value> = match list {
+                ListRequest::Tools => {
+                    let (tools, errors) = host
+                        .tools(None)
+                        .await
+                        .map_err(|e| to_handler_error(e, Repeatable::Yes))?;
+                    log_list_errors(&errors);
+                    tools
+                        .into_iter()
+                        .filter_map(|tool| {
+                            let mut value = serde_json::to_value(&tool.tool).ok()?;
+                            value["name"] = Value::String(if inner.is_unprefixed(&tool.server) {
+                                tool.tool.name.clone()
+                            } else {
+                                tool.qualified
+                            });
+                            Some(value)
+                        })
+                        .collect()
+                }
+                ListRequest::Resources => {
+                    let (resources, errors) = host
+                        .resources(None)
+                        .await
+                        .map_err(|e| to_handler_error(e, Repeatable::Yes))?;
+                    log_list_errors(&errors);
+                    resources
+                        .into_iter()
+                        .filter_map(|(server, resource)| {
+                            let mut value = serde_json::to_value(&resource).ok()?;
+                            value["uri"] = Value::String(inner.public_uri(&server, &resource.uri));
+                            Some(value)
+                        })
+                        .collect()
+                }
+                ListRequest::ResourceTemplates => {
+                    let (templates, errors) = host
+                        .resource_templates(None)
+                        .await
+                        .map_err(|e| to_handler_error(e, Repeatable::Yes))?;
+                    log_list_errors(&errors);
+                    templates
+                        .into_iter()
+                        .filter_map(|(server, template)| {
+                            let mut value = serde_json::to_value(&template).ok()?;
+                            value["uriTemplate"] =
+                                Value::String(inner.public_uri(&server, &template.uri_template));
+                            Some(value)
+                        })
+                        .collect()
+                }
+                ListRequest::Prompts => {
+                    let (prompts, errors) = host
+                        .prompts(None)
+                        .await
+                        .map_err(|e| to_handler_error(e, Repeatable::Yes))?;
+                    log_list_errors(&errors);
+                    prompts
+                        .into_iter()
+                        .filter_map(|(server, prompt)| {
+                            let mut value = serde_json::to_value(&prompt).ok()?;
+                            value["name"] = Value::String(inner.public_name(&server, &prompt.name));
+                            Some(value)
+                        })
+                        .collect()
+                }
+            };
+            Ok(items)
+        })
+    }
+
+    fn call_tool(
+        &self,
+        name: String,
+        arguments: Map<String, Value>,
+        cx: RequestContext,
+    ) -> CatalogueResult {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let started = Instant::now();
+            // Only the exact qualified name is accepted: no bare or `server/tool` forms, so
+            // what a client may call is exactly what it was listed.
+            let Some(tool) = inner.find_tool(&name).await else {
+                return Err(not_found("tool", &name));
+            };
+            let server = tool.server.clone();
+            let repeatable = match &tool.tool.annotations {
+                Some(a) if a.read_only_hint == Some(true) || a.idempotent_hint == Some(true) => {
+                    Repeatable::Yes
+                }
+                _ => Repeatable::No,
+            };
+            let labels = [
+                ("server", server.to_string()),
+                ("tool", tool.tool.name.clone()),
+            ];
+            metrics::counter!(m::UPSTREAM_REQUESTS, "server" => server.to_string(), "method" => "tools/call").increment(1);
+            let _permit = inner.permit(&server)?;
+            let timeout = inner.limits(&server).map(|l| l.timeout);
+            let (progress, mut progress_rx) = mpsc::channel::<Progress>(PROGRESS_QUEUE);
+            let defaults = CallOptions::default();
+            let options = CallOptions {
+                timeout: timeout.unwrap_or(defaults.timeout),
+                progress: Some(progress),
+                ..defaults
+            };
+            let call = inner
+                .host
+                .call_tool(&tool, Value::Object(arguments), options);
+            tokio::pin!(call);
+            // Pass progress on while the call runs; a cancelled call is dropped, which
+            // cancels it upstream.
+            let outcome = loop {
+                tokio::select! {
+                    biased;
+                    () = cx.cancellation().cancelled() => {
+                        return Err(HandlerError::Internal("the call was cancelled".into()));
+                    }
+                    result = &mut call => break result,
+                    Some(update) = progress_rx.recv() => {
+                        cx.progress(update.progress, update.total, update.message.as_deref()).await;
+                    }
+                }
+            };
+            let elapsed = started.elapsed();
+            metrics::histogram!(m::CALL_DURATION, &labels).record(elapsed.as_secs_f64());
+            let (outcome_label, result) = match outcome {
+                Ok(result) => {
+                    let label = if result.is_error { "tool_error" } else { "ok" };
+                    (label, Ok(result_object(result.raw)))
+                }
+                Err(error) => ("error", Err(failed(&server, error, repeatable))),
+            };
+            metrics::counter!(m::CALLS, "server" => server.to_string(), "tool" => tool.tool.name.clone(), "outcome" => outcome_label).increment(1);
+            tracing::info!(
+                request_id = request_id(&cx),
+                client = client_id(&cx),
+                server = %server,
+                tool = %tool.tool.name,
+                outcome = outcome_label,
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                "tools/call"
+            );
+            result
+        })
+    }
+
+    fn read_resource(&self, uri: String, cx: RequestContext) -> CatalogueResult {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let Some((server, original)) = inner.route_uri(&uri) else {
+                return Err(HandlerError::NotFound {
+                    message: format!(
+                        "unknown resource: {uri} (resources here are {}UPSTREAM/URI)",
+                        uri::SCHEME_PREFIX
+                    ),
+                    data: serde_json::json!({ "uri": uri }),
+                });
+            };
+            metrics::counter!(m::UPSTREAM_REQUESTS, "server" => server.to_string(), "method" => "resources/read").increment(1);
+            let _permit = inner.permit(&server)?;
+            let (_, read) = inner
+                .host
+                .read_resource(original, Some(server.as_str()))
+                .await
+                .map_err(|error| failed(&server, error, Repeatable::Yes))?;
+            let mut result = result_object(read.raw);
+            if let Some(Value::Array(contents)) = result.get_mut("contents") {
+                for item in contents {
+                    if let Some(Value::String(item_uri)) = item.get_mut("uri") {
+                        *item_uri = inner.public_uri(&server, item_uri);
+                    }
+                }
+            }
+            tracing::info!(
+                request_id = request_id(&cx),
+                client = client_id(&cx),
+                server = %server,
+                uri = %original,
+                "resources/read"
+            );
+            Ok(result)
+        })
+    }
+
+    fn get_prompt(
+        &self,
+        name: String,
+        arguments: Map<String, Value>,
+        cx: RequestContext,
+    ) -> CatalogueResult {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let (prompts, _) = inner
+                .host
+                .prompts(None)
+                .await
+                .map_err(|e| to_handler_error(e, Repeatable::Yes))?;
+            let Some((server, prompt)) = prompts
+                .into_iter()
+                .find(|(server, prompt)| inner.public_name(server, &prompt.name) == name)
+            else {
+                return Err(not_found("prompt", &name));
+            };
+            metrics::counter!(m::UPSTREAM_REQUESTS, "server" => server.to_string(), "method" => "prompts/get").increment(1);
+            let _permit = inner.permit(&server)?;
+            let result = inner
+                .host
+                .get_prompt(&server, &prompt.name, arguments)
+                .await
+                .map_err(|error| failed(&server, error, Repeatable::Yes))?;
+            tracing::info!(
+                request_id = request_id(&cx),
+                client = client_id(&cx),
+                server = %server,
+                prompt = %prompt.name,
+                "prompts/get"
+            );
+            Ok(result_object(result.raw))
+        })
+    }
+}
+
+fn report(health: Vec<ServerHealth>) -> Vec<UpstreamHealth> {
+    health
+        .into_iter()
+        .map(|health| {
+            let healthy = health.is_available();
+            let server = health.server.to_string();
+            metrics::gauge!(m::UPSTREAM_UP, "server" => server.clone()).set(if healthy {
+                1.0
+            } else {
+                0.0
+            });
+            let breaker = match health.breaker {
+                BreakerState::Closed => "closed",
+                BreakerState::Open { .. } => "open",
+                BreakerState::HalfOpen => "half-open",
+                BreakerState::Disabled => "disabled",
+            };
+            for state in ["closed", "open", "half-open", "disabled"] {
+                metrics::gauge!(m::UPSTREAM_BREAKER, "server" => server.clone(), "state" => state)
+                    .set(if state == breaker { 1.0 } else { 0.0 });
+            }
+            let reason = match &health.status {
+                HealthStatus::Unhealthy { reason } | HealthStatus::Down { reason } => {
+                    Some(reason.clone())
+                }
+                HealthStatus::Unknown | HealthStatus::Healthy => {
+                    (!healthy).then(|| format!("its circuit breaker is {breaker}"))
+                }
+            };
+            UpstreamHealth {
+                name: server,
+                healthy,
+                status: health.status.to_string(),
+                breaker: breaker.to_owned(),
+                reason,
+            }
+        })
+        .collect()
+}
+
+fn log_list_errors(errors: &[HostError]) {
+    for error in errors {
+        tracing::warn!(%error, "an upstream's list failed; its items are left out");
+    }
+}

@@ -1,0 +1,147 @@
+//! Health, readiness, metrics, request ids and graceful shutdown.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::{MODERN_META, TIMEOUT, fixture_upstream, post, start};
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let running = start(&fixture_upstream("fx", &[])).await;
+    let health = reqwest::get(format!("{}/healthz", running.base()))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = reqwest::get(format!("{}/readyz", running.base()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["upstreams"][0]["name"], "fx");
+    assert_eq!(body["upstreams"][0]["healthy"], true);
+
+    let call = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"fx__fail",{MODERN_META}}}}}"#
+    );
+    let answer = post(&running, call).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let request_id = answer.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        request_id.len(),
+        36,
+        "a UUID is made when the client sends none"
+    );
+    let body = crate::answer(answer).await;
+    assert_eq!(body["result"]["isError"], true, "{body}");
+
+    let metrics = reqwest::get(format!("{}/metrics", running.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        r#"gateway_calls_total{server="fx",tool="fail",outcome="tool_error"}"#,
+        r#"gateway_call_duration_seconds_bucket{server="fx",tool="fail""#,
+        r#"gateway_upstream_up{server="fx"} 1"#,
+        "gateway_http_requests_total{status=\"200\"}",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from:\n{metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn shutdown_drains_calls_in_flight() {
+    let mut running = start(&fixture_upstream("fx", &[])).await;
+    let slow = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"fx__slow","arguments":{{"ms":500}},{MODERN_META}}}}}"#
+    );
+    let in_flight = tokio::spawn(
+        reqwest::Client::new()
+            .post(running.url())
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(slow)
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let serving = running.stop();
+    let answered = in_flight.await.unwrap().unwrap();
+    assert_eq!(answered.status(), StatusCode::OK);
+    let body: Value = answered.json().await.unwrap();
+    assert!(
+        body["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("done"),
+        "{body}"
+    );
+    tokio::time::timeout(TIMEOUT, serving)
+        .await
+        .unwrap()
+        .unwrap();
+    // Nothing listens any more.
+    let refused = reqwest::Client::new()
+        .get(format!("{}/healthz", running.base()))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+}
+
+/// Log lines written by the gateway in this test process.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_request_id_travels_with_the_call_to_its_upstream() {
+    // Each test runs in its own process under nextest, so this subscriber sees only this test.
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+    let running = start(&fixture_upstream("fx", &[])).await;
+    let call = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"fx__echo","arguments":{{"text":"traced"}},{MODERN_META}}}}}"#
+    );
+    let answer = post(&running, call)
+        .header("x-request-id", "req-trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.headers()["x-request-id"], "req-trace-42");
+    let body = crate::answer(answer).await;
+    assert_eq!(body["result"]["content"][0]["text"], "traced", "{body}");
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let line = logs
+        .lines()
+        .find(|line| line.contains("tools/call") && line.contains("server=fx"))
+        .unwrap_or_else(|| panic!("no call record in:\n{logs}"));
+    assert!(line.contains("req-trace-42"), "{line}");
+    assert!(line.contains("client=\"anonymous\""), "{line}");
+    assert!(line.contains("outcome=\"ok\""), "{line}");
+}

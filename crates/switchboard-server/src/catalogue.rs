@@ -1,0 +1,136 @@
+//! A catalogue that changes at run time: tools, resources and prompts that the server does not
+//! know when it is built, and whose calls are forwarded elsewhere (the gateway's upstreams).
+//!
+//! A server built with [`crate::ServerBuilder::catalogue`] asks its [`Catalogue`] for every list
+//! and hands it every `tools/call`, `resources/read`, `prompts/get` and `completion/complete`.
+//! When the catalogue changes, [`crate::Server::notify_list_changed`] tells the clients: legacy
+//! sessions get `notifications/*/list_changed` unasked (stdio on stdout, HTTP on the session's
+//! `GET /mcp` stream), and 2026-07-28 clients on the `subscriptions/listen` stream they opened.
+//!
+//! Servers with a static registry pay nothing for this: their lists are still encoded once at
+//! build time, and their calls never look at the catalogue.
+
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+
+use crate::{context::RequestContext, error::HandlerError, server::CompletionRef};
+
+/// Pending list-change notices per listener before the oldest are dropped (a listener that
+/// falls behind is told that every list changed).
+pub const LIST_CHANGES_QUEUE: usize = 64;
+
+/// One of the lists a client can be told has changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListKind {
+    /// `tools/list`.
+    Tools,
+    /// `resources/list` and `resources/templates/list`.
+    Resources,
+    /// `prompts/list`.
+    Prompts,
+}
+
+impl ListKind {
+    pub const ALL: [ListKind; 3] = [ListKind::Tools, ListKind::Resources, ListKind::Prompts];
+
+    /// The notification that announces a change of this list.
+    pub fn notification(self) -> &'static str {
+        match self {
+            ListKind::Tools => "notifications/tools/list_changed",
+            ListKind::Resources => "notifications/resources/list_changed",
+            ListKind::Prompts => "notifications/prompts/list_changed",
+        }
+    }
+
+    /// The key of this list in a `subscriptions/listen` filter.
+    pub(crate) fn filter_key(self) -> &'static str {
+        match self {
+            ListKind::Tools => "toolsListChanged",
+            ListKind::Resources => "resourcesListChanged",
+            ListKind::Prompts => "promptsListChanged",
+        }
+    }
+}
+
+/// Which list a list request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListRequest {
+    Tools,
+    Resources,
+    ResourceTemplates,
+    Prompts,
+}
+
+impl ListRequest {
+    /// The key of the items in the result object (`{"tools": [...]}`).
+    pub(crate) fn result_key(self) -> &'static str {
+        match self {
+            ListRequest::Tools => "tools",
+            ListRequest::Resources => "resources",
+            ListRequest::ResourceTemplates => "resourceTemplates",
+            ListRequest::Prompts => "prompts",
+        }
+    }
+
+    pub(crate) fn from_method(method: &str) -> Option<Self> {
+        Some(match method {
+            "tools/list" => ListRequest::Tools,
+            "resources/list" => ListRequest::Resources,
+            "resources/templates/list" => ListRequest::ResourceTemplates,
+            "prompts/list" => ListRequest::Prompts,
+            _ => return None,
+        })
+    }
+}
+
+/// The result of a forwarded call, as a JSON object (`CallToolResult`, `ReadResourceResult`,
+/// `GetPromptResult`); the kit adds `resultType` and cache hints for 2026-07-28 clients.
+pub type CatalogueResult = BoxFuture<'static, Result<Map<String, Value>, HandlerError>>;
+
+/// A catalogue served by a [`crate::Server`]: it lists the items and answers the calls.
+///
+/// Every method gets the request's [`RequestContext`]: progress, logs and cancellation work as
+/// for static handlers, and [`RequestContext::caller`] says who is calling (the HTTP front sets
+/// it). Items are passed as wire JSON, unchanged: the catalogue owns their shape.
+pub trait Catalogue: Send + Sync + 'static {
+    /// The items of one list, each a wire object (`Tool`, `Resource`, `ResourceTemplate`,
+    /// `Prompt`). All items come in one page.
+    fn list(
+        &self,
+        list: ListRequest,
+        cx: RequestContext,
+    ) -> BoxFuture<'static, Result<Vec<Value>, HandlerError>>;
+
+    /// Call a tool. An unknown tool is [`HandlerError::NotFound`]; a tool that ran and failed
+    /// is a result with `isError: true`.
+    fn call_tool(
+        &self,
+        name: String,
+        arguments: Map<String, Value>,
+        cx: RequestContext,
+    ) -> CatalogueResult;
+
+    /// Read a resource.
+    fn read_resource(&self, uri: String, cx: RequestContext) -> CatalogueResult;
+
+    /// Get a prompt.
+    fn get_prompt(
+        &self,
+        name: String,
+        arguments: Map<String, Value>,
+        cx: RequestContext,
+    ) -> CatalogueResult;
+
+    /// Complete an argument of a prompt or resource template: the candidate values. The
+    /// default completes nothing.
+    fn complete(
+        &self,
+        reference: CompletionRef,
+        argument: String,
+        value: String,
+        cx: RequestContext,
+    ) -> BoxFuture<'static, Result<Vec<String>, HandlerError>> {
+        let _ = (reference, argument, value, cx);
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
