@@ -26,12 +26,11 @@ use http::{HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use serde_json::value::RawValue;
 use tokio::{net::TcpStream, task::JoinSet};
 
 use crate::{
     phase::{Budget, Completed, duration_us},
-    protocol::{self, Incoming},
+    protocol::{self, Call, Incoming},
 };
 
 /// The MCP endpoint path every peer serves.
@@ -181,7 +180,7 @@ impl Connection {
         target: &Target,
         id: u64,
         body: Vec<u8>,
-        check: fn(Result<&RawValue, &RawValue>) -> anyhow::Result<()>,
+        check: protocol::Check,
     ) -> anyhow::Result<()> {
         let reply = self.post(target, body, true).await?;
         if reply.status != StatusCode::OK {
@@ -196,11 +195,7 @@ impl Connection {
 }
 
 /// Search `reply` for the answer to `id` and check it.
-fn find_answer(
-    reply: &Reply,
-    id: u64,
-    check: fn(Result<&RawValue, &RawValue>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+fn find_answer(reply: &Reply, id: u64, check: protocol::Check) -> anyhow::Result<()> {
     let check_message = |message: &[u8]| -> anyhow::Result<bool> {
         match protocol::parse(message)? {
             Incoming::Answer { id: got, outcome } if got == id => check(outcome).map(|()| true),
@@ -309,10 +304,11 @@ impl Target {
         Ok(())
     }
 
-    /// `calls` echo calls one after another on `connection`, timed into `histogram` (µs).
+    /// `calls` calls one after another on `connection`, timed into `histogram` (µs).
     /// Ids start at `first_id`.
     pub async fn sequential(
         &self,
+        call: Call,
         connection: &mut Connection,
         first_id: u64,
         calls: u64,
@@ -324,13 +320,13 @@ impl Target {
         let mut done = 0;
         while budget.more(done, started) {
             let id = first_id + done;
-            let mut body = Vec::with_capacity(160);
-            protocol::write_echo_call(&mut body, id);
+            let mut body = Vec::with_capacity(256);
+            (call.write)(&mut body, id);
             let sent = Instant::now();
             connection
-                .call(self, id, body, protocol::check_echo_answer)
+                .call(self, id, body, call.check)
                 .await
-                .with_context(|| format!("sequential call {done}"))?;
+                .with_context(|| format!("sequential {} call {done}", call.tool))?;
             if let Some(histogram) = histogram.as_deref_mut() {
                 histogram.saturating_record(duration_us(sent.elapsed()));
             }
@@ -339,11 +335,12 @@ impl Target {
         Ok(budget.completed(done, started.elapsed()))
     }
 
-    /// Echo calls over `connections`, one outstanding per connection, for as long as `budget`
+    /// Calls over `connections`, one outstanding per connection, for as long as `budget`
     /// allows. Ids start at `first_id`; the connections and the number of ids used are given
     /// back for the next phase.
     pub async fn concurrent(
         self: &Arc<Self>,
+        call: Call,
         connections: Vec<Connection>,
         first_id: u64,
         budget: Budget,
@@ -363,11 +360,12 @@ impl Target {
                         break;
                     }
                     let id = first_id + index;
-                    let mut body = Vec::with_capacity(160);
-                    protocol::write_echo_call(&mut body, id);
+                    let mut body = Vec::with_capacity(256);
+                    (call.write)(&mut body, id);
                     connection
-                        .call(&target, id, body, protocol::check_echo_answer)
-                        .await?;
+                        .call(&target, id, body, call.check)
+                        .await
+                        .with_context(|| format!("{} call id {id}", call.tool))?;
                     done += 1;
                 }
                 anyhow::Ok((done, connection))

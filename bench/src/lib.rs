@@ -1,5 +1,6 @@
 //! The Switchboard benchmark (issue 10): our echo server against an rmcp echo server, the
-//! TypeScript and Python SDKs and a raw floor, over stdio and Streamable HTTP, in one run.
+//! TypeScript and Python SDKs and a raw floor, over stdio and Streamable HTTP, in one run; and
+//! our expense tracker against the same tools on the Python SDK (issue 4).
 //!
 //! This library only shares code between the crate's three binaries:
 //!
@@ -9,8 +10,14 @@
 //! - `bench-rmcp-echo`, the rmcp peer, wired the way rmcp servers usually are;
 //! - `bench-floor`, the floor: no MCP, a fixed reply per message.
 //!
-//! The workload is `tools/call echo {"text": …}` after a legacy `initialize` (protocol
-//! 2025-06-18): warm-up, then sequential calls timed one by one, then calls with 32 in flight.
+//! Two workloads, each after a legacy `initialize` (protocol 2025-06-18):
+//!
+//! - **echo** (issue 10, [`workload`]): `tools/call echo {"text": …}` against every peer:
+//!   warm-up, then sequential calls timed one by one, then calls with 32 in flight.
+//! - **expenses** (issue 4, [`expenses`]): `add_expense` and `list_expenses` against
+//!   `switchboard serve expenses` and an equivalent server on the Python SDK
+//!   (`bench/peers/expenses_server.py`), each on a fresh SQLite file: sequential calls, then
+//!   calls with 8 in flight.
 //!
 //! ```
 //! use switchboard_bench::protocol;
@@ -23,6 +30,7 @@
 
 pub mod children;
 pub mod environment;
+pub mod expenses;
 pub mod http_driver;
 pub mod peers;
 pub mod phase;

@@ -1,13 +1,15 @@
-//! `switchboard-bench`: run the issue-10 benchmark and print the results as Markdown.
+//! `switchboard-bench`: run the benchmarks of issues 10 and 4 and print the results as Markdown.
 //!
 //! ```text
 //! cargo run --release -p switchboard-bench -- [--quick | --smoke] [--only stdio|http]
-//!                                             [--peers ours,rmcp,ts,python,floor] [--no-build]
+//!                                             [--peers ours,rmcp,ts,python,floor]
+//!                                             [--workload echo,expenses] [--no-build]
 //! ```
 //!
 //! It first builds `switchboard` and the two helper servers in its own profile (so a release
 //! benchmark measures release servers), then runs every selected server on each transport,
-//! one at a time. Results go to stdout; progress and errors to stderr.
+//! one at a time: the echo workload against every peer, then the expenses workload against
+//! ours and the Python SDK. Results go to stdout; progress and errors to stderr.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -20,10 +22,12 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
 use switchboard_bench::{
     children, environment,
-    peers::{self, ALL_PEERS, Locations, Peer, Transport},
+    expenses::{self, ExpensesMeasurements, ScratchDatabase},
+    peers::{self, ALL_PEERS, App, EXPENSES_PEERS, Locations, Peer, Transport},
+    protocol,
     report::{self, Outcome, Row},
-    settings::{self, Mode, Plan},
-    workload,
+    settings::{self, ExpensesPlan, Mode, Plan},
+    workload::{self, Measurements},
 };
 
 /// Benchmark our echo server against rmcp, the TypeScript and Python SDKs and a raw floor,
@@ -55,6 +59,22 @@ struct Args {
     /// Use the binaries next to this one as they are; do not run cargo build first.
     #[arg(long)]
     no_build: bool,
+
+    /// Which workloads, comma-separated: `echo` (issue 10) and `expenses` (add_expense and
+    /// list_expenses on SQLite, ours and python only; issue 4).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "echo,expenses"
+    )]
+    workload: Vec<WorkloadArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum WorkloadArg {
+    Echo,
+    Expenses,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -190,6 +210,98 @@ fn stop_servers_on_signal() {
     });
 }
 
+/// Run `measure` for every peer on every transport, or record why it cannot run there.
+/// `available` checks a peer once (with a dummy port and database).
+async fn run_rows<M>(
+    workload_name: &str,
+    transports: &[Transport],
+    peers: &[Peer],
+    ours_build_failure: Option<&str>,
+    available: impl Fn(Peer, Transport) -> Result<(), peers::Unavailable>,
+    measure: impl AsyncFn(Peer, Transport) -> anyhow::Result<M>,
+) -> Vec<Row<M>> {
+    let mut rows = Vec::new();
+    for &transport in transports {
+        for &peer in peers.iter().filter(|peer| peer.runs_on(transport)) {
+            let name = format!("{workload_name}/{transport}/{}", peer.label());
+            let available = match (ours_build_failure, peer) {
+                (Some(failure), Peer::Ours) => Err(peers::Unavailable(failure.to_owned())),
+                _ => available(peer, transport),
+            };
+            let outcome = match available {
+                Err(unavailable) if peer == Peer::Ours && ours_build_failure.is_some() => {
+                    eprintln!("switchboard-bench: {name}: {}", unavailable.0);
+                    Outcome::Failed(unavailable.0)
+                }
+                Err(unavailable) => {
+                    if peer == Peer::Ours && transport == Transport::Http {
+                        println!("{name}: not available");
+                    }
+                    eprintln!("switchboard-bench: {name}: skipped: {}", unavailable.0);
+                    Outcome::Skipped(unavailable.0)
+                }
+                Ok(()) => {
+                    eprintln!("switchboard-bench: {name}: running");
+                    match measure(peer, transport).await {
+                        Ok(measurements) => Outcome::Measured(Box::new(measurements)),
+                        Err(error) => {
+                            eprintln!("switchboard-bench: {name} failed: {error:#}");
+                            Outcome::Failed(format!("{error:#}").replace('\n', " "))
+                        }
+                    }
+                }
+            };
+            rows.push(Row {
+                transport,
+                peer,
+                outcome,
+            });
+        }
+    }
+    rows
+}
+
+/// How many rows failed, and the skipped rows that count as missing peers (ours without
+/// `--http` is expected until the flag lands; it is reported, never fatal).
+fn failed_and_missing<M>(rows: &[Row<M>], ours_http: bool) -> (usize, usize) {
+    let failed = rows
+        .iter()
+        .filter(|row| matches!(row.outcome, Outcome::Failed(_)))
+        .count();
+    let missing = rows
+        .iter()
+        .filter(|row| matches!(row.outcome, Outcome::Skipped(_)))
+        .filter(|row| !(row.peer == Peer::Ours && row.transport == Transport::Http && !ours_http))
+        .count();
+    (failed, missing)
+}
+
+/// One line per row of a smoke run; returns whether every measured row made all its calls.
+fn print_smoke<M>(
+    workload_name: &str,
+    rows: &[Row<M>],
+    describe: impl Fn(Transport, &M) -> (String, bool),
+) -> bool {
+    let mut complete = true;
+    for row in rows {
+        let status = match &row.outcome {
+            Outcome::Measured(m) => {
+                let (text, all_calls) = describe(row.transport, m);
+                complete &= all_calls;
+                format!("ok: {text}, every answer correct")
+            }
+            Outcome::Skipped(reason) => format!("skipped: {reason}"),
+            Outcome::Failed(error) => format!("FAILED: {error}"),
+        };
+        println!(
+            "{workload_name}/{}/{}: {status}",
+            row.transport,
+            row.peer.label()
+        );
+    }
+    complete
+}
+
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mode = if args.smoke {
         Mode::Smoke
@@ -199,8 +311,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Mode::Full
     };
     let plan = Plan::for_mode(mode);
+    let expenses_plan = ExpensesPlan::for_mode(mode);
     let require_peers = mode == Mode::Smoke
         && std::env::var(settings::REQUIRE_PEERS_VAR).is_ok_and(|value| value == "1");
+    let run_echo = args.workload.contains(&WorkloadArg::Echo);
+    let run_expenses = args.workload.contains(&WorkloadArg::Expenses);
 
     let repo_root = repo_root();
     let exe = std::env::current_exe().context("where is this binary?")?;
@@ -227,104 +342,113 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(TransportArg::Http) => vec![Transport::Http],
         None => vec![Transport::Stdio, Transport::Http],
     };
-    let selected = |peer: Peer| {
+    let selected = |peer: &Peer| {
         args.peers
             .iter()
             .any(|arg| arg.selector() == peer.selector())
     };
+    let echo_peers: Vec<Peer> = ALL_PEERS.into_iter().filter(selected).collect();
+    let expenses_peers: Vec<Peer> = EXPENSES_PEERS.into_iter().filter(selected).collect();
 
     let load_before = environment::load_average();
     let mut rows = Vec::new();
-    for &transport in &transports {
-        for peer in ALL_PEERS
-            .into_iter()
-            .filter(|peer| selected(*peer) && peer.runs_on(transport))
-        {
-            let launch = |port: u16| {
-                peers::launch(peer, transport, &places, ours_http, port)
+    if run_echo {
+        rows = run_rows(
+            "echo",
+            &transports,
+            &echo_peers,
+            ours_build_failure.as_deref(),
+            |peer, transport| {
+                peers::launch(peer, App::Echo, transport, &places, ours_http, 0).map(drop)
+            },
+            async |peer, transport| {
+                let launch = |port: u16| {
+                    peers::launch(peer, App::Echo, transport, &places, ours_http, port)
+                        .map_err(|unavailable| anyhow::anyhow!(unavailable.0))
+                };
+                workload::measure(transport, &launch, &plan).await
+            },
+        )
+        .await;
+    }
+    let mut expense_rows = Vec::new();
+    if run_expenses {
+        expense_rows = run_rows(
+            "expenses",
+            &transports,
+            &expenses_peers,
+            ours_build_failure.as_deref(),
+            |peer, transport| {
+                let db = Path::new("expenses.sqlite3");
+                peers::launch(peer, App::Expenses { db }, transport, &places, ours_http, 0)
+                    .map(drop)
+            },
+            async |peer, transport| {
+                let scratch = ScratchDatabase::create(&format!("{transport}-{}", peer.label()))?;
+                let db = scratch.path();
+                let launch = |port: u16| {
+                    peers::launch(
+                        peer,
+                        App::Expenses { db: &db },
+                        transport,
+                        &places,
+                        ours_http,
+                        port,
+                    )
                     .map_err(|unavailable| anyhow::anyhow!(unavailable.0))
-            };
-            // Availability is checked once with a dummy port; the real port is picked per start.
-            let available = match (&ours_build_failure, peer) {
-                (Some(failure), Peer::Ours) => Err(peers::Unavailable(failure.clone())),
-                _ => peers::launch(peer, transport, &places, ours_http, 0),
-            };
-            let outcome = match available {
-                Err(unavailable) if peer == Peer::Ours && ours_build_failure.is_some() => {
-                    eprintln!("switchboard-bench: {transport}/ours: {}", unavailable.0);
-                    Outcome::Failed(unavailable.0)
-                }
-                Err(unavailable) => {
-                    if peer == Peer::Ours && transport == Transport::Http {
-                        println!("ours/http: not available");
-                    }
-                    eprintln!(
-                        "switchboard-bench: {transport}/{}: skipped: {}",
-                        peer.label(),
-                        unavailable.0
-                    );
-                    Outcome::Skipped(unavailable.0)
-                }
-                Ok(_) => {
-                    eprintln!("switchboard-bench: {transport}/{}: running", peer.label());
-                    match workload::measure(transport, &launch, &plan).await {
-                        Ok(measurements) => Outcome::Measured(Box::new(measurements)),
-                        Err(error) => {
-                            eprintln!(
-                                "switchboard-bench: {transport}/{} failed: {error:#}",
-                                peer.label()
-                            );
-                            Outcome::Failed(format!("{error:#}").replace('\n', " "))
-                        }
-                    }
-                }
-            };
-            rows.push(Row {
-                transport,
-                peer,
-                outcome,
-            });
-        }
+                };
+                expenses::measure(transport, &launch, &expenses_plan).await
+            },
+        )
+        .await;
     }
 
-    let failed = rows
-        .iter()
-        .filter(|row| matches!(row.outcome, Outcome::Failed(_)))
-        .count();
-    // Ours without --http is expected until the flag lands; it is reported, never fatal.
-    let missing: Vec<&Row> = rows
-        .iter()
-        .filter(|row| matches!(row.outcome, Outcome::Skipped(_)))
-        .filter(|row| !(row.peer == Peer::Ours && row.transport == Transport::Http && !ours_http))
-        .collect();
+    let (echo_failed, echo_missing) = failed_and_missing(&rows, ours_http);
+    let (expenses_failed, expenses_missing) = failed_and_missing(&expense_rows, ours_http);
+    let failed = echo_failed + expenses_failed;
+    let missing = echo_missing + expenses_missing;
 
     if mode == Mode::Smoke {
-        for row in &rows {
-            let status = match &row.outcome {
-                Outcome::Measured(m) => format!(
-                    "ok: {} sequential calls and {} at {} in flight, every answer correct",
+        let echo_complete = print_smoke("echo", &rows, |transport, m: &Measurements| {
+            (
+                format!(
+                    "{} sequential calls and {} at {} in flight",
                     m.sequential.calls, m.concurrent.calls, plan.in_flight
                 ),
-                Outcome::Skipped(reason) => format!("skipped: {reason}"),
-                Outcome::Failed(error) => format!("FAILED: {error}"),
-            };
-            println!("{}/{}: {status}", row.transport, row.peer.label());
-        }
-        let short = rows.iter().any(|row| match &row.outcome {
-            Outcome::Measured(m) => {
-                m.sequential.calls < plan.sequential_calls
-                    || m.concurrent.calls < plan.concurrent_calls(row.transport)
-            }
-            _ => false,
+                m.sequential.calls >= plan.sequential_calls
+                    && m.concurrent.calls >= plan.concurrent_calls(transport),
+            )
         });
-        if failed > 0 || short {
+        let expenses_complete =
+            print_smoke("expenses", &expense_rows, |_, m: &ExpensesMeasurements| {
+                let tools: Vec<String> = m
+                    .tools()
+                    .iter()
+                    .map(|(name, figures)| {
+                        format!(
+                            "{name} {} sequential + {} at {} in flight",
+                            figures.sequential.calls,
+                            figures.concurrent.calls,
+                            expenses_plan.in_flight()
+                        )
+                    })
+                    .collect();
+                let all_calls = m.tools().iter().all(|(_, figures)| {
+                    figures.sequential.calls >= expenses_plan.sequential_calls
+                        && figures.concurrent.calls >= expenses_plan.concurrent_calls
+                });
+                (
+                    format!("{} over {} rows", tools.join(", "), m.rows_listed),
+                    all_calls,
+                )
+            });
+        if failed > 0 || !echo_complete || !expenses_complete {
             eprintln!("switchboard-bench: smoke run failed");
             return Ok(ExitCode::FAILURE);
         }
-        if require_peers && !missing.is_empty() {
+        if require_peers && missing > 0 {
             eprintln!(
-                "switchboard-bench: {} peer(s) missing and {}=1",
-                missing.len(),
+                "switchboard-bench: {missing} peer(s) missing and {}=1",
                 settings::REQUIRE_PEERS_VAR
             );
             return Ok(ExitCode::FAILURE);
@@ -340,29 +464,67 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "- load average (1, 5, 15 min): {load_before} before the run, {} after",
         environment::load_average()
     );
-    println!(
-        "- workload: echo(\"{}\"), protocol 2025-06-18; cold start = median of {} starts; \
-         warm-up {} sequential + {} at {} in flight; {} sequential calls; then at {} in flight \
-         at least {} (stdio) / {} (http) calls and at least {} s; every phase capped at {} s",
-        switchboard_bench::protocol::ECHO_TEXT,
-        plan.cold_starts,
-        plan.warmup_sequential,
-        plan.warmup_concurrent,
-        plan.in_flight,
-        plan.sequential_calls,
-        plan.in_flight,
-        plan.stdio_concurrent_calls,
-        plan.http_concurrent_calls,
-        plan.concurrent_min_duration.as_secs(),
-        plan.phase_cap.as_secs(),
-    );
     println!("- command: {}", invocation(&places.bin_dir));
-    println!("\n## Results\n");
-    print!("{}", report::table(&rows));
-    println!("\n## Ours relative to each peer (ours ÷ peer; below 1× is better, except calls/s)\n");
-    print!("{}", report::ratios(&rows));
-    println!("\n## Targets (issue 10)\n");
-    print!("{}", report::targets(&rows));
+    if run_echo {
+        println!(
+            "- echo workload: echo(\"{}\"), protocol 2025-06-18; cold start = median of {} starts; \
+             warm-up {} sequential + {} at {} in flight; {} sequential calls; then at {} in flight \
+             at least {} (stdio) / {} (http) calls and at least {} s; every phase capped at {} s",
+            protocol::ECHO_TEXT,
+            plan.cold_starts,
+            plan.warmup_sequential,
+            plan.warmup_concurrent,
+            plan.in_flight,
+            plan.sequential_calls,
+            plan.in_flight,
+            plan.stdio_concurrent_calls,
+            plan.http_concurrent_calls,
+            plan.concurrent_min_duration.as_secs(),
+            plan.phase_cap.as_secs(),
+        );
+    }
+    if run_expenses {
+        println!(
+            "- expenses workload: a fresh SQLite file per server; add_expense(\"{}\", category, description, date) \
+             warm-up {} sequential + {} at {in_flight} in flight, then rows added at {in_flight} in flight up to {}; \
+             list_expenses(limit {}) then add_expense, each: warm-up as above, {} sequential calls, then at {in_flight} \
+             in flight at least {} calls and at least {} s; every phase capped at {} s",
+            protocol::EXPENSE_AMOUNT,
+            expenses_plan.warmup_calls,
+            expenses_plan.warmup_calls,
+            expenses_plan.prefill_rows,
+            protocol::LIST_LIMIT,
+            expenses_plan.sequential_calls,
+            expenses_plan.concurrent_calls,
+            expenses_plan.concurrent_min_duration.as_secs(),
+            expenses_plan.phase_cap.as_secs(),
+            in_flight = expenses_plan.in_flight(),
+        );
+    }
+    if run_echo {
+        println!("\n## Results\n");
+        print!("{}", report::table(&rows));
+        println!(
+            "\n## Ours relative to each peer (ours ÷ peer; below 1× is better, except calls/s)\n"
+        );
+        print!("{}", report::ratios(&rows));
+        println!("\n## Targets (issue 10)\n");
+        print!("{}", report::targets(&rows));
+    }
+    if run_expenses {
+        println!("\n## Expenses: add_expense and list_expenses (issue 4)\n");
+        print!(
+            "{}",
+            report::expenses_table(&expense_rows, expenses_plan.in_flight())
+        );
+        println!(
+            "\n## Expenses: ours ÷ python (above 1× is better for calls/s, below 1× for latency and CPU)\n"
+        );
+        print!(
+            "{}",
+            report::expenses_ratios(&expense_rows, expenses_plan.in_flight())
+        );
+    }
     Ok(if failed > 0 {
         ExitCode::FAILURE
     } else {

@@ -1,4 +1,7 @@
 //! The servers under test, how each is started, and why one may be missing.
+//!
+//! Every peer serves the echo workload; ours and the Python SDK also serve the expenses
+//! workload (`switchboard serve expenses` and `bench/peers/expenses_server.py`).
 
 use std::{
     fmt,
@@ -37,6 +40,18 @@ pub enum Peer {
     /// No MCP: parse the message, write a fixed reply.
     Floor,
 }
+
+/// What a server serves.
+#[derive(Debug, Clone, Copy)]
+pub enum App<'a> {
+    /// `echo(text)`.
+    Echo,
+    /// The expense tracker, on a SQLite file.
+    Expenses { db: &'a Path },
+}
+
+/// The peers with an expense tracker, in the order of the table.
+pub const EXPENSES_PEERS: [Peer; 2] = [Peer::Ours, Peer::Python];
 
 /// The order of the table.
 pub const ALL_PEERS: [Peer; 6] = [
@@ -110,6 +125,9 @@ impl Locations {
     pub fn py_echo_script(&self) -> PathBuf {
         self.repo_root.join("bench/peers/py_echo.py")
     }
+    pub fn py_expenses_script(&self) -> PathBuf {
+        self.repo_root.join("bench/peers/expenses_server.py")
+    }
 }
 
 /// How to start one server on one transport.
@@ -145,15 +163,20 @@ pub async fn ours_has_http(switchboard: &Path) -> bool {
         })
 }
 
-/// The command for `peer` on `transport`, or why it cannot run. `port` is used by HTTP.
+/// The command for `peer` serving `app` on `transport`, or why it cannot run. `port` is used
+/// by HTTP.
 pub fn launch(
     peer: Peer,
+    app: App<'_>,
     transport: Transport,
     places: &Locations,
     ours_http: bool,
     port: u16,
 ) -> Result<Launch, Unavailable> {
     let http_addr = format!("127.0.0.1:{port}");
+    if let App::Expenses { db } = app {
+        return launch_expenses(peer, db, transport, places, ours_http, &http_addr, port);
+    }
     let native = |program: PathBuf, what: &str, stdio: Vec<&str>, http: Vec<&str>| {
         require(&program, what)?;
         let args = match transport {
@@ -208,31 +231,93 @@ pub fn launch(
             script(
                 places.node(),
                 places.ts_echo_script(),
+                Vec::new(),
                 transport,
                 port,
                 places,
             )
         }
         Peer::Python => {
-            require(
-                &places.python(),
-                "the peers venv (run scripts/install-peers.sh)",
-            )?;
-            if !python_sdk_installed(&places.peers_dir) {
-                return Err(Unavailable(
-                    "the `mcp` package is not in the peers venv (run scripts/install-peers.sh)"
-                        .into(),
-                ));
-            }
+            require_python_sdk(places)?;
             require(&places.py_echo_script(), "bench/peers/py_echo.py")?;
             script(
                 places.python(),
                 places.py_echo_script(),
+                Vec::new(),
                 transport,
                 port,
                 places,
             )
         }
+    }
+}
+
+/// The expense tracker of `peer` on the SQLite file `db`.
+fn launch_expenses(
+    peer: Peer,
+    db: &Path,
+    transport: Transport,
+    places: &Locations,
+    ours_http: bool,
+    http_addr: &str,
+    port: u16,
+) -> Result<Launch, Unavailable> {
+    let db = db.display().to_string();
+    match peer {
+        Peer::Ours => {
+            if transport == Transport::Http && !ours_http {
+                return Err(Unavailable(
+                    "not available (`switchboard serve` has no --http yet)".into(),
+                ));
+            }
+            require(&places.switchboard(), "the switchboard binary")?;
+            let mut args: Vec<String> = ["serve", "expenses", "--db", &db]
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            if transport == Transport::Http {
+                args.extend(["--http".to_owned(), http_addr.to_owned()]);
+            }
+            Ok(Launch {
+                program: places.switchboard(),
+                args,
+                envs: Vec::new(),
+            })
+        }
+        Peer::Python => {
+            require_python_sdk(places)?;
+            require(
+                &places.py_expenses_script(),
+                "bench/peers/expenses_server.py",
+            )?;
+            script(
+                places.python(),
+                places.py_expenses_script(),
+                vec!["--db".into(), db],
+                transport,
+                port,
+                places,
+            )
+        }
+        other => Err(Unavailable(format!(
+            "{} has no expense tracker",
+            other.label()
+        ))),
+    }
+}
+
+/// The peers venv with the `mcp` package in it.
+fn require_python_sdk(places: &Locations) -> Result<(), Unavailable> {
+    require(
+        &places.python(),
+        "the peers venv (run scripts/install-peers.sh)",
+    )?;
+    if python_sdk_installed(&places.peers_dir) {
+        Ok(())
+    } else {
+        Err(Unavailable(
+            "the `mcp` package is not in the peers venv (run scripts/install-peers.sh)".into(),
+        ))
     }
 }
 
@@ -249,14 +334,17 @@ fn python_sdk_installed(peers_dir: &Path) -> bool {
     })
 }
 
+/// `program script [extra...] --stdio|--http PORT`.
 fn script(
     program: PathBuf,
     script: PathBuf,
+    extra: Vec<String>,
     transport: Transport,
     port: u16,
     places: &Locations,
 ) -> Result<Launch, Unavailable> {
     let mut args = vec![script.display().to_string()];
+    args.extend(extra);
     match transport {
         Transport::Stdio => args.push("--stdio".into()),
         Transport::Http => args.extend(["--http".into(), port.to_string()]),

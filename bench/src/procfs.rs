@@ -7,7 +7,7 @@
 //! the process, so threads that come and go (tokio's blocking pool) are not lost. Memory is
 //! the sum of `VmRSS` from `/proc/<pid>/status`.
 
-use std::{collections::HashMap, fs, io};
+use std::{collections::HashMap, fs, io, time::Instant};
 
 /// Clock ticks per second, the unit of the CPU fields in `/proc/<pid>/stat`.
 pub fn ticks_per_second() -> u64 {
@@ -136,6 +136,48 @@ impl ProcessTree {
 
     pub fn pids(&self) -> &[u32] {
         &self.pids
+    }
+}
+
+/// CPU time of the machine, a server and the driver at one moment, to tell over an interval
+/// how much the server used and how busy other processes kept the machine.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSnapshot {
+    at: Instant,
+    machine_busy: u64,
+    server: u64,
+    driver: u64,
+}
+
+impl CpuSnapshot {
+    pub fn take(server: &ProcessTree) -> CpuSnapshot {
+        CpuSnapshot {
+            at: Instant::now(),
+            machine_busy: machine_busy_ticks(),
+            server: server.cpu_ticks(),
+            driver: own_cpu_ticks(),
+        }
+    }
+
+    /// The server's CPU seconds between `earlier` and this snapshot.
+    pub fn server_seconds_since(&self, earlier: &CpuSnapshot) -> f64 {
+        self.server.saturating_sub(earlier.server) as f64 / ticks_per_second() as f64
+    }
+
+    /// The driver's (this process's) CPU seconds between `earlier` and this snapshot.
+    pub fn driver_seconds_since(&self, earlier: &CpuSnapshot) -> f64 {
+        self.driver.saturating_sub(earlier.driver) as f64 / ticks_per_second() as f64
+    }
+
+    /// Cores used on average by everything but the server and the driver since `earlier`.
+    pub fn background_cores_since(&self, earlier: &CpuSnapshot) -> f64 {
+        let background = self
+            .machine_busy
+            .saturating_sub(earlier.machine_busy)
+            .saturating_sub(self.server.saturating_sub(earlier.server))
+            .saturating_sub(self.driver.saturating_sub(earlier.driver));
+        let elapsed = self.at.duration_since(earlier.at).as_secs_f64().max(1e-9);
+        background as f64 / ticks_per_second() as f64 / elapsed
     }
 }
 

@@ -1,29 +1,33 @@
-//! The results as Markdown: the table, ours against each peer, and the targets.
+//! The results as Markdown: the table, ours against each peer, and the targets; and for
+//! the expenses workload, its table and ours against the Python SDK.
 
 use std::fmt::Write as _;
 
 use crate::{
+    expenses::ExpensesMeasurements,
     peers::{Peer, Transport},
+    phase::Completed,
+    protocol,
     workload::Measurements,
 };
 
 /// What happened to one server on one transport.
 #[derive(Debug, Clone)]
-pub enum Outcome {
-    Measured(Box<Measurements>),
+pub enum Outcome<M = Measurements> {
+    Measured(Box<M>),
     /// Not installed or not built; the reason says which.
     Skipped(String),
     Failed(String),
 }
 
 #[derive(Debug, Clone)]
-pub struct Row {
+pub struct Row<M = Measurements> {
     pub transport: Transport,
     pub peer: Peer,
-    pub outcome: Outcome,
+    pub outcome: Outcome<M>,
 }
 
-fn measured(rows: &[Row], transport: Transport, peer: Peer) -> Option<&Measurements> {
+fn measured<M>(rows: &[Row<M>], transport: Transport, peer: Peer) -> Option<&M> {
     rows.iter().find_map(|row| match &row.outcome {
         Outcome::Measured(m) if row.transport == transport && row.peer == peer => Some(&**m),
         _ => None,
@@ -62,6 +66,48 @@ const BUSY: &str = "‡";
 /// Other processes' CPU, in cores, from which a row is marked as measured on a busy machine.
 const BUSY_CORES: f64 = 0.1;
 
+/// The marks of one measured row: † on values from a phase the time cap cut short, ‡ on a
+/// server measured while other processes were busy.
+struct Marks {
+    sequential: &'static str,
+    concurrent: &'static str,
+    busy: &'static str,
+}
+
+impl Marks {
+    /// The marks of the row `label`, adding a note under the table for each.
+    fn of(
+        label: &str,
+        sequential: &Completed,
+        concurrent: &Completed,
+        in_flight: u64,
+        background_cores: f64,
+        notes: &mut Vec<String>,
+    ) -> Marks {
+        if sequential.capped || concurrent.capped {
+            notes.push(format!(
+                "{CAPPED} {label}: the time cap stopped a phase: {} sequential calls in {:.1} s, {} calls at {in_flight} in flight in {:.1} s.",
+                sequential.calls,
+                sequential.elapsed.as_secs_f64(),
+                concurrent.calls,
+                concurrent.elapsed.as_secs_f64(),
+            ));
+        }
+        let busy = background_cores >= BUSY_CORES;
+        if busy {
+            notes.push(format!(
+                "{BUSY} {label}: other processes used {background_cores:.2} cores on average while it was measured."
+            ));
+        }
+        let mark = |on: bool, mark: &'static str| if on { mark } else { "" };
+        Marks {
+            sequential: mark(sequential.capped, CAPPED),
+            concurrent: mark(concurrent.capped, CAPPED),
+            busy: mark(busy, BUSY),
+        }
+    }
+}
+
 /// The main table, one row per server and transport.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
@@ -72,30 +118,18 @@ pub fn table(rows: &[Row]) -> String {
         let name = format!("{} | {}", row.transport, row.peer.label());
         match &row.outcome {
             Outcome::Measured(m) => {
-                let seq_mark = if m.sequential.capped { CAPPED } else { "" };
-                let con_mark = if m.concurrent.capped { CAPPED } else { "" };
-                if m.sequential.capped || m.concurrent.capped {
-                    notes.push(format!(
-                        "{CAPPED} {}/{}: the time cap stopped a phase: {} sequential calls in {:.1} s, {} calls at 32 in flight in {:.1} s.",
-                        row.transport,
-                        row.peer.label(),
-                        m.sequential.calls,
-                        m.sequential.elapsed.as_secs_f64(),
-                        m.concurrent.calls,
-                        m.concurrent.elapsed.as_secs_f64(),
-                    ));
-                }
-                let busy_mark = if m.background_cores >= BUSY_CORES {
-                    notes.push(format!(
-                        "{BUSY} {}/{}: other processes used {:.2} cores on average while it was measured.",
-                        row.transport,
-                        row.peer.label(),
-                        m.background_cores
-                    ));
-                    BUSY
-                } else {
-                    ""
-                };
+                let Marks {
+                    sequential: seq_mark,
+                    concurrent: con_mark,
+                    busy: busy_mark,
+                } = Marks::of(
+                    &format!("{}/{}", row.transport, row.peer.label()),
+                    &m.sequential,
+                    &m.concurrent,
+                    crate::settings::IN_FLIGHT,
+                    m.background_cores,
+                    &mut notes,
+                );
                 let _ = writeln!(
                     out,
                     "| {name}{busy_mark} | {}{seq_mark} | {}{seq_mark} | {}{con_mark} | {:.1} | {} | {} | {} | {:.1} |",
@@ -109,17 +143,13 @@ pub fn table(rows: &[Row]) -> String {
                     m.driver_us_per_call,
                 );
             }
-            Outcome::Skipped(reason) => {
+            Outcome::Skipped(_) => {
                 let _ = writeln!(out, "| {name} | skipped | | | | | | | |");
-                notes.push(format!("{}/{}: {reason}", row.peer.label(), row.transport));
+                notes.extend(outcome_note(row));
             }
-            Outcome::Failed(error) => {
+            Outcome::Failed(_) => {
                 let _ = writeln!(out, "| {name} | FAILED | | | | | | | |");
-                notes.push(format!(
-                    "{}/{} failed: {error}",
-                    row.peer.label(),
-                    row.transport
-                ));
+                notes.extend(outcome_note(row));
             }
         }
     }
@@ -313,6 +343,117 @@ pub fn targets(rows: &[Row]) -> String {
     out
 }
 
+/// Skipped and failed rows as notes under a table.
+fn outcome_note<M>(row: &Row<M>) -> Option<String> {
+    match &row.outcome {
+        Outcome::Measured(_) => None,
+        Outcome::Skipped(reason) => {
+            Some(format!("{}/{}: {reason}", row.peer.label(), row.transport))
+        }
+        Outcome::Failed(error) => Some(format!(
+            "{}/{} failed: {error}",
+            row.peer.label(),
+            row.transport
+        )),
+    }
+}
+
+/// The expenses table: one row per transport, tool and server.
+pub fn expenses_table(rows: &[Row<ExpensesMeasurements>], in_flight: u64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| transport | tool | server | calls/s sequential | p50 µs | p99 µs | calls/s @{in_flight} | CPU µs/call @{in_flight} |"
+    );
+    out.push_str("|---|---|---|---:|---:|---:|---:|---:|\n");
+    let mut notes: Vec<String> = rows.iter().filter_map(outcome_note).collect();
+    for transport in [Transport::Stdio, Transport::Http] {
+        for (index, tool) in [protocol::ADD_EXPENSE_TOOL, protocol::LIST_EXPENSES_TOOL]
+            .into_iter()
+            .enumerate()
+        {
+            for row in rows.iter().filter(|row| row.transport == transport) {
+                let name = format!("{transport} | {tool} | {}", row.peer.label());
+                let m = match &row.outcome {
+                    Outcome::Measured(m) => m.tools()[index].1,
+                    Outcome::Skipped(_) => {
+                        let _ = writeln!(out, "| {name} | skipped | | | | |");
+                        continue;
+                    }
+                    Outcome::Failed(_) => {
+                        let _ = writeln!(out, "| {name} | FAILED | | | | |");
+                        continue;
+                    }
+                };
+                let Marks {
+                    sequential: seq_mark,
+                    concurrent: con_mark,
+                    busy: busy_mark,
+                } = Marks::of(
+                    &format!("{transport}/{tool}/{}", row.peer.label()),
+                    &m.sequential,
+                    &m.concurrent,
+                    in_flight,
+                    m.background_cores,
+                    &mut notes,
+                );
+                let _ = writeln!(
+                    out,
+                    "| {name}{busy_mark} | {}{seq_mark} | {}{seq_mark} | {}{seq_mark} | {}{con_mark} | {:.1} |",
+                    thousands(m.sequential_per_second),
+                    m.p50_us,
+                    m.p99_us,
+                    thousands(m.concurrent_per_second),
+                    m.cpu_us_per_call,
+                );
+            }
+        }
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        for note in notes {
+            let _ = writeln!(out, "{note}  ");
+        }
+    }
+    out
+}
+
+/// Ours divided by the Python SDK, per transport and tool. Above 1× is better for calls/s,
+/// below 1× for latency and CPU.
+pub fn expenses_ratios(rows: &[Row<ExpensesMeasurements>], in_flight: u64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| transport | tool | calls/s sequential | calls/s @{in_flight} | p50 | p99 | CPU/call @{in_flight} |"
+    );
+    out.push_str("|---|---|---:|---:|---:|---:|---:|\n");
+    let mut compared = false;
+    for transport in [Transport::Stdio, Transport::Http] {
+        let (Some(ours), Some(python)) = (
+            measured(rows, transport, Peer::Ours),
+            measured(rows, transport, Peer::Python),
+        ) else {
+            continue;
+        };
+        for ((tool, o), (_, p)) in ours.tools().into_iter().zip(python.tools()) {
+            compared = true;
+            let _ = writeln!(
+                out,
+                "| {transport} | {tool} | {} | {} | {} | {} | {} |",
+                ratio(o.sequential_per_second, p.sequential_per_second),
+                ratio(o.concurrent_per_second, p.concurrent_per_second),
+                ratio(o.p50_us as f64, p.p50_us as f64),
+                ratio(o.p99_us as f64, p.p99_us as f64),
+                ratio(o.cpu_us_per_call, p.cpu_us_per_call),
+            );
+        }
+    }
+    if !compared {
+        out.push_str("(ours and python were not both measured, so there is nothing to compare)\n");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +464,72 @@ mod tests {
         assert_eq!(thousands(999.0), "999");
         assert_eq!(thousands(1000.0), "1,000");
         assert_eq!(thousands(123_456_789.2), "123,456,789");
+    }
+
+    fn figures(calls_per_second: f64, cpu_us_per_call: f64) -> crate::expenses::ToolFigures {
+        let completed = Completed {
+            calls: 10,
+            elapsed: std::time::Duration::from_secs(1),
+            capped: false,
+        };
+        crate::expenses::ToolFigures {
+            sequential: completed,
+            sequential_per_second: calls_per_second,
+            p50_us: 100,
+            p99_us: 200,
+            concurrent: completed,
+            concurrent_per_second: calls_per_second,
+            cpu_us_per_call,
+            background_cores: 0.0,
+        }
+    }
+
+    fn expenses_row(
+        transport: Transport,
+        peer: Peer,
+        calls_per_second: f64,
+    ) -> Row<ExpensesMeasurements> {
+        Row {
+            transport,
+            peer,
+            outcome: Outcome::Measured(Box::new(ExpensesMeasurements {
+                add: figures(calls_per_second, 400.0),
+                list: figures(calls_per_second / 2.0, 800.0),
+                rows_listed: 1000,
+            })),
+        }
+    }
+
+    #[test]
+    fn the_expenses_ratio_is_ours_over_python_per_transport_and_tool() {
+        let rows = vec![
+            expenses_row(Transport::Stdio, Peer::Ours, 4000.0),
+            expenses_row(Transport::Stdio, Peer::Python, 1000.0),
+            Row {
+                transport: Transport::Http,
+                peer: Peer::Python,
+                outcome: Outcome::Skipped("no venv".into()),
+            },
+        ];
+        let table = expenses_table(&rows, 8);
+        assert!(
+            table.contains("| stdio | add_expense | ours | 4,000 | 100 | 200 | 4,000 | 400.0 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| http | list_expenses | python | skipped |"),
+            "{table}"
+        );
+        assert!(table.contains("python/http: no venv"), "{table}");
+        let ratios = expenses_ratios(&rows, 8);
+        assert!(
+            ratios.contains("| stdio | add_expense | 4.00× | 4.00× | 1.00× | 1.00× | 1.00× |"),
+            "{ratios}"
+        );
+        assert!(
+            !ratios.contains("| http |"),
+            "http had no python row: {ratios}"
+        );
     }
 
     #[test]

@@ -51,6 +51,17 @@ pub struct Plan {
 /// Calls in flight in the concurrent phase (issue 10).
 pub const IN_FLIGHT: u64 = 32;
 
+/// What starting a server and opening its session needs to know.
+#[derive(Debug, Clone, Copy)]
+pub struct Opening {
+    /// Connections opened over HTTP (one per call in flight).
+    pub in_flight: u64,
+    /// The most a server may take from spawn to its initialize result.
+    pub startup_timeout: Duration,
+    /// The most one answer may take before the server is declared stuck.
+    pub answer_timeout: Duration,
+}
+
 impl Plan {
     pub fn for_mode(mode: Mode) -> Plan {
         let base = Plan {
@@ -96,6 +107,14 @@ impl Plan {
         }
     }
 
+    pub fn opening(&self) -> Opening {
+        Opening {
+            in_flight: self.in_flight,
+            startup_timeout: self.startup_timeout,
+            answer_timeout: self.answer_timeout,
+        }
+    }
+
     pub fn concurrent_calls(&self, transport: Transport) -> u64 {
         match transport {
             Transport::Stdio => self.stdio_concurrent_calls,
@@ -107,6 +126,80 @@ impl Plan {
     pub fn concurrent_budget(&self, transport: Transport) -> Budget {
         Budget {
             min_calls: self.concurrent_calls(transport),
+            min_duration: self.concurrent_min_duration,
+            cap: self.phase_cap,
+        }
+    }
+}
+
+/// Calls in flight in the expenses workload's concurrent phases. Lower than the echo
+/// workload's: SQLite serialises writers, and 8 is a busy interactive host, not a load test.
+pub const EXPENSES_IN_FLIGHT: u64 = 8;
+
+/// The size and the bounds of the expenses workload on one server (issue 4): `add_expense` and
+/// `list_expenses` on a fresh SQLite file.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpensesPlan {
+    /// Untimed calls of each tool (sequential, then as many at `in_flight`) before it is timed.
+    pub warmup_calls: u64,
+    /// Rows in the table when `list_expenses` is timed (the add warm-up counts towards them).
+    pub prefill_rows: u64,
+    /// Timed sequential calls of each tool.
+    pub sequential_calls: u64,
+    /// The least number of calls, and the least time, of each tool at `in_flight`.
+    pub concurrent_calls: u64,
+    pub concurrent_min_duration: Duration,
+    /// The most one phase may take; a phase cut short is marked in the table.
+    pub phase_cap: Duration,
+    /// Calls in flight in the concurrent phases, and the start's timeouts.
+    pub opening: Opening,
+}
+
+impl ExpensesPlan {
+    pub fn for_mode(mode: Mode) -> ExpensesPlan {
+        let base = ExpensesPlan {
+            warmup_calls: 200,
+            prefill_rows: 1_000,
+            sequential_calls: 2_000,
+            concurrent_calls: 4_000,
+            concurrent_min_duration: Duration::from_secs(3),
+            phase_cap: Duration::from_secs(20),
+            opening: Opening {
+                in_flight: EXPENSES_IN_FLIGHT,
+                startup_timeout: Duration::from_secs(30),
+                answer_timeout: Duration::from_secs(30),
+            },
+        };
+        match mode {
+            Mode::Full => base,
+            Mode::Quick => ExpensesPlan {
+                warmup_calls: 50,
+                sequential_calls: 300,
+                concurrent_calls: 600,
+                concurrent_min_duration: Duration::from_secs(1),
+                phase_cap: Duration::from_secs(8),
+                ..base
+            },
+            Mode::Smoke => ExpensesPlan {
+                warmup_calls: 3,
+                // More than a page, so every list answer is a full page with a next cursor.
+                prefill_rows: 60,
+                sequential_calls: 10,
+                concurrent_calls: 20,
+                concurrent_min_duration: Duration::ZERO,
+                ..base
+            },
+        }
+    }
+
+    pub fn in_flight(&self) -> u64 {
+        self.opening.in_flight
+    }
+
+    /// How long each measured concurrent phase runs.
+    pub fn concurrent_budget(&self) -> Budget {
+        Budget {
+            min_calls: self.concurrent_calls,
             min_duration: self.concurrent_min_duration,
             cap: self.phase_cap,
         }

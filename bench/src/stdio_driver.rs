@@ -18,7 +18,7 @@ use tokio::{
 
 use crate::{
     phase::{Budget, Completed, duration_us},
-    protocol::{self, Incoming},
+    protocol::{self, Call, Incoming},
 };
 
 /// Read buffer for a server's stdout.
@@ -87,9 +87,7 @@ impl StdioSession {
         &mut self,
         id: u64,
         timeout: Duration,
-        check: fn(
-            Result<&serde_json::value::RawValue, &serde_json::value::RawValue>,
-        ) -> anyhow::Result<()>,
+        check: protocol::Check,
     ) -> anyhow::Result<()> {
         for _ in 0..MAX_OTHER_MESSAGES_PER_ANSWER {
             self.read_line(timeout).await?;
@@ -127,9 +125,10 @@ impl StdioSession {
         id
     }
 
-    /// `calls` echo calls one after another, each timed into `histogram` (µs) when given.
+    /// `calls` calls one after another, each timed into `histogram` (µs) when given.
     pub async fn sequential(
         &mut self,
+        call: Call,
         calls: u64,
         time_cap: Duration,
         mut histogram: Option<&mut Histogram<u64>>,
@@ -140,12 +139,12 @@ impl StdioSession {
         while budget.more(done, started) {
             let id = self.take_id();
             let sent = Instant::now();
-            protocol::write_echo_call(&mut self.out, id);
+            (call.write)(&mut self.out, id);
             self.out.push(b'\n');
             self.flush_out().await?;
-            self.answer_to(id, self.answer_timeout, protocol::check_echo_answer)
+            self.answer_to(id, self.answer_timeout, call.check)
                 .await
-                .with_context(|| format!("sequential call {done}"))?;
+                .with_context(|| format!("sequential {} call {done}", call.tool))?;
             if let Some(histogram) = histogram.as_deref_mut() {
                 histogram.saturating_record(duration_us(sent.elapsed()));
             }
@@ -154,9 +153,14 @@ impl StdioSession {
         Ok(budget.completed(done, started.elapsed()))
     }
 
-    /// Echo calls with `in_flight` outstanding at all times (until the last ones), for as long
-    /// as `budget` allows.
-    pub async fn pipelined(&mut self, budget: Budget, in_flight: u64) -> anyhow::Result<Completed> {
+    /// Calls with `in_flight` outstanding at all times (until the last ones), for as long as
+    /// `budget` allows.
+    pub async fn pipelined(
+        &mut self,
+        call: Call,
+        budget: Budget,
+        in_flight: u64,
+    ) -> anyhow::Result<Completed> {
         let started = Instant::now();
         let mut outstanding: HashSet<u64> =
             HashSet::with_capacity(usize::try_from(in_flight).unwrap_or(64));
@@ -172,7 +176,7 @@ impl StdioSession {
                     break;
                 }
                 let id = self.take_id();
-                protocol::write_echo_call(&mut self.out, id);
+                (call.write)(&mut self.out, id);
                 self.out.push(b'\n');
                 outstanding.insert(id);
                 sent += 1;
@@ -191,8 +195,8 @@ impl StdioSession {
                         if !outstanding.remove(&id) {
                             bail!("an answer to id {id}, which is not outstanding");
                         }
-                        protocol::check_echo_answer(outcome)
-                            .with_context(|| format!("call id {id}"))?;
+                        (call.check)(outcome)
+                            .with_context(|| format!("{} call id {id}", call.tool))?;
                         done += 1;
                     }
                     Incoming::Other => {}

@@ -1,5 +1,6 @@
-//! One server's run: cold starts, idle memory, warm-up, the sequential phase and the
-//! concurrent phase, with the same steps for every server and transport.
+//! One echo server's run: cold starts, idle memory, warm-up, the sequential phase and the
+//! concurrent phase, with the same steps for every server and transport. The session and start
+//! code here also serves the expenses workload ([`crate::expenses`]).
 
 use std::{
     mem,
@@ -19,8 +20,9 @@ use crate::{
     http_driver::{Connection, Target},
     peers::{Launch, Transport},
     phase::{Budget, Completed},
-    procfs::{self, ProcessTree},
-    settings::Plan,
+    procfs::{CpuSnapshot, ProcessTree},
+    protocol::{self, Call},
+    settings::{Opening, Plan},
     stdio_driver::StdioSession,
 };
 
@@ -49,7 +51,7 @@ pub struct Measurements {
 }
 
 /// A session with a started server, on either transport.
-enum Session {
+pub(crate) enum Session {
     Stdio(StdioSession),
     Http {
         target: Arc<Target>,
@@ -62,14 +64,15 @@ enum Session {
 }
 
 impl Session {
-    async fn sequential(
+    pub(crate) async fn sequential(
         &mut self,
+        call: Call,
         calls: u64,
         cap: Duration,
         histogram: Option<&mut Histogram<u64>>,
     ) -> anyhow::Result<Completed> {
         match self {
-            Session::Stdio(session) => session.sequential(calls, cap, histogram).await,
+            Session::Stdio(session) => session.sequential(call, calls, cap, histogram).await,
             Session::Http {
                 target,
                 connections,
@@ -78,7 +81,7 @@ impl Session {
             } => {
                 let connection = connections.first_mut().context("no connection")?;
                 let completed = target
-                    .sequential(connection, *next_id, calls, cap, histogram)
+                    .sequential(call, connection, *next_id, calls, cap, histogram)
                     .await?;
                 *next_id += completed.calls;
                 Ok(completed)
@@ -86,9 +89,30 @@ impl Session {
         }
     }
 
-    async fn concurrent(&mut self, budget: Budget, in_flight: u64) -> anyhow::Result<Completed> {
+    /// `calls` sequential calls, each timed: what the phase did, and the latencies (µs).
+    pub(crate) async fn timed_sequential(
+        &mut self,
+        call: Call,
+        calls: u64,
+        cap: Duration,
+    ) -> anyhow::Result<(Completed, Histogram<u64>)> {
+        let mut histogram = Histogram::<u64>::new_with_bounds(1, HISTOGRAM_MAX_US, 3)?;
+        let completed = self
+            .sequential(call, calls, cap, Some(&mut histogram))
+            .await?;
+        Ok((completed, histogram))
+    }
+
+    /// Calls with `in_flight` outstanding (over HTTP: one on each of the session's
+    /// connections, which `start` opened `in_flight` of).
+    pub(crate) async fn concurrent(
+        &mut self,
+        call: Call,
+        budget: Budget,
+        in_flight: u64,
+    ) -> anyhow::Result<Completed> {
         match self {
-            Session::Stdio(session) => session.pipelined(budget, in_flight).await,
+            Session::Stdio(session) => session.pipelined(call, budget, in_flight).await,
             Session::Http {
                 target,
                 connections,
@@ -96,7 +120,7 @@ impl Session {
                 ..
             } => {
                 let (completed, back, used_ids) = target
-                    .concurrent(mem::take(connections), *next_id, budget)
+                    .concurrent(call, mem::take(connections), *next_id, budget)
                     .await?;
                 *connections = back;
                 *next_id += used_ids;
@@ -113,10 +137,10 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Start a server and finish the handshake; the duration is spawn to initialize result.
-async fn start(
+pub(crate) async fn start(
     transport: Transport,
     launch: &dyn Fn(u16) -> anyhow::Result<Launch>,
-    plan: &Plan,
+    opening: &Opening,
 ) -> anyhow::Result<(ServerProcess, Session, Duration)> {
     let port = match transport {
         Transport::Stdio => 0,
@@ -134,8 +158,8 @@ async fn start(
         match transport {
             Transport::Stdio => {
                 let stdout = pipes.stdout.context("stdout is piped")?;
-                let mut session = StdioSession::new(pipes.stdin, stdout, plan.answer_timeout);
-                session.initialize(plan.startup_timeout).await?;
+                let mut session = StdioSession::new(pipes.stdin, stdout, opening.answer_timeout);
+                session.initialize(opening.startup_timeout).await?;
                 let cold = started.elapsed();
                 session.confirm_initialized().await?;
                 anyhow::Ok((Session::Stdio(session), cold))
@@ -144,15 +168,19 @@ async fn start(
                 let addr = SocketAddr::from(([127, 0, 0, 1], port));
                 let still_running = || process.exit_status().is_none();
                 let mut first =
-                    Connection::open_when_listening(addr, plan.startup_timeout, still_running)
+                    Connection::open_when_listening(addr, opening.startup_timeout, still_running)
                         .await?;
-                let target =
-                    Target::initialize(addr, &mut first, plan.startup_timeout, plan.answer_timeout)
-                        .await?;
+                let target = Target::initialize(
+                    addr,
+                    &mut first,
+                    opening.startup_timeout,
+                    opening.answer_timeout,
+                )
+                .await?;
                 let cold = started.elapsed();
                 target.confirm_initialized(&mut first).await?;
                 let mut connections = vec![first];
-                for _ in 1..plan.in_flight {
+                for _ in 1..opening.in_flight {
                     connections.push(
                         Connection::open(addr)
                             .await
@@ -184,7 +212,7 @@ pub async fn measure(
     let mut cold_starts = Vec::new();
     let mut kept = None;
     for sample in 0..plan.cold_starts.max(1) {
-        let (process, session, cold) = start(transport, launch, plan).await?;
+        let (process, session, cold) = start(transport, launch, &plan.opening()).await?;
         cold_starts.push(cold);
         if sample + 1 < plan.cold_starts.max(1) {
             drop(session);
@@ -214,13 +242,15 @@ async fn run_phases(
     let tree = ProcessTree::of(process.pid()).context("could not read /proc")?;
     let idle_rss_kib = tree.rss_kib();
 
+    let call = protocol::ECHO;
     session
-        .sequential(plan.warmup_sequential, plan.phase_cap, None)
+        .sequential(call, plan.warmup_sequential, plan.phase_cap, None)
         .await
         .context("warm-up")?;
     if plan.warmup_concurrent > 0 {
         session
             .concurrent(
+                call,
                 Budget::calls(plan.warmup_concurrent, plan.phase_cap),
                 plan.in_flight,
             )
@@ -228,17 +258,11 @@ async fn run_phases(
             .context("concurrent warm-up")?;
     }
 
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, HISTOGRAM_MAX_US, 3)?;
     // Other processes' CPU over both measured phases: the machine's busy time less the
     // server's and the driver's.
-    let measured_from = Instant::now();
-    let busy_before = (
-        procfs::machine_busy_ticks(),
-        tree.cpu_ticks(),
-        procfs::own_cpu_ticks(),
-    );
-    let sequential = session
-        .sequential(plan.sequential_calls, plan.phase_cap, Some(&mut histogram))
+    let measured_from = CpuSnapshot::take(&tree);
+    let (sequential, histogram) = session
+        .timed_sequential(call, plan.sequential_calls, plan.phase_cap)
         .await
         .context("the sequential phase")?;
 
@@ -255,31 +279,19 @@ async fn run_phases(
             }
         })
     };
-    let cpu_before = tree.cpu_ticks();
-    let driver_before = procfs::own_cpu_ticks();
+    let concurrent_from = CpuSnapshot::take(&tree);
     let concurrent = session
-        .concurrent(plan.concurrent_budget(transport), plan.in_flight)
+        .concurrent(call, plan.concurrent_budget(transport), plan.in_flight)
         .await;
-    let cpu_after = tree.cpu_ticks();
-    let driver_after = procfs::own_cpu_ticks();
-    let busy_after = (procfs::machine_busy_ticks(), cpu_after, driver_after);
-    let measured_for = measured_from.elapsed();
+    let measured_to = CpuSnapshot::take(&tree);
     peak_rss.fetch_max(tree.rss_kib(), Ordering::Relaxed);
     sampler.abort();
     let concurrent = concurrent.context("the concurrent phase")?;
 
-    let cpu_seconds =
-        (cpu_after.saturating_sub(cpu_before)) as f64 / procfs::ticks_per_second() as f64;
+    let cpu_seconds = measured_to.server_seconds_since(&concurrent_from);
+    let driver_seconds = measured_to.driver_seconds_since(&concurrent_from);
+    let background_cores = measured_to.background_cores_since(&measured_from);
     let calls = concurrent.calls.max(1) as f64;
-    let ticks_per_second = procfs::ticks_per_second() as f64;
-    let driver_seconds = driver_after.saturating_sub(driver_before) as f64 / ticks_per_second;
-    let background_ticks = busy_after
-        .0
-        .saturating_sub(busy_before.0)
-        .saturating_sub(busy_after.1.saturating_sub(busy_before.1))
-        .saturating_sub(busy_after.2.saturating_sub(busy_before.2));
-    let background_cores =
-        background_ticks as f64 / ticks_per_second / measured_for.as_secs_f64().max(1e-9);
     Ok(Measurements {
         sequential,
         p50_us: histogram.value_at_quantile(0.50),
