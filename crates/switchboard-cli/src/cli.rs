@@ -209,6 +209,18 @@ Examples:
         command: ExpensesCommand,
     },
 
+    /// Read the gateway's audit log: the newest records, or those matching a query.
+    #[command(after_help = "\
+Examples:
+  switchboard audit tail -n 50                              # ./audit.jsonl (and its rotated files)
+  switchboard audit tail --file /var/log/switchboard/audit.jsonl
+  switchboard audit query --client ci-bot --tool add_expense --since 1h
+  switchboard audit query --outcome refused --since 7d --db postgres://me@db.example/audit --json")]
+    Audit {
+        #[command(subcommand)]
+        command: crate::audit::AuditCommand,
+    },
+
     /// Get a prompt: SERVER/PROMPT or a prompt name only one server has.
     #[command(
         after_help = "Example:\n  switchboard prompt everything/simple_prompt\n  switchboard prompt everything/args_prompt --arg city=Paris"

@@ -57,6 +57,10 @@ pub enum GatewayCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Print the SHA-256 of an API key read from stdin, for `[[security.api_keys]]` (the key
+    /// itself is never stored, and never taken from the command line).
+    #[command(after_help = "Example:\n  printf %s \"$KEY\" | switchboard gateway hash-key")]
+    HashKey,
 }
 
 /// JSON log lines on stderr for the gateway (stdout belongs to the stdio front). Returns
@@ -85,8 +89,10 @@ pub fn init_logs(command: &crate::cli::Command, verbose: bool) -> bool {
 }
 
 pub async fn run(global: GlobalArgs, args: GatewayArgs) -> Result<ExitCode, Failure> {
-    if let Some(GatewayCommand::Init { path, force }) = args.command {
-        return init(&path, force);
+    match args.command {
+        Some(GatewayCommand::Init { path, force }) => return init(&path, force),
+        Some(GatewayCommand::HashKey) => return crate::audit::hash_key_command(),
+        None => {}
     }
     let config = load(&global)?;
     let connect = ConnectOptions {

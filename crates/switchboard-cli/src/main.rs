@@ -4,6 +4,7 @@
 //! runs one command on a [`switchboard_host::Host`], prints the result, and maps failures to
 //! documented exit codes.
 
+mod audit;
 mod bookmarks;
 mod chat;
 mod cli;

@@ -110,6 +110,7 @@ fn target_server(command: &Command, config: &Config) -> Option<String> {
         Command::Servers
         | Command::Serve { .. }
         | Command::Expenses { .. }
+        | Command::Audit { .. }
         | Command::Ask { .. }
         | Command::Chat { .. }
         | Command::Gateway(_) => None,
@@ -151,6 +152,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 
     if let Command::Expenses { command } = cli.command {
         return crate::expenses::run(command, cli.global.json).await;
+    }
+    if let Command::Audit { command } = cli.command {
+        return crate::audit::run(command, cli.global.json).await;
     }
     match cli.command {
         Command::Ask { question, agent } => {
@@ -227,10 +231,12 @@ async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<E
     match command {
         Command::Serve { .. }
         | Command::Expenses { .. }
+        | Command::Audit { .. }
         | Command::Ask { .. }
         | Command::Chat { .. }
         | Command::Gateway(_) => Err(Failure::internal(
-            "serve, expenses, ask, chat and gateway are handled before connecting".to_owned(),
+            "serve, expenses, audit, ask, chat and gateway are handled before connecting"
+                .to_owned(),
         )),
         Command::Servers => {
             let report = output::ServersReport::gather(host).await;

@@ -178,3 +178,28 @@ fn the_stdio_front_is_one_server_for_a_host() {
         "through the gateway"
     );
 }
+
+#[test]
+fn hash_key_prints_the_sha256_of_the_key_on_stdin() {
+    let sandbox = crate::Sandbox::new();
+    let output = sandbox
+        .cmd()
+        .args(["gateway", "hash-key"])
+        .write_stdin("secret-key-1\n")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", crate::stderr(&output));
+    assert_eq!(
+        crate::stdout(&output).trim(),
+        "a6c1eaef9d5f23f4e13d9b574cbbe07ae877227d92be87d077005dc6776bcdcc"
+    );
+    // No key on stdin is a usage error, not an empty hash.
+    let output = sandbox
+        .cmd()
+        .args(["gateway", "hash-key"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(crate::stderr(&output).contains("no key on stdin"));
+}
