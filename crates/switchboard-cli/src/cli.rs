@@ -209,6 +209,18 @@ Examples:
         command: ExpensesCommand,
     },
 
+    /// List the servers of an MCP Registry and add them to your config.
+    #[command(after_help = "\
+Entries become mcpServers entries: remote URLs as they are, npm packages via npx, PyPI packages
+via uvx, OCI images via docker run. Values the registry says you must supply (API keys, tokens)
+are written as ${NAME} references, never as values. Comments in the config file are kept.
+
+Examples:
+  switchboard discover https://registry.modelcontextprotocol.io --search weather
+  switchboard discover http://127.0.0.1:8787 --all          # a Switchboard gateway's upstreams
+  switchboard discover https://registry.example.com --add io.github.me/weather --dry-run")]
+    Discover(crate::discover::DiscoverArgs),
+
     /// Read the gateway's audit log: the newest records, or those matching a query.
     #[command(after_help = "\
 Examples:

@@ -8,6 +8,7 @@ mod audit;
 mod bookmarks;
 mod chat;
 mod cli;
+mod discover;
 mod env;
 mod eras;
 mod expenses;

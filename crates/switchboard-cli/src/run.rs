@@ -111,6 +111,7 @@ fn target_server(command: &Command, config: &Config) -> Option<String> {
         | Command::Serve { .. }
         | Command::Expenses { .. }
         | Command::Audit { .. }
+        | Command::Discover(_)
         | Command::Ask { .. }
         | Command::Chat { .. }
         | Command::Gateway(_) => None,
@@ -152,6 +153,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 
     if let Command::Expenses { command } = cli.command {
         return crate::expenses::run(command, cli.global.json).await;
+    }
+    if let Command::Discover(args) = cli.command {
+        return crate::discover::run(&cli.global, args).await;
     }
     if let Command::Audit { command } = cli.command {
         return crate::audit::run(command, cli.global.json).await;
@@ -232,10 +236,11 @@ async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<E
         Command::Serve { .. }
         | Command::Expenses { .. }
         | Command::Audit { .. }
+        | Command::Discover(_)
         | Command::Ask { .. }
         | Command::Chat { .. }
         | Command::Gateway(_) => Err(Failure::internal(
-            "serve, expenses, audit, ask, chat and gateway are handled before connecting"
+            "serve, expenses, audit, discover, ask, chat and gateway are handled before connecting"
                 .to_owned(),
         )),
         Command::Servers => {

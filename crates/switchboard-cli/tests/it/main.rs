@@ -5,6 +5,7 @@
 mod agent;
 mod bookmarks;
 mod commands;
+mod discover;
 mod errors;
 mod expenses;
 mod gateway;
