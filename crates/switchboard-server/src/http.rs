@@ -317,22 +317,31 @@ fn check_modern_headers(
     {
         return Err(mismatch("MCP-Protocol-Version"));
     }
-    if let (Some(method), Some(body_method)) = (header_str(headers, METHOD_HEADER), peek.method)
-        && method != body_method
-    {
-        return Err(mismatch("Mcp-Method"));
-    }
-    if let Some(name) = header_str(headers, NAME_HEADER) {
-        let params = peek.params.as_ref();
-        let body_name = match peek.method {
-            Some("resources/read") => params.and_then(|p| p.uri.as_deref()),
-            _ => params.and_then(|p| p.name.as_deref()),
-        };
-        if body_name.is_some_and(|body_name| body_name != name) {
-            return Err(mismatch("Mcp-Name"));
+    // A header the body calls for must be there (SEP-2243): intermediaries route on them.
+    let missing = |what: &str| {
+        ErrorObject::new(
+            code::HEADER_MISMATCH,
+            format!("the {what} header is missing; 2026-07-28 requests carry it beside the body"),
+        )
+    };
+    match (header_str(headers, METHOD_HEADER), peek.method) {
+        (Some(method), Some(body_method)) if method != body_method => {
+            return Err(mismatch("Mcp-Method"));
         }
+        (None, Some(_)) => return Err(missing("Mcp-Method")),
+        _ => {}
     }
-    Ok(())
+    let params = peek.params.as_ref();
+    let body_name = match peek.method {
+        Some("resources/read") => params.and_then(|p| p.uri.as_deref()),
+        Some("tools/call" | "prompts/get") => params.and_then(|p| p.name.as_deref()),
+        _ => None,
+    };
+    match (header_str(headers, NAME_HEADER), body_name) {
+        (Some(name), Some(body_name)) if name != body_name => Err(mismatch("Mcp-Name")),
+        (None, Some(_)) => Err(missing("Mcp-Name")),
+        _ => Ok(()),
+    }
 }
 
 async fn no_stream() -> Response {

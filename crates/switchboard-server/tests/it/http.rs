@@ -106,23 +106,32 @@ async fn modern_header_rules() {
         "tools/call",
         r#""name":"echo","arguments":{"text":"hi"}"#,
     );
-    for (name, value) in [
-        ("mcp-protocol-version", "2025-11-25"),
-        ("mcp-method", "tools/list"),
-        ("mcp-name", "other"),
+    let method = ("mcp-method", "tools/call");
+    let name = ("mcp-name", "echo");
+    for (case, headers) in [
+        ("wrong version", vec![("mcp-protocol-version", "2025-11-25"), method, name]),
+        ("wrong method", vec![("mcp-method", "tools/list"), name]),
+        ("wrong name", vec![method, ("mcp-name", "other")]),
+        ("no method header", vec![name]),
+        ("no name header", vec![method]),
     ] {
-        let response = post(&server.url, &call, &[(name, value)]).await;
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name}");
+        let response = post(&server.url, &call, &headers).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{case}");
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body["error"]["code"], -32020, "{name}: {body}");
+        assert_eq!(body["error"]["code"], -32020, "{case}: {body}");
     }
     // Header names are case-insensitive and values may carry spaces.
-    let response = post(&server.url, &call, &[("MCP-METHOD", " tools/call ")]).await;
+    let response = post(
+        &server.url,
+        &call,
+        &[("MCP-METHOD", " tools/call "), ("Mcp-Name", "echo ")],
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     let response = post(
         &server.url,
         &modern(2, "tools/list", r#""_meta2":1"#).replace("2026-07-28", "2099-01-01"),
-        &[],
+        &[("mcp-method", "tools/list")],
     )
     .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -145,7 +154,7 @@ async fn modern_header_rules() {
     let response = post(
         &server.url,
         &modern(4, "tools/call", r#""name":"nope""#),
-        &[],
+        &[("mcp-method", "tools/call"), ("mcp-name", "nope")],
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -220,19 +229,26 @@ async fn dns_rebinding_is_refused() {
         .header(header::HOST, "evil.example")
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json")
+        .header("mcp-method", "tools/list")
         .body(ping.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(evil_host.status(), StatusCode::FORBIDDEN);
-    let evil_origin = post(&server.url, &ping, &[("origin", "http://evil.example")]).await;
+    let list = ("mcp-method", "tools/list");
+    let evil_origin = post(
+        &server.url,
+        &ping,
+        &[("origin", "http://evil.example"), list],
+    )
+    .await;
     assert_eq!(evil_origin.status(), StatusCode::FORBIDDEN);
     let local_origin = format!("http://localhost:{}", server.port);
-    let fine = post(&server.url, &ping, &[("origin", &local_origin)]).await;
+    let fine = post(&server.url, &ping, &[("origin", &local_origin), list]).await;
     assert_eq!(fine.status(), StatusCode::OK);
     let localhost_url = format!("http://localhost:{}/mcp", server.port);
     assert_eq!(
-        post(&localhost_url, &ping, &[]).await.status(),
+        post(&localhost_url, &ping, &[list]).await.status(),
         StatusCode::OK
     );
 }
@@ -294,7 +310,12 @@ async fn a_slow_call_streams_progress_then_the_result() {
         r#""io.modelcontextprotocol/clientCapabilities":{}"#,
         r#""io.modelcontextprotocol/clientCapabilities":{},"progressToken":"p""#,
     );
-    let response = post(&server.url, &body, &[]).await;
+    let response = post(
+        &server.url,
+        &body,
+        &[("mcp-method", "tools/call"), ("mcp-name", "slow")],
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         response.headers()[header::CONTENT_TYPE]
