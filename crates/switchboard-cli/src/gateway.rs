@@ -107,6 +107,12 @@ pub async fn run(global: GlobalArgs, args: GatewayArgs) -> Result<ExitCode, Fail
         ..ConnectOptions::default()
     };
     let address = args.listen.unwrap_or(config.listen.address);
+    if matches!(args.front, Front::Http) {
+        // Before any upstream starts: a public address needs [security] or an explicit opt-out.
+        config
+            .check_exposure(address)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
     let gateway = Gateway::connect_with(config, connect)
         .await
         .map_err(|e| Failure::usage(e.to_string()))?;

@@ -20,7 +20,19 @@
 //! ```
 //!
 //! The library does no I/O: the caller passes the text, the path (for messages) and an
-//! environment lookup for `${VAR}`.
+//! environment lookup for `${VAR}`, for the JWT secret named by `security.jwt.hs256_secret_env`
+//! and for [`REDIS_URL_VAR`].
+//!
+//! # Security
+//!
+//! `[security]` is `switchboard_policy::config::SecurityConfig` (see that module for every
+//! field). When it is present it must name at least one way to authenticate (API keys or
+//! JWTs), and everything it needs must be at hand (the JWT secret's variable set): otherwise
+//! the gateway refuses to start, rather than run open while the file asks for protection.
+//!
+//! Without `[security]` the HTTP front is unauthenticated, which is only safe on loopback: a
+//! gateway whose listener is not on a loopback address refuses to serve unless
+//! `[listen] allow_unauthenticated = true` says that is intended (then it logs a warning).
 
 use std::{
     collections::HashMap,
@@ -31,12 +43,17 @@ use std::{
 
 use indexmap::IndexMap;
 use serde::Deserialize;
-use switchboard_config::{Config, ServerName, parse_config};
+use switchboard_config::{Config, Secret, ServerName, parse_config};
+use switchboard_policy::config::SecurityConfig;
 
 use crate::error::GatewayError;
 
 /// Where the gateway listens by default: loopback only.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:8787";
+
+/// The environment variable that names the Redis shared by replicas, when
+/// `security.rate_limits.redis_url` does not.
+pub const REDIS_URL_VAR: &str = "REDIS_URL";
 
 /// The keys of an `[upstreams.NAME]` table that belong to the gateway, not to the server entry.
 const GATEWAY_UPSTREAM_KEYS: [&str; 3] = ["max_in_flight", "timeout_secs", "prefix"];
@@ -55,6 +72,14 @@ pub struct GatewayConfig {
     pub unprefixed: Option<ServerName>,
     /// The file this came from, for messages.
     pub origin: Option<PathBuf>,
+    /// `[security]`: authentication, scopes, rate limits and audit; `None` serves without them
+    /// (loopback only, see the module docs).
+    pub security: Option<SecurityConfig>,
+    /// The HS256 secret, read from the variable `security.jwt.hs256_secret_env` names.
+    pub jwt_secret: Option<Secret>,
+    /// The Redis that replicas share (rate-limit counters, the session routing table):
+    /// `security.rate_limits.redis_url`, else [`REDIS_URL_VAR`].
+    pub redis_url: Option<Secret>,
 }
 
 /// `[listen]`.
@@ -67,6 +92,15 @@ pub struct ListenConfig {
     /// Host names (without port) that the `Host` and `Origin` headers may name.
     #[serde(default = "default_allowed_hosts")]
     pub allowed_hosts: Vec<String>,
+    /// Serve on a non-loopback address without `[security]`. Off: such a gateway refuses to
+    /// start, since anyone who can reach it could use every upstream.
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+    /// The URL other replicas reach this one at (e.g. `http://10.0.0.5:8787`), for legacy
+    /// sessions shared through Redis. Default: `http://` + the listening address, unless
+    /// that is unspecified (`0.0.0.0`), in which case sessions stay on their replica.
+    #[serde(default)]
+    pub advertise_url: Option<String>,
 }
 
 impl Default for ListenConfig {
@@ -74,6 +108,8 @@ impl Default for ListenConfig {
         ListenConfig {
             address: default_address(),
             allowed_hosts: default_allowed_hosts(),
+            allow_unauthenticated: false,
+            advertise_url: None,
         }
     }
 }
@@ -97,8 +133,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Deepest nesting of arrays and objects in a request body (HTTP 400 above it).
     pub max_json_depth: usize,
-    /// Requests in flight at once from one client (HTTP 429 above it). Until issue 9 gives
-    /// clients identities, a client is its IP address.
+    /// Requests in flight at once from one client (HTTP 429 above it): the authenticated
+    /// client, or its IP address without `[security]`.
     pub max_in_flight_per_client: usize,
     /// Calls in flight at once to one upstream, unless its table sets `max_in_flight`
     /// (`-32000`, retryable, above it).
@@ -170,10 +206,8 @@ struct RawFile {
     limits: Limits,
     #[serde(default)]
     upstreams: IndexMap<String, toml::Table>,
-    /// Issue 9's section. Refused until its layers are in the stack: a gateway must not run
-    /// open while its config asks for authentication.
     #[serde(default)]
-    security: Option<toml::Value>,
+    security: Option<SecurityConfig>,
 }
 
 /// Whether `name` is a valid upstream name: what qualified names and gateway URIs can carry
@@ -205,14 +239,45 @@ impl GatewayConfig {
             file: file.clone(),
             message: format!("{key}: {message}"),
         };
-        if raw.security.is_some() {
-            return Err(config_error(
-                "security".into(),
-                "authentication, scopes, rate limits and audit are not part of this gateway yet; \
-                 it would serve without them, so it refuses to start"
-                    .into(),
-            ));
+        let mut jwt_secret = None;
+        if let Some(security) = &raw.security {
+            security.validate().map_err(|error| GatewayError::Config {
+                file: file.clone(),
+                message: error.to_string(),
+            })?;
+            if security.api_keys.is_empty() && security.jwt.is_none() {
+                return Err(config_error(
+                    "security".into(),
+                    "names no way to authenticate; add [[security.api_keys]] or [security.jwt] \
+                     (without them every request would be refused)"
+                        .into(),
+                ));
+            }
+            if let Some(var) = security
+                .jwt
+                .as_ref()
+                .and_then(|jwt| jwt.hs256_secret_env.as_deref())
+            {
+                match env(var) {
+                    Some(secret) if !secret.is_empty() => jwt_secret = Some(Secret::new(secret)),
+                    _ => {
+                        return Err(config_error(
+                            "security.jwt.hs256_secret_env".into(),
+                            format!(
+                                "the environment variable {var} is not set or empty, so tokens \
+                                 cannot be checked; the gateway refuses to start without it"
+                            ),
+                        ));
+                    }
+                }
+            }
         }
+        let redis_url = raw
+            .security
+            .as_ref()
+            .and_then(|s| s.rate_limits.redis_url.clone())
+            .or_else(|| env(REDIS_URL_VAR).filter(|url| !url.is_empty()))
+            .map(Secret::new);
         if raw.listen.allowed_hosts.is_empty() {
             return Err(config_error(
                 "listen.allowed_hosts".into(),
@@ -343,6 +408,33 @@ impl GatewayConfig {
             upstream_limits,
             unprefixed,
             origin: origin.map(Path::to_path_buf),
+            security: raw.security,
+            jwt_secret,
+            redis_url,
+        })
+    }
+
+    /// Whether serving on `address` is allowed: a non-loopback address needs `[security]`
+    /// or `listen.allow_unauthenticated`. `Ok(true)` means allowed but open to the network
+    /// without authentication (the caller warns).
+    pub fn check_exposure(&self, address: SocketAddr) -> Result<bool, GatewayError> {
+        if self.security.is_some() || address.ip().is_loopback() {
+            return Ok(false);
+        }
+        if self.listen.allow_unauthenticated {
+            return Ok(true);
+        }
+        Err(GatewayError::Config {
+            file: self.origin.as_ref().map_or_else(
+                || "<gateway config>".to_owned(),
+                |p| p.display().to_string(),
+            ),
+            message: format!(
+                "listen: {address} is not a loopback address and there is no [security] section, \
+                 so anyone who can reach it could use every upstream; add [security] (API keys or \
+                 JWTs) or set listen.allow_unauthenticated = true if something in front of the \
+                 gateway authenticates"
+            ),
         })
     }
 
@@ -386,8 +478,9 @@ pub const EXAMPLE_CONFIG: &str = r#"# Switchboard gateway: one MCP endpoint in f
 # `switchboard gateway --config gateway.toml --stdio` as a stdio server.
 
 [listen]
-# Loopback only by default. To serve other machines, bind 0.0.0.0 and put the gateway
-# behind TLS; authentication comes with the gateway's security layers.
+# Loopback only by default. To serve other machines, bind 0.0.0.0, put the gateway behind
+# TLS and add a [security] section (without one, a non-loopback address is refused unless
+# allow_unauthenticated = true).
 address = "127.0.0.1:8787"
 # The Host and Origin headers must name one of these (protection against DNS rebinding).
 # Add the public name clients use when the gateway sits behind a proxy.
@@ -431,6 +524,17 @@ args = ["serve", "bookmarks"]
 # [upstreams.remote]
 # url = "https://mcp.example.com/mcp"
 # headers = { Authorization = "Bearer ${REMOTE_TOKEN}" }
+
+# Authentication, scopes, rate limits and audit (see the README's Security section):
+# [security]
+# public_base_url = "https://mcp.example.com"
+# [[security.api_keys]]                # echo -n "$KEY" | switchboard gateway hash-key
+# client_id = "ci-bot"
+# sha256 = "..."
+# scopes = ["expenses:read"]
+# [security.audit]
+# sink = "jsonl"
+# path = "audit.jsonl"
 "#;
 
 #[cfg(test)]
@@ -489,7 +593,23 @@ mod tests {
             "{zero}"
         );
         let security = error("[security]\nrequire_auth = true\n[upstreams.a]\ncommand = \"x\"\n");
-        assert!(security.contains("gw.toml: security: "), "{security}");
+        assert!(
+            security.starts_with("gw.toml: ") && security.contains("require_auth"),
+            "{security}"
+        );
+        let no_method = error("[security]\n[upstreams.a]\ncommand = \"x\"\n");
+        assert!(
+            no_method.contains("security: names no way to authenticate"),
+            "{no_method}"
+        );
+        let no_secret = error(
+            "[security.jwt]\nissuer = \"i\"\naudience = [\"a\"]\nhs256_secret_env = \"GW_TEST_SECRET\"\n[upstreams.a]\ncommand = \"x\"\n",
+        );
+        assert!(
+            no_secret.contains("GW_TEST_SECRET is not set")
+                && no_secret.contains("refuses to start"),
+            "{no_secret}"
+        );
         let none = error("[listen]\n");
         assert!(none.contains("upstreams: no upstream servers"), "{none}");
         let unset = error("[upstreams.a]\nurl = \"https://${NOPE}/mcp\"\n");
@@ -504,6 +624,40 @@ mod tests {
                 "upstreams.b.prefix: only one upstream can be unprefixed, and a already is"
             ),
             "{two}"
+        );
+    }
+
+    #[test]
+    fn a_public_address_needs_security_or_an_explicit_opt_out() {
+        let open = GatewayConfig::parse("[upstreams.a]\ncommand = \"x\"\n", None, &no_env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let public: SocketAddr = "0.0.0.0:8787".parse().unwrap_or_else(|e| panic!("{e}"));
+        let loopback: SocketAddr = "127.0.0.1:8787".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!open.check_exposure(loopback).unwrap_or(true));
+        let refused = open.check_exposure(public).err().map(|e| e.to_string());
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|m| m.contains("allow_unauthenticated")),
+            "{refused:?}"
+        );
+        let opted = GatewayConfig::parse(
+            "[listen]\nallow_unauthenticated = true\n[upstreams.a]\ncommand = \"x\"\n",
+            None,
+            &no_env,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(opted.check_exposure(public).unwrap_or(false));
+        let secured = GatewayConfig::parse(
+            "[[security.api_keys]]\nclient_id = \"a\"\nsha256 = \"4c806362b613f7496abf284146efd31da90e4b16169fe001841ca17290f427c4\"\n[upstreams.a]\ncommand = \"x\"\n",
+            None,
+            &|name| (name == REDIS_URL_VAR).then(|| "redis://127.0.0.1:1".to_owned()),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!secured.check_exposure(public).unwrap_or(true));
+        assert_eq!(
+            secured.redis_url.as_ref().map(Secret::expose),
+            Some("redis://127.0.0.1:1")
         );
     }
 }

@@ -12,6 +12,11 @@ pub enum GatewayError {
     #[error("{file}: {message}")]
     Config { file: String, message: String },
 
+    /// `[security]` could not be set up (a JWKS, Redis or the audit log); the gateway does
+    /// not start without it.
+    #[error("{0}; the gateway does not start without its security")]
+    Security(String),
+
     /// The front could not be built (a name the server kit refuses).
     #[error("the gateway's server could not be built: {0}")]
     Build(#[from] switchboard_server::BuildError),

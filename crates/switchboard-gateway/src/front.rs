@@ -35,7 +35,19 @@ use tower_http::{
     trace::{DefaultOnResponse, TraceLayer},
 };
 
-use crate::{config::Limits, metrics as m, upstreams::Upstreams};
+use switchboard_policy::{
+    auth::{AuthLayer, Principal, protected_resource_router},
+    ratelimit::{RATE_LIMITED_CODE, RATE_LIMITED_REASON, RateLimited},
+    scope::{INSUFFICIENT_SCOPE_CODE, Refusal},
+};
+
+use crate::{
+    config::Limits,
+    metrics as m,
+    security::Security,
+    sessions::{SessionRoutes, route_sessions},
+    upstreams::Upstreams,
+};
 
 /// The header that carries the request id, generated when the client sent none.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -53,7 +65,14 @@ pub struct FrontConfig {
     pub ws_tasks: TaskTracker,
     /// Cancelled when the gateway stops; WebSocket connections then close.
     pub stopping: CancellationToken,
+    /// `[security]`: authentication here, the rest in the catalogue.
+    pub security: Option<Arc<Security>>,
+    /// Legacy sessions shared by replicas through Redis, when configured.
+    pub sessions: Option<SessionRoutes>,
 }
+
+/// The largest JSON answer [`refusal_status`] looks into; refusals are far smaller.
+const MAX_REFUSAL_BYTES: u64 = 16 * 1024;
 
 /// The gateway's axum router: `/mcp` and `/ws` (both eras, through the stack), `/healthz`,
 /// `/readyz` and `/metrics`.
@@ -93,13 +112,41 @@ pub fn router(server: Server, upstreams: Upstreams, config: &FrontConfig) -> Rou
                 // 0. Host and Origin allow-list (403), before anything else learns of the
                 //    request (the kit checks again; a rebinding page must not even reach auth).
                 .layer(middleware::from_fn_with_state(allowed, check_host))
+                // 0b. A legacy session another replica owns (Redis routing table): the request
+                //     goes to that replica as it is, which authenticates it; new sessions are
+                //     recorded as this replica's.
+                .option_layer(
+                    config
+                        .sessions
+                        .clone()
+                        .map(|routes| middleware::from_fn_with_state(routes, route_sessions)),
+                )
                 // 1. Who is calling: the request id and peer address become a `Caller`.
                 .layer(middleware::from_fn(caller_context))
-                // 2. SECURITY SLOT (issue 9), in this order: authentication (401; fills
-                //    `Caller::client_id`), scope policy (403 / -32001), rate limits (429), audit
-                //    (one record per call, written before the answer). Each is its own module
-                //    and layer; the in-flight limit below then keys on the authenticated client.
-                // 3. Requests in flight per client (429).
+                // 2. Security (with `[security]`):
+                //    a. authentication (401 + WWW-Authenticate; 503 when keys are unavailable).
+                //       The credential headers are removed here, so nothing below, and no
+                //       upstream, ever sees them. The WebSocket upgrade is a request like any.
+                .option_layer(
+                    config
+                        .security
+                        .as_ref()
+                        .map(|security| AuthLayer::new(security.authenticator.clone())),
+                )
+                //    b. the `Principal` fills the `Caller` (client id, user, scopes), which the
+                //       kit hands to the catalogue; scopes, allow/deny lists, rate limits and the
+                //       audit record are decided there, for every front alike.
+                .layer(middleware::from_fn(principal_into_caller))
+                //    c. a JSON answer that is a scope or rate-limit refusal gets its HTTP status
+                //       (403 insufficient_scope, 429 Retry-After); an event stream has already
+                //       sent 200, so its refusal stays in-band.
+                .option_layer(
+                    config
+                        .security
+                        .as_ref()
+                        .map(|_| middleware::from_fn(refusal_status)),
+                )
+                // 3. Requests in flight per client (429), keyed on the authenticated client.
                 .layer(middleware::from_fn_with_state(
                     in_flight,
                     limit_in_flight_per_client,
@@ -110,15 +157,28 @@ pub fn router(server: Server, upstreams: Upstreams, config: &FrontConfig) -> Rou
                     limits.request_timeout() + ANSWER_MARGIN,
                 ))
                 // 5. Body size (413) and JSON nesting depth (400), before anything parses it.
-                .layer(middleware::from_fn_with_state(body_limits, check_body)),
+                .layer(middleware::from_fn_with_state(body_limits, check_body))
+                // 6. With `[security]`: a single POSTed `tools/call` the caller's scopes do not
+                //    allow is answered 403 here (audited), whether or not the client accepts an
+                //    event stream; the catalogue checks every call again (batches, WebSocket).
+                .option_layer(
+                    config
+                        .security
+                        .as_ref()
+                        .map(|_| middleware::from_fn_with_state(upstreams.clone(), refuse_early)),
+                ),
             // Then the server kit (or the WebSocket bridge): sessions, both eras.
         );
 
-    let ops = Router::new()
+    let mut ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
         .with_state(upstreams);
+    // RFC 9728 metadata, outside authentication: it tells clients how to get a token.
+    if let Some(security) = &config.security {
+        ops = ops.merge(protected_resource_router(security.metadata.clone()));
+    }
 
     // Around everything, outermost first: a request id (kept from the client or made), a
     // tracing span that carries it, the id echoed on the answer, and HTTP metrics.
@@ -182,10 +242,205 @@ async fn caller_context(mut request: Request, next: Next) -> Response {
         .map(|ConnectInfo(addr)| *addr);
     request.extensions_mut().insert(Caller {
         request_id,
-        client_id: None,
         remote_addr,
+        ..Caller::default()
     });
     next.run(request).await
+}
+
+/// Copy what authentication learned into the [`Caller`] the kit hands to the catalogue.
+async fn principal_into_caller(mut request: Request, next: Next) -> Response {
+    if let Some(principal) = request.extensions_mut().remove::<Principal>()
+        && let Some(caller) = request.extensions_mut().get_mut::<Caller>()
+    {
+        caller.client_id = Some(principal.client_id);
+        caller.subject = principal.subject;
+        caller.scopes = Some(principal.scopes);
+    }
+    next.run(request).await
+}
+
+/// Give a JSON answer that is a scope refusal (`-32001`) or a rate-limit refusal (`-32000`
+/// with `reason: rate_limited`) its HTTP status and header: 403 with `WWW-Authenticate: Bearer
+/// error="insufficient_scope"`, or 429 with `Retry-After`. The body stays the JSON-RPC answer.
+async fn refusal_status(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let small = axum::body::HttpBody::size_hint(response.body())
+        .exact()
+        .is_some_and(|n| n <= MAX_REFUSAL_BYTES);
+    if response.status() != StatusCode::OK || !is_json || !small {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) =
+        axum::body::to_bytes(body, usize::try_from(MAX_REFUSAL_BYTES).unwrap_or(0)).await
+    else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the answer could not be read",
+        )
+            .into_response();
+    };
+    if let Some(refusal) = refusal_of(&bytes) {
+        let (status, challenge) = match refusal {
+            HttpRefusal::Scope(refusal) => {
+                let answer = refusal.http_response();
+                (
+                    answer.status(),
+                    answer
+                        .headers()
+                        .get(header::WWW_AUTHENTICATE)
+                        .cloned()
+                        .map(|v| (header::WWW_AUTHENTICATE, v)),
+                )
+            }
+            HttpRefusal::Rate(limited) => {
+                let answer = limited.http_response();
+                (
+                    answer.status(),
+                    answer
+                        .headers()
+                        .get(header::RETRY_AFTER)
+                        .cloned()
+                        .map(|v| (header::RETRY_AFTER, v)),
+                )
+            }
+        };
+        parts.status = status;
+        if let Some((name, value)) = challenge {
+            parts.headers.insert(name, value);
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+enum HttpRefusal {
+    Scope(Refusal),
+    Rate(RateLimited),
+}
+
+/// Answer a single POSTed `tools/call` that the caller's scopes or allow list refuse with 403
+/// and the JSON-RPC error, before dispatch (see [`Upstreams::refuse_call_early`]).
+async fn refuse_early(
+    State(upstreams): State<Upstreams>,
+    request: Request,
+    next: Next,
+) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Call {
+        #[serde(default)]
+        id: serde_json::Value,
+        method: String,
+        #[serde(default)]
+        params: Option<CallParams>,
+    }
+    #[derive(serde::Deserialize)]
+    struct CallParams {
+        name: String,
+        #[serde(default)]
+        arguments: serde_json::Value,
+    }
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    // The body was already read and bounded by `check_body`; this takes it back whole.
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            -32600,
+            "the request body could not be read".to_owned(),
+            None,
+        );
+    };
+    let call = may_be_tools_call(&bytes)
+        .then(|| serde_json::from_slice::<Call>(&bytes).ok())
+        .flatten()
+        .filter(|call| call.method == "tools/call");
+    if let Some(Call {
+        id,
+        params: Some(params),
+        ..
+    }) = call
+    {
+        let caller = parts.extensions.get::<Caller>();
+        match upstreams
+            .refuse_call_early(caller, &params.name, &params.arguments)
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(refused)) => {
+                let mut response = refused.http_response();
+                let body =
+                    json!({"jsonrpc": "2.0", "id": id, "error": refused.jsonrpc_error().to_json()});
+                *response.body_mut() = Body::from(body.to_string());
+                return response;
+            }
+            Err(error) => {
+                let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": error.to_string()}});
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body.to_string(),
+                )
+                    .into_response();
+            }
+        }
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// Whether `bytes` may be a `tools/call` (a cheap test before parsing).
+fn may_be_tools_call(bytes: &[u8]) -> bool {
+    bytes
+        .windows(b"tools/call".len())
+        .any(|w| w == b"tools/call")
+}
+
+/// The refusal a single JSON-RPC error answer is, if it is one.
+fn refusal_of(bytes: &[u8]) -> Option<HttpRefusal> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        error: Option<ErrorObject>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorObject {
+        code: i64,
+        #[serde(default)]
+        data: serde_json::Value,
+    }
+    let error = serde_json::from_slice::<Answer>(bytes).ok()?.error?;
+    let text = |key: &str| {
+        error
+            .data
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    match error.code {
+        INSUFFICIENT_SCOPE_CODE => Some(HttpRefusal::Scope(
+            match (text("required_scope"), text("server")) {
+                (Some(required_scope), _) => Refusal::InsufficientScope { required_scope },
+                (None, Some(server)) => Refusal::ServerNotAllowed {
+                    client_id: String::new(),
+                    server,
+                },
+                (None, None) => return None,
+            },
+        )),
+        RATE_LIMITED_CODE if text("reason").as_deref() == Some(RATE_LIMITED_REASON) => {
+            let retry_after_ms = error.data.get("retry_after_ms").and_then(|v| v.as_u64())?;
+            Some(HttpRefusal::Rate(RateLimited {
+                retry_after: Duration::from_millis(retry_after_ms),
+            }))
+        }
+        _ => None,
+    }
 }
 
 /// A JSON-RPC error answer with an HTTP status, for refusals before dispatch.
@@ -268,7 +523,7 @@ pub(crate) fn too_deep(json: &[u8], max: usize) -> Option<usize> {
     None
 }
 
-/// Requests in flight per client. Until authentication names clients, a client is its IP.
+/// Requests in flight per client: the authenticated client, else (without `[security]`) its IP.
 #[derive(Debug)]
 struct ClientInFlight {
     max: usize,

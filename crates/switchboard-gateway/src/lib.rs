@@ -11,7 +11,10 @@
 //!   gateway's own clients (legacy sessions and 2026-07-28 `subscriptions/listen` streams);
 //! - on Streamable HTTP at `/mcp` (both eras) behind one tower stack ([`front::router`], with
 //!   the slot for issue 9's security layers), with `/healthz`, `/readyz` and `/metrics`; or on
-//!   stdio ([`Gateway::serve_stdio`]).
+//!   stdio ([`Gateway::serve_stdio`]);
+//! - with `[security]` ([`security`]): authentication on the HTTP front, scopes, allow/deny
+//!   lists, rate limits and one audit record per call in the catalogue; with Redis, replicas
+//!   share rate limits and legacy sessions ([`sessions`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), switchboard_gateway::GatewayError> {
@@ -35,6 +38,8 @@ pub mod config;
 mod error;
 pub mod front;
 pub mod metrics;
+pub mod security;
+pub mod sessions;
 pub mod upstreams;
 pub mod uri;
 pub mod ws;
@@ -50,6 +55,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 pub use config::{EXAMPLE_CONFIG, GatewayConfig, Limits, ListenConfig, UpstreamLimits};
 pub use error::GatewayError;
 pub use front::FrontConfig;
+pub use security::Security;
+pub use switchboard_policy;
 pub use upstreams::{UpstreamHealth, Upstreams};
 
 /// The name the gateway gives itself, to its clients and to its upstreams.
@@ -64,6 +71,8 @@ pub struct Gateway {
     server: Server,
     upstreams: Upstreams,
     config: GatewayConfig,
+    /// `[security]`, when configured.
+    security: Option<Arc<Security>>,
     /// Passes upstream list changes on to the server's clients.
     announcer: JoinHandle<()>,
     /// WebSocket connections, and the token that closes them when the gateway stops.
@@ -96,6 +105,18 @@ impl Gateway {
         config: GatewayConfig,
         connect: ConnectOptions,
     ) -> Result<Gateway, GatewayError> {
+        Self::connect_with_limiter(config, connect, None).await
+    }
+
+    /// [`Self::connect_with`], with the rate limiter given instead of the one the config
+    /// names (tests use one with a controllable clock).
+    pub async fn connect_with_limiter(
+        config: GatewayConfig,
+        connect: ConnectOptions,
+        limiter: Option<Arc<dyn switchboard_policy::ratelimit::RateLimiter>>,
+    ) -> Result<Gateway, GatewayError> {
+        // Security first: a gateway that cannot protect itself does not start its upstreams.
+        let security = Security::open(&config, limiter).await?;
         // Install the recorder before anything is measured.
         if metrics::handle().is_none() {
             tracing::warn!("another metrics recorder is installed; /metrics will be empty");
@@ -130,7 +151,7 @@ impl Gateway {
                 }
             }
         }
-        let upstreams = Upstreams::new(host, &config);
+        let upstreams = Upstreams::new(host, &config, security.clone());
         upstreams.health();
         let server = Server::builder(GATEWAY_NAME, env!("CARGO_PKG_VERSION"))
             .instructions(
@@ -149,6 +170,7 @@ impl Gateway {
             server,
             upstreams,
             config,
+            security,
             announcer,
             ws_tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
@@ -168,8 +190,19 @@ impl Gateway {
         &self.config
     }
 
-    /// The HTTP front: `/mcp` through the whole stack, plus the operations endpoints.
+    /// `[security]`, when configured.
+    pub fn security(&self) -> Option<&Arc<Security>> {
+        self.security.as_ref()
+    }
+
+    /// The HTTP front: `/mcp` through the whole stack, plus the operations endpoints. Legacy
+    /// sessions stay on this replica (see [`Self::router_with_sessions`]).
     pub fn router(&self) -> axum::Router {
+        self.router_with_sessions(None)
+    }
+
+    /// [`Self::router`], sharing legacy sessions with other replicas through `sessions`.
+    pub fn router_with_sessions(&self, sessions: Option<sessions::SessionRoutes>) -> axum::Router {
         front::router(
             self.server.clone(),
             self.upstreams.clone(),
@@ -178,6 +211,8 @@ impl Gateway {
                 allowed_hosts: self.config.listen.allowed_hosts.clone(),
                 ws_tasks: self.ws_tasks.clone(),
                 stopping: self.stopping.clone(),
+                security: self.security.clone(),
+                sessions,
             },
         )
     }
@@ -188,7 +223,18 @@ impl Gateway {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), GatewayError> {
-        let served = front::serve(listener, self.router(), &self.config.limits, shutdown).await;
+        if let Ok(address) = listener.local_addr()
+            && self.config.check_exposure(address)?
+        {
+            tracing::warn!(
+                %address,
+                "THE GATEWAY IS OPEN: it listens on a non-loopback address without [security] \
+                 (listen.allow_unauthenticated = true); anyone who reaches it can use every upstream"
+            );
+        }
+        let sessions = self.session_routes(listener.local_addr().ok()).await?;
+        let router = self.router_with_sessions(sessions);
+        let served = front::serve(listener, router, &self.config.limits, shutdown).await;
         // HTTP requests are drained; WebSocket sessions (long-lived by nature) are closed.
         self.stopping.cancel();
         self.ws_tasks.close();
@@ -202,6 +248,37 @@ impl Gateway {
             front: "HTTP",
             source,
         })
+    }
+
+    /// The session routing table, when Redis is configured and this replica has an address
+    /// the others can reach.
+    async fn session_routes(
+        &self,
+        address: Option<std::net::SocketAddr>,
+    ) -> Result<Option<sessions::SessionRoutes>, GatewayError> {
+        let Some(redis_url) = &self.config.redis_url else {
+            return Ok(None);
+        };
+        let own_url = match (&self.config.listen.advertise_url, address) {
+            (Some(url), _) => url.clone(),
+            (None, Some(address)) if !address.ip().is_unspecified() => format!("http://{address}"),
+            _ => {
+                tracing::warn!(
+                    "Redis is configured but listen.advertise_url is not, and the gateway listens \
+                     on an unspecified address: legacy sessions stay on the replica that opened them"
+                );
+                return Ok(None);
+            }
+        };
+        let routes = sessions::SessionRoutes::connect(
+            redis_url.expose(),
+            own_url,
+            self.config.limits.session_idle(),
+            self.config.limits.max_body_bytes,
+        )
+        .await
+        .map_err(|error| GatewayError::Security(format!("scale-out: {error}")))?;
+        Ok(Some(routes))
     }
 
     /// Serve on this process's stdin and stdout until stdin closes (stdout belongs to the
@@ -218,6 +295,19 @@ impl Gateway {
     /// Close every upstream: stdio servers get their stdin closed, then are stopped.
     pub async fn shutdown(self) {
         self.announcer.abort();
+        if let Some(security) = &self.security {
+            // Records of calls abandoned by their clients are still being written.
+            security.abandoned.close();
+            if tokio::time::timeout(
+                self.config.limits.shutdown_grace(),
+                security.abandoned.wait(),
+            )
+            .await
+            .is_err()
+            {
+                tracing::error!("audit records of abandoned calls were not all written in time");
+            }
+        }
         let Gateway {
             server, upstreams, ..
         } = self;

@@ -26,6 +26,8 @@ pub const ERRORS: &str = "gateway_errors_total";
 pub const REJECTED: &str = "gateway_rejected_total";
 pub const UPSTREAM_UP: &str = "gateway_upstream_up";
 pub const UPSTREAM_BREAKER: &str = "gateway_upstream_breaker_state";
+/// Requests for a legacy session owned by another replica, forwarded to it.
+pub const SESSIONS_FORWARDED: &str = "gateway_sessions_forwarded_total";
 
 /// Histogram buckets, in seconds: from a fast local call to a slow remote one.
 const BUCKETS: [f64; 12] = [

@@ -8,8 +8,14 @@
 //!   then tells its own clients (see [`crate::Gateway`]).
 //! - Each upstream has a bound on calls in flight; above it a call is refused at once as
 //!   retryable (`-32000`) rather than queued.
+//! - With `[security]` ([`crate::security`]): lists show only what the caller may use; a call
+//!   is checked against the client's allow/deny lists and the tool's scope (`-32001`, also
+//!   for a hidden tool called by its exact name), then its rate limit (`-32000` retryable);
+//!   every `tools/call`, whatever its outcome, writes one audit record before it is answered.
 
 use std::{collections::HashMap, sync::Arc, time::Instant};
+
+use switchboard_policy::{audit::Outcome, ratelimit::RateClass, scope::ToolFacts};
 
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
@@ -24,7 +30,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use crate::{
     config::{GatewayConfig, UpstreamLimits},
     error::{Repeatable, host_error_class, to_handler_error},
-    metrics as m, uri,
+    metrics as m,
+    security::{Access, AuditOnDrop, Security, refused},
+    uri,
 };
 
 /// Progress notifications of one forwarded call waiting to be passed on.
@@ -44,6 +52,7 @@ struct Inner {
     upstreams: HashMap<ServerName, Upstream>,
     /// Served under its own names and URIs (`prefix = false`).
     unprefixed: Option<ServerName>,
+    security: Option<Arc<Security>>,
 }
 
 /// The upstreams behind one catalogue. Cheap to clone.
@@ -75,7 +84,7 @@ pub struct UpstreamHealth {
 }
 
 impl Upstreams {
-    pub fn new(host: Host, config: &GatewayConfig) -> Self {
+    pub fn new(host: Host, config: &GatewayConfig, security: Option<Arc<Security>>) -> Self {
         let upstreams = host
             .servers()
             .map(|(name, _)| {
@@ -94,6 +103,7 @@ impl Upstreams {
                 host,
                 upstreams,
                 unprefixed: config.unprefixed.clone(),
+                security,
             }),
         }
     }
@@ -112,6 +122,49 @@ impl Upstreams {
     pub async fn check_health(&self) -> Vec<UpstreamHealth> {
         report(self.inner.host.check_health().await)
     }
+    /// The scope decision for one `tools/call`, made before dispatch so that an HTTP front
+    /// can answer a refusal with its status (403) even when the answer would have been an
+    /// event stream. A refusal is audited here (the call then never reaches the catalogue);
+    /// `Ok(None)`: allowed so far (the catalogue checks again, spends the rate limit and
+    /// audits the call), or no `[security]`, or a tool the catalogue will report unknown.
+    pub async fn refuse_call_early(
+        &self,
+        caller: Option<&switchboard_server::Caller>,
+        name: &str,
+        arguments: &Value,
+    ) -> Result<Option<switchboard_policy::scope::Refusal>, HandlerError> {
+        let Some(security) = &self.inner.security else {
+            return Ok(None);
+        };
+        let Some(tool) = self.inner.find_tool(name).await else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let time = chrono::Utc::now();
+        let access = Access::of_caller(caller);
+        let facts = match serde_json::to_value(&tool.tool) {
+            Ok(wire) => ToolFacts::from_wire(tool.server.as_str(), &wire),
+            Err(_) => return Ok(None),
+        };
+        let Err(refusal) = security.tool_allowed(&access, &facts) else {
+            return Ok(None);
+        };
+        metrics::counter!(m::ERRORS, "server" => tool.server.to_string(), "class" => "insufficient_scope").increment(1);
+        security
+            .record_call(
+                &access,
+                time,
+                started,
+                tool.server.to_string(),
+                tool.tool.name.clone(),
+                arguments.clone(),
+                Outcome::Refused,
+                Some("insufficient_scope".to_owned()),
+            )
+            .await?;
+        Ok(Some(refusal))
+    }
+
     /// Take ownership of the host again, to close it, once no catalogue clone is left.
     pub fn into_host(self) -> Option<Host> {
         Arc::into_inner(self.inner).map(|inner| inner.host)
@@ -235,11 +288,30 @@ impl Catalogue for Upstreams {
     fn list(
         &self,
         list: ListRequest,
-        _cx: RequestContext,
+        cx: RequestContext,
     ) -> BoxFuture<'static, Result<Vec<Value>, HandlerError>> {
         let inner = self.inner.clone();
         Box::pin(async move {
             let host = &inner.host;
+            let access = inner.security.as_ref().map(|_| Access::of(&cx));
+            // What this caller may see: everything without [security].
+            let security = inner.security.as_deref();
+            let visible_tool = |facts: &ToolFacts| match (security, &access) {
+                (Some(security), Some(access)) => security.tool_allowed(access, facts).is_ok(),
+                _ => true,
+            };
+            let visible_resource = |server: &ServerName, uri: &str| match (security, &access) {
+                (Some(security), Some(access)) => security
+                    .resource_allowed(access, server.as_str(), uri)
+                    .is_ok(),
+                _ => true,
+            };
+            let visible_prompt = |server: &ServerName, name: &str| match (security, &access) {
+                (Some(security), Some(access)) => security
+                    .prompt_allowed(access, server.as_str(), name)
+                    .is_ok(),
+                _ => true,
+            };
             let items: Vec<Value> = match list {
                 ListRequest::Tools => {
                     let (tools, errors) = host
@@ -251,6 +323,9 @@ impl Catalogue for Upstreams {
                         .into_iter()
                         .filter_map(|tool| {
                             let mut value = serde_json::to_value(&tool.tool).ok()?;
+                            if !visible_tool(&ToolFacts::from_wire(tool.server.as_str(), &value)) {
+                                return None;
+                            }
                             value["name"] = Value::String(if inner.is_unprefixed(&tool.server) {
                                 tool.tool.name.clone()
                             } else {
@@ -268,6 +343,7 @@ impl Catalogue for Upstreams {
                     log_list_errors(&errors);
                     resources
                         .into_iter()
+                        .filter(|(server, resource)| visible_resource(server, &resource.uri))
                         .filter_map(|(server, resource)| {
                             let mut value = serde_json::to_value(&resource).ok()?;
                             value["uri"] = Value::String(inner.public_uri(&server, &resource.uri));
@@ -283,6 +359,9 @@ impl Catalogue for Upstreams {
                     log_list_errors(&errors);
                     templates
                         .into_iter()
+                        .filter(|(server, template)| {
+                            visible_resource(server, &template.uri_template)
+                        })
                         .filter_map(|(server, template)| {
                             let mut value = serde_json::to_value(&template).ok()?;
                             value["uriTemplate"] =
@@ -299,6 +378,7 @@ impl Catalogue for Upstreams {
                     log_list_errors(&errors);
                     prompts
                         .into_iter()
+                        .filter(|(server, prompt)| visible_prompt(server, &prompt.name))
                         .filter_map(|(server, prompt)| {
                             let mut value = serde_json::to_value(&prompt).ok()?;
                             value["name"] = Value::String(inner.public_name(&server, &prompt.name));
@@ -319,70 +399,36 @@ impl Catalogue for Upstreams {
     ) -> CatalogueResult {
         let inner = self.inner.clone();
         Box::pin(async move {
+            let Some(security) = inner.security.clone() else {
+                return forward_call(&inner, name, arguments, &cx, None).await.0;
+            };
             let started = Instant::now();
-            // Only the exact qualified name is accepted: no bare or `server/tool` forms, so
-            // what a client may call is exactly what it was listed.
-            let Some(tool) = inner.find_tool(&name).await else {
-                return Err(not_found("tool", &name));
-            };
-            let server = tool.server.clone();
-            let repeatable = match &tool.tool.annotations {
-                Some(a) if a.read_only_hint == Some(true) || a.idempotent_hint == Some(true) => {
-                    Repeatable::Yes
-                }
-                _ => Repeatable::No,
-            };
-            let labels = [
-                ("server", server.to_string()),
-                ("tool", tool.tool.name.clone()),
-            ];
-            metrics::counter!(m::UPSTREAM_REQUESTS, "server" => server.to_string(), "method" => "tools/call").increment(1);
-            let _permit = inner.permit(&server)?;
-            let timeout = inner.limits(&server).map(|l| l.timeout);
-            let (progress, mut progress_rx) = mpsc::channel::<Progress>(PROGRESS_QUEUE);
-            let defaults = CallOptions::default();
-            let options = CallOptions {
-                timeout: timeout.unwrap_or(defaults.timeout),
-                progress: Some(progress),
-                ..defaults
-            };
-            let call = inner
-                .host
-                .call_tool(&tool, Value::Object(arguments), options);
-            tokio::pin!(call);
-            // Pass progress on while the call runs; a cancelled call is dropped, which
-            // cancels it upstream.
-            let outcome = loop {
-                tokio::select! {
-                    biased;
-                    () = cx.cancellation().cancelled() => {
-                        return Err(HandlerError::Internal("the call was cancelled".into()));
-                    }
-                    result = &mut call => break result,
-                    Some(update) = progress_rx.recv() => {
-                        cx.progress(update.progress, update.total, update.message.as_deref()).await;
-                    }
-                }
-            };
-            let elapsed = started.elapsed();
-            metrics::histogram!(m::CALL_DURATION, &labels).record(elapsed.as_secs_f64());
-            let (outcome_label, result) = match outcome {
-                Ok(result) => {
-                    let label = if result.is_error { "tool_error" } else { "ok" };
-                    (label, Ok(result_object(result.raw)))
-                }
-                Err(error) => ("error", Err(failed(&server, error, repeatable))),
-            };
-            metrics::counter!(m::CALLS, "server" => server.to_string(), "tool" => tool.tool.name.clone(), "outcome" => outcome_label).increment(1);
-            tracing::info!(
-                request_id = request_id(&cx),
-                client = client_id(&cx),
-                server = %server,
-                tool = %tool.tool.name,
-                outcome = outcome_label,
-                latency_ms = elapsed.as_secs_f64() * 1000.0,
-                "tools/call"
+            let time = chrono::Utc::now();
+            let access = Access::of(&cx);
+            let pending = AuditOnDrop::new(
+                security.clone(),
+                access.clone(),
+                time,
+                started,
+                name.clone(),
+                Value::Object(arguments.clone()),
             );
+            let (result, audit) =
+                forward_call(&inner, name, arguments, &cx, Some((&security, &access))).await;
+            let audited_arguments = pending.disarm();
+            // The record is stored before the answer leaves (the audit module's durability).
+            security
+                .record_call(
+                    &access,
+                    time,
+                    started,
+                    audit.server,
+                    audit.tool,
+                    audited_arguments,
+                    audit.outcome,
+                    audit.error_class,
+                )
+                .await?;
             result
         })
     }
@@ -399,6 +445,16 @@ impl Catalogue for Upstreams {
                     data: serde_json::json!({ "uri": uri }),
                 });
             };
+            if let Some(security) = &inner.security {
+                let access = Access::of(&cx);
+                security
+                    .resource_allowed(&access, server.as_str(), original)
+                    .map_err(|refusal| refused(&refusal))?;
+                security
+                    .spend(&access, RateClass::Read, server.as_str(), original)
+                    .await
+                    .map_err(|(error, _)| error)?;
+            }
             metrics::counter!(m::UPSTREAM_REQUESTS, "server" => server.to_string(), "method" => "resources/read").increment(1);
             let _permit = inner.permit(&server)?;
             let (_, read) = inner
@@ -444,6 +500,16 @@ impl Catalogue for Upstreams {
             else {
                 return Err(not_found("prompt", &name));
             };
+            if let Some(security) = &inner.security {
+                let access = Access::of(&cx);
+                security
+                    .prompt_allowed(&access, server.as_str(), &prompt.name)
+                    .map_err(|refusal| refused(&refusal))?;
+                security
+                    .spend(&access, RateClass::Read, server.as_str(), &prompt.name)
+                    .await
+                    .map_err(|(error, _)| error)?;
+            }
             metrics::counter!(m::UPSTREAM_REQUESTS, "server" => server.to_string(), "method" => "prompts/get").increment(1);
             let _permit = inner.permit(&server)?;
             let result = inner
@@ -461,6 +527,181 @@ impl Catalogue for Upstreams {
             Ok(result_object(result.raw))
         })
     }
+}
+
+/// What the audit record of one `tools/call` says about it.
+struct CallAudit {
+    server: String,
+    tool: String,
+    outcome: Outcome,
+    error_class: Option<String>,
+}
+
+impl CallAudit {
+    fn refused(server: &str, tool: &str, class: &str) -> Self {
+        CallAudit {
+            server: server.to_owned(),
+            tool: tool.to_owned(),
+            outcome: Outcome::Refused,
+            error_class: Some(class.to_owned()),
+        }
+    }
+}
+
+/// Check (with `[security]`) and forward one `tools/call`; the result with what its audit
+/// record says.
+async fn forward_call(
+    inner: &Inner,
+    name: String,
+    arguments: Map<String, Value>,
+    cx: &RequestContext,
+    security: Option<(&Security, &Access)>,
+) -> (Result<Map<String, Value>, HandlerError>, CallAudit) {
+    let started = Instant::now();
+    // Only the exact qualified name is accepted: no bare or `server/tool` forms, so
+    // what a client may call is exactly what it was listed.
+    let Some(tool) = inner.find_tool(&name).await else {
+        return (
+            Err(not_found("tool", &name)),
+            CallAudit::refused("-", &name, "not_found"),
+        );
+    };
+    let server = tool.server.clone();
+    let tool_name = tool.tool.name.clone();
+    let read_only = tool
+        .tool
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.read_only_hint == Some(true));
+    if let Some((security, access)) = security {
+        // Checked for every call, also of tools the caller was not shown: a hidden tool
+        // called by its exact name is refused here.
+        let facts = match serde_json::to_value(&tool.tool) {
+            Ok(wire) => ToolFacts::from_wire(server.as_str(), &wire),
+            Err(_) => ToolFacts {
+                server: server.to_string(),
+                name: tool_name.clone(),
+                declared_scope: None,
+                read_only,
+            },
+        };
+        if let Err(refusal) = security.tool_allowed(access, &facts) {
+            metrics::counter!(m::ERRORS, "server" => server.to_string(), "class" => "insufficient_scope").increment(1);
+            tracing::info!(client = access.client_id(), server = %server, tool = %tool_name, %refusal, "refused a call");
+            return (
+                Err(refused(&refusal)),
+                CallAudit::refused(server.as_str(), &tool_name, "insufficient_scope"),
+            );
+        }
+        if let Err((error, class)) = security
+            .spend(
+                access,
+                RateClass::for_tool(read_only),
+                server.as_str(),
+                &tool_name,
+            )
+            .await
+        {
+            metrics::counter!(m::ERRORS, "server" => server.to_string(), "class" => class)
+                .increment(1);
+            let mut audit = CallAudit::refused(server.as_str(), &tool_name, class);
+            if class != "rate_limited" {
+                audit.outcome = Outcome::Failed;
+            }
+            return (Err(error), audit);
+        }
+    }
+    let repeatable = match &tool.tool.annotations {
+        Some(a) if a.read_only_hint == Some(true) || a.idempotent_hint == Some(true) => {
+            Repeatable::Yes
+        }
+        _ => Repeatable::No,
+    };
+    let labels = [("server", server.to_string()), ("tool", tool_name.clone())];
+    metrics::counter!(m::UPSTREAM_REQUESTS, "server" => server.to_string(), "method" => "tools/call").increment(1);
+    let _permit = match inner.permit(&server) {
+        Ok(permit) => permit,
+        Err(error) => {
+            return (
+                Err(error),
+                CallAudit::refused(server.as_str(), &tool_name, "overloaded"),
+            );
+        }
+    };
+    let timeout = inner.limits(&server).map(|l| l.timeout);
+    let (progress, mut progress_rx) = mpsc::channel::<Progress>(PROGRESS_QUEUE);
+    let defaults = CallOptions::default();
+    let options = CallOptions {
+        timeout: timeout.unwrap_or(defaults.timeout),
+        progress: Some(progress),
+        ..defaults
+    };
+    let call = inner
+        .host
+        .call_tool(&tool, Value::Object(arguments), options);
+    tokio::pin!(call);
+    // Pass progress on while the call runs; a cancelled call is dropped, which
+    // cancels it upstream.
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            () = cx.cancellation().cancelled() => {
+                return (
+                    Err(HandlerError::Internal("the call was cancelled".into())),
+                    CallAudit {
+                        server: server.to_string(),
+                        tool: tool_name,
+                        outcome: Outcome::Failed,
+                        error_class: Some("cancelled".to_owned()),
+                    },
+                );
+            }
+            result = &mut call => break result,
+            Some(update) = progress_rx.recv() => {
+                cx.progress(update.progress, update.total, update.message.as_deref()).await;
+            }
+        }
+    };
+    let elapsed = started.elapsed();
+    metrics::histogram!(m::CALL_DURATION, &labels).record(elapsed.as_secs_f64());
+    let (outcome_label, result, audit_outcome, error_class) = match outcome {
+        Ok(result) => {
+            let (label, audit) = if result.is_error {
+                ("tool_error", Outcome::ToolError)
+            } else {
+                ("ok", Outcome::Ok)
+            };
+            (label, Ok(result_object(result.raw)), audit, None)
+        }
+        Err(error) => {
+            let class = host_error_class(&error);
+            (
+                "error",
+                Err(failed(&server, error, repeatable)),
+                Outcome::Failed,
+                Some(class.to_owned()),
+            )
+        }
+    };
+    metrics::counter!(m::CALLS, "server" => server.to_string(), "tool" => tool_name.clone(), "outcome" => outcome_label).increment(1);
+    tracing::info!(
+        request_id = request_id(cx),
+        client = client_id(cx),
+        server = %server,
+        tool = %tool_name,
+        outcome = outcome_label,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "tools/call"
+    );
+    (
+        result,
+        CallAudit {
+            server: server.to_string(),
+            tool: tool_name,
+            outcome: audit_outcome,
+            error_class,
+        },
+    )
 }
 
 fn report(health: Vec<ServerHealth>) -> Vec<UpstreamHealth> {

@@ -46,6 +46,8 @@ use crate::{
 
 /// The in-band code of a retryable refusal (shared with transient server trouble).
 pub const RATE_LIMITED_CODE: i64 = -32000;
+/// `data.reason` of an in-band rate-limit refusal.
+pub const RATE_LIMITED_REASON: &str = "rate_limited";
 /// How long connecting to Redis may take.
 pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one Redis check may take.
@@ -175,12 +177,17 @@ impl RateLimited {
         response
     }
 
-    /// In-band: `-32000` with `data: {retryable: true, retry_after_ms}`.
+    /// In-band: `-32000` with `data: {retryable: true, retry_after_ms, reason: "rate_limited"}`
+    /// (the reason tells a front apart from other transient trouble, which shares the code).
     pub fn jsonrpc_error(&self) -> WireError {
         WireError {
             code: RATE_LIMITED_CODE,
             message: format!("rate limit exceeded; retry in {} ms", self.retry_after_ms()),
-            data: Some(json!({"retryable": true, "retry_after_ms": self.retry_after_ms()})),
+            data: Some(json!({
+                "retryable": true,
+                "retry_after_ms": self.retry_after_ms(),
+                "reason": RATE_LIMITED_REASON,
+            })),
         }
     }
 }

@@ -42,6 +42,11 @@ pub struct Caller {
     pub client_id: Option<String>,
     /// The peer's address, when the transport has one.
     pub remote_addr: Option<std::net::SocketAddr>,
+    /// The user the client acts for (a token's `sub`), when the front authenticated it.
+    pub subject: Option<String>,
+    /// The scopes the client holds, when the front authenticated it; `None` means the front
+    /// did no authentication (a catalogue that enforces scopes then decides what that means).
+    pub scopes: Option<std::collections::BTreeSet<String>>,
 }
 
 /// Handed to every tool, resource and prompt handler.

@@ -92,6 +92,46 @@ fn config_errors_name_the_file_and_key_and_exit_2() {
 }
 
 #[test]
+fn an_open_gateway_on_a_public_address_or_a_missing_secret_refuses_to_start() {
+    let sandbox = Sandbox::new();
+    // Without [security], a non-loopback address is refused before any upstream starts.
+    let config = fixture_gateway(&sandbox, "0.0.0.0:0");
+    let output = sandbox
+        .cmd()
+        .args(["gateway", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("0.0.0.0:0 is not a loopback address")
+            && message.contains("allow_unauthenticated"),
+        "{message}"
+    );
+    // [security] whose JWT secret variable is not set: refused, naming the variable.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("address = \"0.0.0.0:0\"", "address = \"127.0.0.1:0\"")
+        + "[security.jwt]\nissuer = \"i\"\naudience = [\"a\"]\nhs256_secret_env = \"SB_TEST_UNSET_SECRET\"\n";
+    std::fs::write(&config, text).unwrap();
+    let output = sandbox
+        .cmd()
+        .args(["gateway", "--config"])
+        .arg(&config)
+        .env_remove("SB_TEST_UNSET_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("security.jwt.hs256_secret_env")
+            && message.contains("SB_TEST_UNSET_SECRET is not set"),
+        "{message}"
+    );
+}
+
+#[test]
 fn the_http_front_serves_and_stops_on_sigterm() {
     let sandbox = Sandbox::new();
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -183,6 +183,8 @@ async fn in_flight_limits_refuse_the_excess_and_recover() {
             .post(running.url())
             .header("content-type", "application/json")
             .header("accept", "application/json")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "fx__slow")
             .body(slow)
             .send(),
     );

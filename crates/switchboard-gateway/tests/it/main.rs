@@ -11,6 +11,7 @@ mod aggregate;
 mod bad_input;
 mod interop;
 mod operations;
+mod security;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -145,13 +146,42 @@ pub async fn start(config: &str) -> Running {
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A raw JSON-RPC POST to the gateway with the usual headers.
-pub fn post(running: &Running, body: impl Into<reqwest::Body>) -> reqwest::RequestBuilder {
-    reqwest::Client::new()
+/// A raw JSON-RPC POST to the gateway with the usual headers: for a 2026-07-28 request also
+/// `Mcp-Method` and `Mcp-Name`, which that revision carries beside the body.
+pub fn post(running: &Running, body: impl Into<String>) -> reqwest::RequestBuilder {
+    let body = body.into();
+    let mut builder = reqwest::Client::new()
         .post(running.url())
         .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(body)
+        .header("accept", "application/json, text/event-stream");
+    for (name, value) in modern_headers(&body) {
+        builder = builder.header(name, value);
+    }
+    builder.body(body)
+}
+
+/// The `Mcp-Method` and `Mcp-Name` headers of a 2026-07-28 request (none for anything else).
+pub fn modern_headers(body: &str) -> Vec<(&'static str, String)> {
+    let Ok(message) = serde_json::from_str::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let modern = message
+        .pointer("/params/_meta")
+        .and_then(|meta| meta.get("io.modelcontextprotocol/protocolVersion"))
+        .is_some();
+    let Some(method) = message["method"].as_str().filter(|_| modern) else {
+        return Vec::new();
+    };
+    let mut headers = vec![("mcp-method", method.to_owned())];
+    let name = match method {
+        "resources/read" => message.pointer("/params/uri"),
+        "tools/call" | "prompts/get" => message.pointer("/params/name"),
+        _ => None,
+    };
+    if let Some(name) = name.and_then(|n| n.as_str()) {
+        headers.push(("mcp-name", name.to_owned()));
+    }
+    headers
 }
 
 pub const MODERN_META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;

@@ -69,6 +69,8 @@ async fn shutdown_drains_calls_in_flight() {
             .post(running.url())
             .header("content-type", "application/json")
             .header("accept", "application/json")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "fx__slow")
             .body(slow)
             .send(),
     );

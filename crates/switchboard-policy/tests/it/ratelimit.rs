@@ -116,7 +116,7 @@ async fn a_denial_is_429_with_retry_after_or_32000_retryable() {
         json!({
             "code": -32000,
             "message": "rate limit exceeded; retry in 5500 ms",
-            "data": {"retryable": true, "retry_after_ms": 5500}
+            "data": {"retryable": true, "retry_after_ms": 5500, "reason": "rate_limited"}
         })
     );
     let soon = RateLimited {

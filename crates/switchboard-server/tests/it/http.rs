@@ -109,7 +109,10 @@ async fn modern_header_rules() {
     let method = ("mcp-method", "tools/call");
     let name = ("mcp-name", "echo");
     for (case, headers) in [
-        ("wrong version", vec![("mcp-protocol-version", "2025-11-25"), method, name]),
+        (
+            "wrong version",
+            vec![("mcp-protocol-version", "2025-11-25"), method, name],
+        ),
         ("wrong method", vec![("mcp-method", "tools/list"), name]),
         ("wrong name", vec![method, ("mcp-name", "other")]),
         ("no method header", vec![name]),
