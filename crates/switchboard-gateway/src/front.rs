@@ -105,6 +105,7 @@ pub fn router(server: Server, upstreams: Upstreams, config: &FrontConfig) -> Rou
     // The MCP stack, outermost first: a request meets these layers in this order. It covers
     // both MCP endpoints: Streamable HTTP at /mcp and WebSocket at /ws.
     let allowed = Arc::new(http.clone());
+    let registry_hosts = allowed.clone();
     let mcp = switchboard_server::router(server, http)
         .route("/ws", get(crate::ws::websocket).with_state(ws))
         .layer(
@@ -174,6 +175,13 @@ pub fn router(server: Server, upstreams: Upstreams, config: &FrontConfig) -> Rou
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
+        // The upstreams as an MCP Registry list (names and versions, like a public registry;
+        // no credentials needed), behind the same Host/Origin check as /mcp.
+        .route(
+            "/v0/servers",
+            get(crate::registry::servers)
+                .layer(middleware::from_fn_with_state(registry_hosts, check_host)),
+        )
         .with_state(upstreams);
     // RFC 9728 metadata, outside authentication: it tells clients how to get a token.
     if let Some(security) = &config.security {

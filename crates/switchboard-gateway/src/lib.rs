@@ -38,6 +38,7 @@ pub mod config;
 mod error;
 pub mod front;
 pub mod metrics;
+pub mod registry;
 pub mod security;
 pub mod sessions;
 pub mod upstreams;

@@ -147,3 +147,78 @@ async fn the_request_id_travels_with_the_call_to_its_upstream() {
     assert!(line.contains("client=\"anonymous\""), "{line}");
     assert!(line.contains("outcome=\"ok\""), "{line}");
 }
+
+#[tokio::test]
+async fn the_upstreams_are_listed_in_the_registry_shape() {
+    let config = format!(
+        "{}{}",
+        fixture_upstream("fx", &[]),
+        crate::switchboard_upstream("echo", &["serve", "echo"])
+    );
+    let running = start(&config).await;
+    let list: Value = reqwest::get(format!("{}/v0/servers", running.base()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["server"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["dev.switchboard.gateway/echo", "dev.switchboard.gateway/fx"]
+    );
+    let echo = &list["servers"][0]["server"];
+    assert_eq!(echo["remotes"][0]["type"], "streamable-http");
+    assert_eq!(echo["remotes"][0]["url"], format!("{}/mcp", running.base()));
+    let gateway = &echo["_meta"]["dev.switchboard/gateway"];
+    assert_eq!(gateway["toolPrefix"], "echo__");
+    assert_eq!(gateway["resourcePrefix"], "gateway://echo/");
+    assert_eq!(list["metadata"]["count"], 2);
+    assert!(list["metadata"]["nextCursor"].is_null());
+
+    // Paging and search.
+    let first: Value = reqwest::get(format!("{}/v0/servers?limit=1", running.base()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        first["metadata"]["nextCursor"],
+        "dev.switchboard.gateway/echo"
+    );
+    let second: Value = reqwest::get(format!(
+        "{}/v0/servers?limit=1&cursor=dev.switchboard.gateway/echo",
+        running.base()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        second["servers"][0]["server"]["name"],
+        "dev.switchboard.gateway/fx"
+    );
+    let searched: Value = reqwest::get(format!("{}/v0/servers?search=FX", running.base()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(searched["metadata"]["count"], 1);
+
+    // A rebinding page cannot read it.
+    let evil = reqwest::Client::new()
+        .get(format!("{}/v0/servers", running.base()))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), StatusCode::FORBIDDEN);
+}
