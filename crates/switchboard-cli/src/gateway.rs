@@ -61,6 +61,19 @@ pub enum GatewayCommand {
     /// itself is never stored, and never taken from the command line).
     #[command(after_help = "Example:\n  printf %s \"$KEY\" | switchboard gateway hash-key")]
     HashKey,
+    /// Revoke a JWT by its id (`jti`) on every replica, through the Redis the gateway config
+    /// names (security.rate_limits.redis_url or $REDIS_URL). Without Redis, list the id in
+    /// security.jwt.revoked and restart.
+    #[command(
+        after_help = "Example:\n  switchboard --config gateway.toml gateway revoke 3f2a9c --for 24h"
+    )]
+    Revoke {
+        /// The token's `jti`.
+        jti: String,
+        /// How long to keep refusing it: until the token would expire anyway (e.g. 1h, 7d).
+        #[arg(long = "for", value_name = "DURATION", default_value = "24h")]
+        duration: String,
+    },
 }
 
 /// JSON log lines on stderr for the gateway (stdout belongs to the stdio front). Returns
@@ -92,6 +105,9 @@ pub async fn run(global: GlobalArgs, args: GatewayArgs) -> Result<ExitCode, Fail
     match args.command {
         Some(GatewayCommand::Init { path, force }) => return init(&path, force),
         Some(GatewayCommand::HashKey) => return crate::audit::hash_key_command(),
+        Some(GatewayCommand::Revoke { jti, duration }) => {
+            return revoke(&global, &jti, &duration).await;
+        }
         None => {}
     }
     let config = load(&global)?;
@@ -133,6 +149,38 @@ pub async fn run(global: GlobalArgs, args: GatewayArgs) -> Result<ExitCode, Fail
 }
 
 /// Read and check the config named by `--config`, with `--stdio`/`--url` upstreams added.
+/// `gateway revoke`: put a token id on the list every replica reads.
+async fn revoke(global: &GlobalArgs, jti: &str, duration: &str) -> Result<ExitCode, Failure> {
+    use switchboard_policy::revocation::{RedisRevocations, Revocations};
+    let lasting = switchboard_policy::audit::parse_since(duration).map_err(|e| {
+        Failure::usage(format!(
+            "--for {duration:?}: {e} (write it like 30m, 24h or 7d)"
+        ))
+    })?;
+    let config = load(global)?;
+    let Some(url) = &config.redis_url else {
+        return Err(Failure::usage(
+            "the gateway config names no Redis (security.rate_limits.redis_url or $REDIS_URL), so there is no shared list to revoke in; add the id to security.jwt.revoked and restart the gateway".to_owned(),
+        ));
+    };
+    let list = RedisRevocations::connect(
+        url.expose(),
+        switchboard_gateway::security::REDIS_REVOCATION_PREFIX,
+    )
+    .await
+    .map_err(|e| Failure::connection(e.to_string()))?;
+    list.revoke(jti, std::time::SystemTime::now() + lasting)
+        .await
+        .map_err(|e| match e {
+            switchboard_policy::revocation::RevocationError::BadId => Failure::usage(e.to_string()),
+            other => Failure::connection(other.to_string()),
+        })?;
+    crate::output::notice(&format!(
+        "revoked {jti} for {duration}: every gateway replica on this Redis refuses it now"
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
 fn load(global: &GlobalArgs) -> Result<GatewayConfig, Failure> {
     let Some(path) = &global.config else {
         return Err(Failure::usage(

@@ -28,6 +28,7 @@ use switchboard_policy::{
     ratelimit::{
         Decision, MemoryRateLimiter, RateClass, RateLimiter, RateLimits, RedisRateLimiter,
     },
+    revocation::{MemoryRevocations, RedisRevocations, Revocations},
     scope::{Refusal, ScopePolicy, ToolFacts},
 };
 use switchboard_server::{Caller, HandlerError, RequestContext};
@@ -41,6 +42,9 @@ pub const STDIO_CLIENT: &str = "stdio";
 pub const ANONYMOUS_CLIENT: &str = "anonymous";
 /// The prefix of the gateway's rate-limit keys in Redis; replicas of one gateway share it.
 pub const REDIS_RATE_LIMIT_PREFIX: &str = "switchboard:gw:rl:";
+
+/// The prefix of revoked token ids in Redis (`PREFIX:revoked:JTI`).
+pub const REDIS_REVOCATION_PREFIX: &str = "switchboard:gw";
 
 /// Everything `[security]` sets up. Built once; shared by the front and the catalogue.
 pub struct Security {
@@ -92,6 +96,17 @@ impl Security {
         })
         .await
         .map_err(|e| setup_error("security: authentication", e))?;
+        // Token ids revoked at run time: shared through Redis (`switchboard gateway revoke`),
+        // else kept by this replica.
+        let revocations: Arc<dyn Revocations> = match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisRevocations::connect(url.expose(), REDIS_REVOCATION_PREFIX)
+                    .await
+                    .map_err(|e| setup_error("security: revoked tokens (Redis)", e))?,
+            ),
+            None => Arc::new(MemoryRevocations::new()),
+        };
+        let authenticator = authenticator.with_revocations(revocations);
         let policy =
             ScopePolicy::from_config(security).map_err(|e| setup_error("security.scopes", e))?;
         let limits = RateLimits::from_config(&security.rate_limits, &security.clients)

@@ -28,7 +28,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
-use crate::config::{JwtAlgorithm, JwtConfig, ResourceMetadataConfig, SecurityConfig};
+use crate::{
+    config::{JwtAlgorithm, JwtConfig, ResourceMetadataConfig, SecurityConfig},
+    revocation::Revocations,
+};
 
 /// The header that carries a static API key (besides `Authorization: Bearer`).
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -128,6 +131,8 @@ pub enum InvalidToken {
     MissingClaim(&'static str),
     /// A JWT was given but only API keys are configured.
     JwtNotAccepted,
+    /// The token's id (`jti`) has been revoked.
+    Revoked,
 }
 
 impl InvalidToken {
@@ -149,6 +154,7 @@ impl InvalidToken {
             InvalidToken::MissingClaim("aud") => "token has no aud claim",
             InvalidToken::MissingClaim(_) => "token names no client (client id, azp or sub)",
             InvalidToken::JwtNotAccepted => "bearer tokens other than API keys are not accepted",
+            InvalidToken::Revoked => "token revoked",
         }
     }
 }
@@ -160,8 +166,8 @@ pub enum AuthError {
     Missing,
     #[error("invalid token: {}", .0.description())]
     InvalidToken(InvalidToken),
-    /// The signing keys could not be fetched; not the caller's fault.
-    #[error("the signing keys are unavailable: {reason}")]
+    /// The signing keys or the revocation list could not be read; not the caller's fault.
+    #[error("tokens cannot be checked right now: {reason}")]
     KeysUnavailable { reason: String },
 }
 
@@ -189,6 +195,10 @@ pub struct Authenticator {
     api_keys: Vec<ApiKeyEntry>,
     jwt: Option<JwtVerifier>,
     resource_metadata_url: String,
+    /// Token ids from the config, refused for good.
+    revoked: std::collections::HashSet<String>,
+    /// Token ids revoked at run time (in memory, or shared through Redis).
+    revocations: Option<Arc<dyn Revocations>>,
 }
 
 impl fmt::Debug for Authenticator {
@@ -227,7 +237,41 @@ impl Authenticator {
             api_keys,
             jwt,
             resource_metadata_url: format!("{}{RESOURCE_METADATA_PATH}", config.public_base_url()),
+            revoked: config
+                .jwt
+                .iter()
+                .flat_map(|jwt| jwt.revoked.iter().cloned())
+                .collect(),
+            revocations: None,
         })
+    }
+
+    /// Also refuse JWTs whose `jti` is on `revocations`. A list that cannot be read fails
+    /// closed: the request gets 503, not access.
+    pub fn with_revocations(mut self, revocations: Arc<dyn Revocations>) -> Self {
+        self.revocations = Some(revocations);
+        self
+    }
+
+    async fn check_revoked(&self, jti: Option<&str>) -> Result<(), AuthError> {
+        let Some(jti) = jti else {
+            return Ok(());
+        };
+        if self.revoked.contains(jti) {
+            return Err(AuthError::InvalidToken(InvalidToken::Revoked));
+        }
+        if let Some(revocations) = &self.revocations {
+            match revocations.is_revoked(jti).await {
+                Ok(true) => return Err(AuthError::InvalidToken(InvalidToken::Revoked)),
+                Ok(false) => {}
+                Err(error) => {
+                    return Err(AuthError::KeysUnavailable {
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The URL named in `WWW-Authenticate: Bearer resource_metadata="..."`.
@@ -249,7 +293,11 @@ impl Authenticator {
             return Ok(principal);
         }
         match &self.jwt {
-            Some(jwt) if value.split('.').count() == 3 => jwt.verify(value).await,
+            Some(jwt) if value.split('.').count() == 3 => {
+                let (principal, jti) = jwt.verify(value).await?;
+                self.check_revoked(jti.as_deref()).await?;
+                Ok(principal)
+            }
             Some(_) => Err(AuthError::InvalidToken(InvalidToken::UnknownApiKey)),
             None if value.split('.').count() == 3 && !self.api_keys.is_empty() => {
                 Err(AuthError::InvalidToken(InvalidToken::UnknownApiKey))
@@ -477,7 +525,8 @@ impl JwtVerifier {
         })
     }
 
-    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    /// The token's principal and its id (`jti`), if it has one.
+    async fn verify(&self, token: &str) -> Result<(Principal, Option<String>), AuthError> {
         let invalid = AuthError::InvalidToken;
         let header_part = token.split('.').next().unwrap_or_default();
         let header_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -562,12 +611,22 @@ impl JwtVerifier {
             (None, None) => BTreeSet::new(),
             _ => return Err(invalid(InvalidToken::Malformed)),
         };
-        Ok(Principal {
-            client_id,
-            subject,
-            scopes,
-            method: AuthMethod::Jwt,
-        })
+        let jti = string("jti");
+        if jti
+            .as_ref()
+            .is_some_and(|jti| jti.len() > crate::revocation::MAX_TOKEN_ID_BYTES)
+        {
+            return Err(invalid(InvalidToken::Malformed));
+        }
+        Ok((
+            Principal {
+                client_id,
+                subject,
+                scopes,
+                method: AuthMethod::Jwt,
+            },
+            jti,
+        ))
     }
 }
 

@@ -324,6 +324,10 @@ pub struct JwtConfig {
     pub jwks_ttl_secs: u64,
     #[serde(default = "default_jwks_min_refresh")]
     pub jwks_min_refresh_secs: u64,
+    /// Token ids (`jti`) refused whatever their signature says. At run time, with Redis,
+    /// `switchboard gateway revoke JTI` adds to the list every replica shares.
+    #[serde(default)]
+    pub revoked: Vec<String>,
 }
 
 impl JwtConfig {

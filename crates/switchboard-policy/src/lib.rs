@@ -34,5 +34,6 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod ratelimit;
+pub mod revocation;
 pub mod scope;
 pub mod wire;

@@ -243,3 +243,61 @@ fn hash_key_prints_the_sha256_of_the_key_on_stdin() {
     assert_eq!(output.status.code(), Some(2));
     assert!(crate::stderr(&output).contains("no key on stdin"));
 }
+
+#[test]
+fn revoke_needs_redis_and_a_sane_duration() {
+    let sandbox = Sandbox::new();
+    let config = fixture_gateway(&sandbox, "127.0.0.1:0");
+    let revoke = |args: &[&str], redis: Option<&str>| {
+        let mut cmd = sandbox.cmd();
+        cmd.arg("--config")
+            .arg(&config)
+            .args(["gateway", "revoke"])
+            .args(args);
+        match redis {
+            Some(url) => cmd.env("REDIS_URL", url),
+            None => cmd.env_remove("REDIS_URL"),
+        };
+        cmd.output().unwrap()
+    };
+    let output = revoke(&["stolen-1"], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("security.jwt.revoked"),
+        "{}",
+        stderr(&output)
+    );
+    let output = revoke(
+        &["stolen-1", "--for", "forever"],
+        Some("redis://127.0.0.1:1"),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--for \"forever\""),
+        "{}",
+        stderr(&output)
+    );
+
+    let Ok(url) = std::env::var("SWITCHBOARD_TEST_REDIS_URL") else {
+        eprintln!("SKIPPED: SWITCHBOARD_TEST_REDIS_URL is not set");
+        return;
+    };
+    let jti = format!("cli-revoke-{}", std::process::id());
+    let output = revoke(&[&jti, "--for", "1m"], Some(&url));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let revoked = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use switchboard_policy::revocation::{RedisRevocations, Revocations};
+            let list = RedisRevocations::connect(
+                &url,
+                switchboard_gateway::security::REDIS_REVOCATION_PREFIX,
+            )
+            .await
+            .unwrap();
+            list.is_revoked(&jti).await.unwrap()
+        });
+    assert!(revoked, "every replica now refuses {jti}");
+}

@@ -734,3 +734,146 @@ async fn the_layer_mounts_on_an_axum_router_next_to_the_metadata() {
         .expect("infallible");
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
 }
+
+fn with_jti(jti: &str) -> Value {
+    let mut claims = claims();
+    claims["jti"] = json!(jti);
+    claims
+}
+
+async fn verdict(authenticator: &Authenticator, token: &str) -> Result<Principal, String> {
+    authenticator
+        .authenticate(&switchboard_policy::auth::Credential::new(token))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn revoked_token_ids_are_refused() {
+    use switchboard_policy::revocation::{MemoryRevocations, Revocations};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("jwks.json");
+    std::fs::write(&path, jwks(&[("rsa-1", Algorithm::RS256)]).to_string()).expect("JWKS");
+    let config = config_toml(&format!(
+        "[security.jwt]\nissuer = \"{ISSUER}\"\naudience = [\"{AUDIENCE}\"]\njwks_file = \"{}\"\nrevoked = [\"stolen-1\"]\n",
+        path.display()
+    ));
+    let list = Arc::new(MemoryRevocations::new());
+    let authenticator = Authenticator::from_config(&config, |_| None)
+        .await
+        .expect("authenticator")
+        .with_revocations(list.clone());
+    // From the config, for good.
+    let error = verdict(&authenticator, &rs256(&with_jti("stolen-1")))
+        .await
+        .expect_err("revoked in the config");
+    assert!(error.contains("token revoked"), "{error}");
+    // At run time.
+    let token = rs256(&with_jti("session-7"));
+    verdict(&authenticator, &token).await.expect("valid before");
+    list.revoke(
+        "session-7",
+        SystemTime::now() + std::time::Duration::from_secs(300),
+    )
+    .await
+    .expect("revoke");
+    let error = verdict(&authenticator, &token)
+        .await
+        .expect_err("revoked at run time");
+    assert!(error.contains("token revoked"), "{error}");
+    // Other tokens, and tokens without an id, still work.
+    verdict(&authenticator, &rs256(&with_jti("session-8")))
+        .await
+        .expect("another id");
+    verdict(&authenticator, &rs256(&claims()))
+        .await
+        .expect("no jti");
+    // An absurdly long id is malformed, not looked up.
+    let error = verdict(&authenticator, &rs256(&with_jti(&"j".repeat(300))))
+        .await
+        .expect_err("too long");
+    assert!(error.contains("malformed"), "{error}");
+}
+
+#[tokio::test]
+#[allow(clippy::print_stderr)]
+async fn revocations_in_redis_reach_every_replica_and_fail_closed() {
+    use switchboard_policy::revocation::{RedisRevocations, Revocations};
+    let Ok(url) = std::env::var("SWITCHBOARD_TEST_REDIS_URL") else {
+        eprintln!("SKIPPED: SWITCHBOARD_TEST_REDIS_URL is not set");
+        return;
+    };
+    let prefix = format!("sb-test-revoke-{}-{}", std::process::id(), now());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("jwks.json");
+    std::fs::write(&path, jwks(&[("rsa-1", Algorithm::RS256)]).to_string()).expect("JWKS");
+    let config = config_toml(&format!(
+        "[security.jwt]\nissuer = \"{ISSUER}\"\naudience = [\"{AUDIENCE}\"]\njwks_file = \"{}\"\n",
+        path.display()
+    ));
+    // Two replicas, each with its own connection, and the operator's CLI as a third.
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let list = RedisRevocations::connect(&url, &prefix)
+            .await
+            .expect("redis");
+        replicas.push(
+            Authenticator::from_config(&config, |_| None)
+                .await
+                .expect("authenticator")
+                .with_revocations(Arc::new(list)),
+        );
+    }
+    let operator = RedisRevocations::connect(&url, &prefix)
+        .await
+        .expect("redis");
+    let token = rs256(&with_jti("laptop-lost"));
+    for replica in &replicas {
+        verdict(replica, &token).await.expect("valid before");
+    }
+    operator
+        .revoke(
+            "laptop-lost",
+            SystemTime::now() + std::time::Duration::from_secs(60),
+        )
+        .await
+        .expect("revoke");
+    for replica in &replicas {
+        let error = verdict(replica, &token)
+            .await
+            .expect_err("revoked everywhere");
+        assert!(error.contains("token revoked"), "{error}");
+    }
+    // A list that cannot be read refuses (503), it does not let the token through.
+    let unreachable = Authenticator::from_config(&config, |_| None)
+        .await
+        .expect("authenticator")
+        .with_revocations(Arc::new(BrokenList));
+    let error = verdict(&unreachable, &rs256(&with_jti("any")))
+        .await
+        .expect_err("fails closed");
+    assert!(error.contains("revocation list"), "{error}");
+}
+
+#[derive(Debug)]
+struct BrokenList;
+
+impl switchboard_policy::revocation::Revocations for BrokenList {
+    fn is_revoked<'a>(
+        &'a self,
+        _jti: &'a str,
+    ) -> switchboard_policy::revocation::RevocationFuture<'a, bool> {
+        Box::pin(async {
+            Err(switchboard_policy::revocation::RevocationError::Redis(
+                redis::RedisError::from((redis::ErrorKind::Io, "connection refused")),
+            ))
+        })
+    }
+    fn revoke<'a>(
+        &'a self,
+        _jti: &'a str,
+        _until: SystemTime,
+    ) -> switchboard_policy::revocation::RevocationFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+}
