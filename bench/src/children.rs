@@ -185,3 +185,44 @@ impl Drop for ServerProcess {
         self.kill();
     }
 }
+
+/// What a short-lived command printed, and how it ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Run `command` to its end in its own process group (registered like a server's, so Ctrl-C
+/// kills it and anything it started), with stdin closed and stdout and stderr captured. The
+/// group is killed if it has not exited within `timeout`, or when this future is dropped.
+pub async fn run_to_end(mut command: Command, timeout: Duration) -> anyhow::Result<Finished> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = command.spawn().context("could not start the command")?;
+    let pid = child.id().context("the command exited at once")?;
+    live_groups().push(pid);
+    /// Kills the group when the run ends, however it ends (a launcher's children included).
+    struct GroupGuard(u32);
+    impl Drop for GroupGuard {
+        fn drop(&mut self) {
+            kill_group(self.0);
+            live_groups().retain(|group| *group != self.0);
+        }
+    }
+    let _guard = GroupGuard(pid);
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .with_context(|| format!("the command did not finish within {timeout:?}"))?
+        .context("could not wait for the command")?;
+    Ok(Finished {
+        status: output.status,
+        stdout: output.stdout,
+        stderr: output.stderr,
+    })
+}

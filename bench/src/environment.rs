@@ -73,7 +73,12 @@ fn locked_version(repo_root: &Path, name: &str) -> Option<String> {
 }
 
 fn ts_sdk_version(places: &Locations) -> Option<String> {
-    let text = fs::read_to_string(places.ts_sdk_package()).ok()?;
+    package_version(&places.ts_sdk_package())
+}
+
+/// The `version` of an npm package.json.
+fn package_version(package: &Path) -> Option<String> {
+    let text = fs::read_to_string(package).ok()?;
     let package: serde_json::Value = serde_json::from_str(&text).ok()?;
     package["version"].as_str().map(str::to_owned)
 }
@@ -151,6 +156,11 @@ pub async fn describe(places: &Locations) -> Vec<(&'static str, String)> {
         (
             "@modelcontextprotocol/sdk",
             ts_sdk_version(places).unwrap_or_else(unknown),
+        ),
+        (
+            "@modelcontextprotocol/inspector",
+            package_version(&places.peers_dir.join(crate::host_side::INSPECTOR_PACKAGE))
+                .unwrap_or_else(unknown),
         ),
         (
             "python",

@@ -81,6 +81,11 @@ impl ScratchDatabase {
         Ok(ScratchDatabase { dir })
     }
 
+    /// The directory itself, for other scratch files (a config, a `HOME`).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// The SQLite file the server creates.
     pub fn path(&self) -> PathBuf {
         self.dir.join("expenses.sqlite3")

@@ -42,6 +42,8 @@ const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How often a starting server's port is tried.
 const CONNECT_POLL: Duration = Duration::from_millis(1);
+/// The latency histograms' range: 1 µs to 60 s at 3 significant digits.
+const HISTOGRAM_MAX_US: u64 = 60_000_000;
 
 /// Where the server is and the session it gave us.
 #[derive(Debug, Clone)]
@@ -345,12 +347,46 @@ impl Target {
         first_id: u64,
         budget: Budget,
     ) -> anyhow::Result<(Completed, Vec<Connection>, u64)> {
+        let (completed, connections, used, _) = self
+            .run_concurrent(call, connections, first_id, budget, false)
+            .await?;
+        Ok((completed, connections, used))
+    }
+
+    /// [`Target::concurrent`], with every call's latency (write to answer, µs) recorded.
+    pub async fn concurrent_timed(
+        self: &Arc<Self>,
+        call: Call,
+        connections: Vec<Connection>,
+        first_id: u64,
+        budget: Budget,
+    ) -> anyhow::Result<(Completed, Vec<Connection>, u64, Histogram<u64>)> {
+        let (completed, connections, used, histogram) = self
+            .run_concurrent(call, connections, first_id, budget, true)
+            .await?;
+        let histogram = histogram.context("latencies were recorded")?;
+        Ok((completed, connections, used, histogram))
+    }
+
+    async fn run_concurrent(
+        self: &Arc<Self>,
+        call: Call,
+        connections: Vec<Connection>,
+        first_id: u64,
+        budget: Budget,
+        record: bool,
+    ) -> anyhow::Result<(Completed, Vec<Connection>, u64, Option<Histogram<u64>>)> {
         let started = Instant::now();
         let claimed = Arc::new(AtomicU64::new(0));
         let mut tasks = JoinSet::new();
         for mut connection in connections {
             let target = Arc::clone(self);
             let claimed = Arc::clone(&claimed);
+            let mut histogram = if record {
+                Some(Histogram::<u64>::new_with_bounds(1, HISTOGRAM_MAX_US, 3)?)
+            } else {
+                None
+            };
             tasks.spawn(async move {
                 let mut done = 0u64;
                 // Each turn claims one call; claiming stops within the budget's cap.
@@ -362,25 +398,41 @@ impl Target {
                     let id = first_id + index;
                     let mut body = Vec::with_capacity(256);
                     (call.write)(&mut body, id);
+                    let sent = Instant::now();
                     connection
                         .call(&target, id, body, call.check)
                         .await
                         .with_context(|| format!("{} call id {id}", call.tool))?;
+                    if let Some(histogram) = histogram.as_mut() {
+                        histogram.saturating_record(duration_us(sent.elapsed()));
+                    }
                     done += 1;
                 }
-                anyhow::Ok((done, connection))
+                anyhow::Ok((done, connection, histogram))
             });
         }
         let mut done = 0;
         let mut connections = Vec::new();
+        let mut merged: Option<Histogram<u64>> = None;
         while let Some(joined) = tasks.join_next().await {
-            let (count, connection) =
+            let (count, connection, histogram) =
                 joined.map_err(|error| anyhow!("a driver task failed: {error}"))??;
             done += count;
             connections.push(connection);
+            if let Some(histogram) = histogram {
+                match merged.as_mut() {
+                    Some(merged) => merged.add(&histogram)?,
+                    None => merged = Some(histogram),
+                }
+            }
         }
         let completed = budget.completed(done, started.elapsed());
-        Ok((completed, connections, claimed.load(Ordering::Relaxed)))
+        Ok((
+            completed,
+            connections,
+            claimed.load(Ordering::Relaxed),
+            merged,
+        ))
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -18,6 +18,12 @@
 //!   `switchboard serve expenses` and an equivalent server on the Python SDK
 //!   (`bench/peers/expenses_server.py`), each on a fresh SQLite file: sequential calls, then
 //!   calls with 8 in flight.
+//! - **tools** and **agent** (issue 10, [`host_side`]): `switchboard tools` against the MCP
+//!   Inspector CLI listing the same server, and the agent loop's own cost per tool call
+//!   against a scripted model (the fake LLM of the dev-only `test-support` crate).
+//! - **gateway** (issues 8 and 10, [`gateway`]): `switchboard gateway` against calling its
+//!   echo upstream directly, and memory per idle legacy session on the gateway and on our
+//!   plain HTTP server.
 //!
 //! ```
 //! use switchboard_bench::protocol;
@@ -31,6 +37,8 @@
 pub mod children;
 pub mod environment;
 pub mod expenses;
+pub mod gateway;
+pub mod host_side;
 pub mod http_driver;
 pub mod peers;
 pub mod phase;

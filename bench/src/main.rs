@@ -23,10 +23,11 @@ use clap::{Parser, ValueEnum};
 use switchboard_bench::{
     children, environment,
     expenses::{self, ExpensesMeasurements, ScratchDatabase},
+    gateway, host_side,
     peers::{self, ALL_PEERS, App, EXPENSES_PEERS, Locations, Peer, Transport},
     protocol,
     report::{self, Outcome, Row},
-    settings::{self, ExpensesPlan, Mode, Plan},
+    settings::{self, ExpensesPlan, GatewayPlan, HostPlan, Mode, Plan},
     workload::{self, Measurements},
 };
 
@@ -60,13 +61,16 @@ struct Args {
     #[arg(long)]
     no_build: bool,
 
-    /// Which workloads, comma-separated: `echo` (issue 10) and `expenses` (add_expense and
-    /// list_expenses on SQLite, ours and python only; issue 4).
+    /// Which workloads, comma-separated: `echo` (issue 10), `expenses` (add_expense and
+    /// list_expenses on SQLite, ours and python only; issue 4), `tools` (`switchboard tools`
+    /// against the MCP Inspector CLI), `agent` (the agent loop's cost per tool call) and
+    /// `gateway` (gateway overhead and memory per idle session). `--peers` and `--only` apply
+    /// to echo and expenses.
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "echo,expenses"
+        default_value = "echo,expenses,tools,agent,gateway"
     )]
     workload: Vec<WorkloadArg>,
 }
@@ -75,6 +79,9 @@ struct Args {
 enum WorkloadArg {
     Echo,
     Expenses,
+    Tools,
+    Agent,
+    Gateway,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -150,6 +157,12 @@ fn build_binaries(repo_root: &Path, bin_dir: &Path) -> anyhow::Result<Option<Str
     };
     if !build(&["-p", "switchboard-bench", "--bins"])? {
         bail!("cargo build -p switchboard-bench failed");
+    }
+    // The lean echo binary is a row of its own; when it does not build, that row is skipped.
+    if !build(&["-p", "switchboard-echo", "--bins"])? {
+        eprintln!(
+            "switchboard-bench: `cargo build -p switchboard-echo` failed; ours-lean is skipped"
+        );
     }
     let ours = if build(&["-p", "switchboard-cli"])? {
         None
@@ -272,6 +285,8 @@ fn failed_and_missing<M>(rows: &[Row<M>], ours_http: bool) -> (usize, usize) {
         .iter()
         .filter(|row| matches!(row.outcome, Outcome::Skipped(_)))
         .filter(|row| !(row.peer == Peer::Ours && row.transport == Transport::Http && !ours_http))
+        // The lean echo binary is an extra row: a CI build that did not make it is no missing peer.
+        .filter(|row| row.peer != Peer::OursLean)
         .count();
     (failed, missing)
 }
@@ -312,10 +327,15 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let plan = Plan::for_mode(mode);
     let expenses_plan = ExpensesPlan::for_mode(mode);
+    let host_plan = HostPlan::for_mode(mode);
+    let gateway_plan = GatewayPlan::for_mode(mode);
     let require_peers = mode == Mode::Smoke
         && std::env::var(settings::REQUIRE_PEERS_VAR).is_ok_and(|value| value == "1");
     let run_echo = args.workload.contains(&WorkloadArg::Echo);
     let run_expenses = args.workload.contains(&WorkloadArg::Expenses);
+    let run_tools = args.workload.contains(&WorkloadArg::Tools);
+    let run_agent = args.workload.contains(&WorkloadArg::Agent);
+    let run_gateway = args.workload.contains(&WorkloadArg::Gateway);
 
     let repo_root = repo_root();
     let exe = std::env::current_exe().context("where is this binary?")?;
@@ -403,10 +423,69 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await;
     }
 
+    let listings = if run_tools {
+        Some(
+            single(
+                "tools",
+                ours_build_failure.as_deref(),
+                Box::pin(host_side::measure_listing(&places, &host_plan)),
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+    let agent = if run_agent {
+        Some(
+            single(
+                "agent",
+                ours_build_failure.as_deref(),
+                Box::pin(host_side::measure_agent(&places, &host_plan)),
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+    let gateway_figures = if run_gateway {
+        let outcome = match gateway::available(&places).await {
+            Err(reason) => {
+                eprintln!("switchboard-bench: gateway: skipped: {reason}");
+                Outcome::Skipped(reason)
+            }
+            Ok(()) => {
+                single(
+                    "gateway",
+                    ours_build_failure.as_deref(),
+                    Box::pin(gateway::measure(&places, &gateway_plan)),
+                )
+                .await
+            }
+        };
+        Some(outcome)
+    } else {
+        None
+    };
+    let inspector_missing = listings.as_ref().is_some_and(|outcome| match outcome {
+        Outcome::Measured(listings) => listings.iter().any(|listing| listing.inspector.is_err()),
+        _ => false,
+    });
+    let host_failed = [
+        listings.as_ref().map(outcome_failed),
+        agent.as_ref().map(outcome_failed),
+        gateway_figures.as_ref().map(outcome_failed),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|failed| *failed)
+    .count();
+    let host_missing = usize::from(inspector_missing)
+        + usize::from(matches!(gateway_figures, Some(Outcome::Skipped(_))));
+
     let (echo_failed, echo_missing) = failed_and_missing(&rows, ours_http);
     let (expenses_failed, expenses_missing) = failed_and_missing(&expense_rows, ours_http);
-    let failed = echo_failed + expenses_failed;
-    let missing = echo_missing + expenses_missing;
+    let failed = echo_failed + expenses_failed + host_failed;
+    let missing = echo_missing + expenses_missing + host_missing;
 
     if mode == Mode::Smoke {
         let echo_complete = print_smoke("echo", &rows, |transport, m: &Measurements| {
@@ -442,6 +521,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     all_calls,
                 )
             });
+        print_host_smoke(listings.as_ref(), agent.as_ref(), gateway_figures.as_ref());
         if failed > 0 || !echo_complete || !expenses_complete {
             eprintln!("switchboard-bench: smoke run failed");
             return Ok(ExitCode::FAILURE);
@@ -501,6 +581,43 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             in_flight = expenses_plan.in_flight(),
         );
     }
+    if run_tools {
+        println!(
+            "- tools workload: `switchboard tools --stdio \"switchboard serve echo|expenses\"` against \
+             `node <inspector>/clients/launcher/build/index.js --cli switchboard serve echo|expenses --method tools/list`, \
+             wall time from spawn to exit; {} untimed + {} timed runs of each, alternating; scratch HOME",
+            host_plan.listing_warmups, host_plan.listing_runs,
+        );
+    }
+    if run_agent {
+        println!(
+            "- agent workload: switchboard_agent::Agent in-process, a Host on `switchboard serve echo` (stdio), \
+             the test-support fake LLM (Anthropic Messages format, streamed) calling echo {} times per turn then answering; \
+             {} untimed + {} timed turns, each followed by the same {} model requests sent directly and {} direct Host::call_tool calls",
+            host_plan.agent_tool_calls,
+            host_plan.agent_warmup_turns,
+            host_plan.agent_turns,
+            host_plan.agent_tool_calls + 1,
+            host_plan.agent_tool_calls,
+        );
+    }
+    if run_gateway {
+        println!(
+            "- gateway workload: upstream `switchboard serve echo --http`; `switchboard gateway --config <generated gateway.toml> --listen` \
+             with that one upstream by URL (prefix = false); echo calls as in the echo workload (warm-up {} + {} at {in_flight}, \
+             {} sequential, then at {in_flight} in flight at least {} calls and {} s), direct and through the gateway taking turns; \
+             idle legacy sessions (initialize + initialized) opened up to {} and {} on a fresh gateway and a fresh `serve echo --http`, \
+             VmRSS of the server process after each",
+            gateway_plan.calls.warmup_sequential,
+            gateway_plan.calls.warmup_concurrent,
+            gateway_plan.calls.sequential_calls,
+            gateway_plan.calls.http_concurrent_calls,
+            gateway_plan.calls.concurrent_min_duration.as_secs(),
+            gateway_plan.session_counts[0],
+            gateway_plan.session_counts[1],
+            in_flight = gateway_plan.calls.in_flight,
+        );
+    }
     if run_echo {
         println!("\n## Results\n");
         print!("{}", report::table(&rows));
@@ -525,11 +642,130 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             report::expenses_ratios(&expense_rows, expenses_plan.in_flight())
         );
     }
+    if let Some(outcome) = &listings {
+        println!(
+            "\n## switchboard tools against the MCP Inspector CLI (wall time, spawn to exit)\n"
+        );
+        match outcome {
+            Outcome::Measured(listings) => print!("{}", host_side::listing_report(listings)),
+            other => println!("{}", outcome_text(other)),
+        }
+    }
+    if let Some(outcome) = &agent {
+        println!("\n## The agent loop's own cost per tool call (scripted model)\n");
+        match outcome {
+            Outcome::Measured(agent) => print!("{}", host_side::agent_report(agent)),
+            other => println!("{}", outcome_text(other)),
+        }
+    }
+    if let Some(outcome) = &gateway_figures {
+        println!("\n## Gateway: overhead against calling the upstream directly (HTTP)\n");
+        match outcome {
+            Outcome::Measured(figures) => print!("{}", gateway::report(figures, &gateway_plan)),
+            other => println!("{}", outcome_text(other)),
+        }
+    }
     Ok(if failed > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Run one host-side workload, as an outcome: a failure is reported and kept, not fatal.
+async fn single<M>(
+    name: &str,
+    ours_build_failure: Option<&str>,
+    measure: impl Future<Output = anyhow::Result<M>>,
+) -> Outcome<M> {
+    if let Some(failure) = ours_build_failure {
+        eprintln!("switchboard-bench: {name}: {failure}");
+        return Outcome::Failed(failure.to_owned());
+    }
+    eprintln!("switchboard-bench: {name}: running");
+    match measure.await {
+        Ok(measured) => Outcome::Measured(Box::new(measured)),
+        Err(error) => {
+            eprintln!("switchboard-bench: {name} failed: {error:#}");
+            Outcome::Failed(format!("{error:#}").replace('\n', " "))
+        }
+    }
+}
+
+fn outcome_failed<M>(outcome: &Outcome<M>) -> bool {
+    matches!(outcome, Outcome::Failed(_))
+}
+
+fn outcome_text<M>(outcome: &Outcome<M>) -> String {
+    match outcome {
+        Outcome::Measured(_) => "measured".into(),
+        Outcome::Skipped(reason) => format!("skipped: {reason}"),
+        Outcome::Failed(error) => format!("FAILED: {error}"),
+    }
+}
+
+/// One line per host-side workload of a smoke run.
+fn print_host_smoke(
+    listings: Option<&Outcome<Vec<host_side::Listing>>>,
+    agent: Option<&Outcome<host_side::AgentMeasurements>>,
+    gateway_figures: Option<&Outcome<gateway::GatewayMeasurements>>,
+) {
+    if let Some(outcome) = listings {
+        match outcome {
+            Outcome::Measured(listings) => {
+                for listing in listings.iter() {
+                    let inspector = match &listing.inspector {
+                        Ok(runs) => {
+                            format!("the Inspector CLI listed it {} time(s)", runs.runs.len())
+                        }
+                        Err(reason) => format!("Inspector skipped: {reason}"),
+                    };
+                    println!(
+                        "tools/{}: ok: switchboard tools listed it {} time(s), {inspector}",
+                        listing.server.label(),
+                        listing.ours.runs.len()
+                    );
+                }
+            }
+            other => println!("tools: {}", outcome_text(other)),
+        }
+    }
+    if let Some(outcome) = agent {
+        match outcome {
+            Outcome::Measured(agent) => println!(
+                "agent: ok: {} turn(s) of {} echo calls, replayed against the model and the host directly",
+                agent.turns_us.len(),
+                agent.tool_calls
+            ),
+            other => println!("agent: {}", outcome_text(other)),
+        }
+    }
+    if let Some(outcome) = gateway_figures {
+        match outcome {
+            Outcome::Measured(figures) => {
+                let sessions: Vec<String> = figures
+                    .sessions
+                    .iter()
+                    .map(|memory| {
+                        format!(
+                            "{} held {} idle sessions",
+                            memory.server,
+                            memory.readings.last().map_or(0, |(open, _)| *open)
+                        )
+                    })
+                    .collect();
+                println!(
+                    "gateway: ok: {} + {} calls direct and {} + {} through the gateway, every answer correct; {}",
+                    figures.direct.sequential.completed.calls,
+                    figures.direct.concurrent.completed.calls,
+                    figures.gateway.sequential.completed.calls,
+                    figures.gateway.concurrent.completed.calls,
+                    sessions.join(", ")
+                );
+            }
+            other => println!("gateway: {}", outcome_text(other)),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -547,7 +783,7 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         stop_servers_on_signal();
-        run(args).await
+        Box::pin(run(args)).await
     });
     children::kill_all();
     match outcome {

@@ -29,6 +29,9 @@ impl fmt::Display for Transport {
 pub enum Peer {
     /// `switchboard serve echo`.
     Ours,
+    /// The same server from its own small binary, `switchboard-echo` (stdio only), to tell the
+    /// kit's memory from the full CLI binary's.
+    OursLean,
     /// rmcp as usually wired; over HTTP with axum's defaults (no `TCP_NODELAY`).
     Rmcp,
     /// The same rmcp server over HTTP with `TCP_NODELAY` on accepted connections.
@@ -54,8 +57,9 @@ pub enum App<'a> {
 pub const EXPENSES_PEERS: [Peer; 2] = [Peer::Ours, Peer::Python];
 
 /// The order of the table.
-pub const ALL_PEERS: [Peer; 6] = [
+pub const ALL_PEERS: [Peer; 7] = [
     Peer::Ours,
+    Peer::OursLean,
     Peer::Rmcp,
     Peer::RmcpNodelay,
     Peer::TypeScript,
@@ -67,6 +71,7 @@ impl Peer {
     pub fn label(self) -> &'static str {
         match self {
             Peer::Ours => "ours",
+            Peer::OursLean => "ours-lean",
             Peer::Rmcp => "rmcp",
             Peer::RmcpNodelay => "rmcp+nodelay",
             Peer::TypeScript => "ts",
@@ -75,16 +80,21 @@ impl Peer {
         }
     }
 
-    /// The name used in `--peers` (rmcp+nodelay is selected with rmcp).
+    /// The name used in `--peers` (rmcp+nodelay is selected with rmcp, ours-lean with ours).
     pub fn selector(self) -> &'static str {
         match self {
             Peer::RmcpNodelay => "rmcp",
+            Peer::OursLean => "ours",
             other => other.label(),
         }
     }
 
     pub fn runs_on(self, transport: Transport) -> bool {
-        !(self == Peer::RmcpNodelay && transport == Transport::Stdio)
+        match self {
+            Peer::RmcpNodelay => transport == Transport::Http,
+            Peer::OursLean => transport == Transport::Stdio,
+            _ => true,
+        }
     }
 }
 
@@ -102,6 +112,9 @@ pub struct Locations {
 impl Locations {
     pub fn switchboard(&self) -> PathBuf {
         self.bin_dir.join("switchboard")
+    }
+    pub fn switchboard_echo(&self) -> PathBuf {
+        self.bin_dir.join("switchboard-echo")
     }
     pub fn rmcp_echo(&self) -> PathBuf {
         self.bin_dir.join("bench-rmcp-echo")
@@ -203,6 +216,12 @@ pub fn launch(
                 vec!["serve", "echo", "--http", &http_addr],
             )
         }
+        Peer::OursLean => native(
+            places.switchboard_echo(),
+            "the switchboard-echo binary",
+            Vec::new(),
+            Vec::new(),
+        ),
         Peer::Rmcp => native(
             places.rmcp_echo(),
             "bench-rmcp-echo",

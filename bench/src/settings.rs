@@ -205,3 +205,99 @@ impl ExpensesPlan {
         }
     }
 }
+
+/// The host-side workloads (issue 10): `switchboard tools` against the MCP Inspector CLI, and
+/// the agent loop's own cost per tool call against a scripted model.
+#[derive(Debug, Clone, Copy)]
+pub struct HostPlan {
+    /// Untimed runs of each lister first (page cache, Node's compile cache).
+    pub listing_warmups: u32,
+    /// Timed runs of each lister, alternating between them.
+    pub listing_runs: u32,
+    /// The most one listing may take before it counts as stuck.
+    pub listing_timeout: Duration,
+    /// Tool calls the scripted model makes in one agent turn, before it answers.
+    pub agent_tool_calls: u32,
+    /// Untimed agent turns first.
+    pub agent_warmup_turns: u32,
+    /// Timed agent turns (each followed by the same model round trips and direct tool calls).
+    pub agent_turns: u32,
+    /// The most a whole phase (all runs or turns) may take; a phase cut short is marked.
+    pub phase_cap: Duration,
+    /// The most a server may take to start and finish its handshake.
+    pub startup_timeout: Duration,
+}
+
+impl HostPlan {
+    pub fn for_mode(mode: Mode) -> HostPlan {
+        let base = HostPlan {
+            listing_warmups: 2,
+            listing_runs: 20,
+            listing_timeout: Duration::from_secs(30),
+            agent_tool_calls: 10,
+            agent_warmup_turns: 5,
+            agent_turns: 100,
+            phase_cap: Duration::from_secs(60),
+            startup_timeout: Duration::from_secs(30),
+        };
+        match mode {
+            Mode::Full => base,
+            Mode::Quick => HostPlan {
+                listing_warmups: 1,
+                listing_runs: 7,
+                agent_warmup_turns: 2,
+                agent_turns: 20,
+                phase_cap: Duration::from_secs(20),
+                ..base
+            },
+            Mode::Smoke => HostPlan {
+                listing_warmups: 0,
+                listing_runs: 1,
+                agent_tool_calls: 3,
+                agent_warmup_turns: 0,
+                agent_turns: 1,
+                ..base
+            },
+        }
+    }
+}
+
+/// The gateway workload (issues 8 and 10): the gateway against calling its upstream directly,
+/// and memory per idle legacy session on the gateway and on our plain HTTP server.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayPlan {
+    /// The latency and throughput phases, as in the echo workload.
+    pub calls: Plan,
+    /// Idle legacy sessions held open when memory is read, in increasing order. The first
+    /// reading is taken after one session (which warms the server up) and is the baseline.
+    pub session_counts: [u64; 2],
+    /// Wait after opening sessions before reading RSS.
+    pub rss_settle: Duration,
+    /// The most opening all sessions may take.
+    pub sessions_cap: Duration,
+}
+
+impl GatewayPlan {
+    pub fn for_mode(mode: Mode) -> GatewayPlan {
+        let calls = Plan::for_mode(mode);
+        let base = GatewayPlan {
+            calls,
+            session_counts: [1_000, 10_000],
+            rss_settle: Duration::from_millis(300),
+            sessions_cap: Duration::from_secs(60),
+        };
+        match mode {
+            Mode::Full | Mode::Quick => base,
+            Mode::Smoke => GatewayPlan {
+                session_counts: [10, 50],
+                rss_settle: Duration::ZERO,
+                ..base
+            },
+        }
+    }
+
+    /// The most sessions the gateway is configured to hold: the largest count and some room.
+    pub fn max_sessions(&self) -> u64 {
+        self.session_counts[1] + 100
+    }
+}

@@ -130,8 +130,34 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Over HTTP: calls with one outstanding on each of the session's connections, each
+    /// timed from its write to its answer (µs).
+    pub(crate) async fn timed_concurrent_http(
+        &mut self,
+        call: Call,
+        budget: Budget,
+    ) -> anyhow::Result<(Completed, Histogram<u64>)> {
+        let Session::Http {
+            target,
+            connections,
+            next_id,
+            ..
+        } = self
+        else {
+            anyhow::bail!("latencies at many in flight are measured over HTTP only");
+        };
+        let (completed, back, used_ids, histogram) = target
+            .concurrent_timed(call, mem::take(connections), *next_id, budget)
+            .await?;
+        *connections = back;
+        *next_id += used_ids;
+        Ok((completed, histogram))
+    }
+}
+
 /// A free loopback port: bind port 0, read the port, let it go for the server to bind.
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("could not find a free port")?;
     Ok(listener.local_addr()?.port())
 }

@@ -4,7 +4,10 @@
 //! (with `schemars`) and compiled for validation, and the list answers are encoded once. A call
 //! then costs a lookup, a validation and the handler.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+};
 
 use futures::future::BoxFuture;
 use schemars::JsonSchema;
@@ -59,7 +62,12 @@ pub struct Tool {
     pub(crate) descriptor: ToolDescriptor,
     /// Client capabilities (`sampling`, `elicitation`, `roots`) the tool cannot run without.
     pub(crate) required_capabilities: Vec<String>,
-    pub(crate) validator: Option<jsonschema::Validator>,
+    /// The input schema's validator, compiled on the tool's first call rather than at
+    /// start-up: compiling checks the schema against its meta-schema first, which cost every
+    /// server most of a millisecond of start-up and about 1 MiB of idle memory, called or not
+    /// (see `docs/performance.md`). `None` inside: the schema does not compile, and arguments
+    /// are not validated.
+    pub(crate) validator: OnceLock<Option<jsonschema::Validator>>,
     pub(crate) handler: Arc<ToolFn>,
 }
 
@@ -94,7 +102,10 @@ impl Tool {
 
     /// Check arguments against the input schema, reporting every violation.
     pub(crate) fn check(&self, arguments: &Value) -> Result<(), HandlerError> {
-        let Some(validator) = &self.validator else {
+        let validator = self
+            .validator
+            .get_or_init(|| compile_input_schema(&self.descriptor));
+        let Some(validator) = validator else {
             return Ok(());
         };
         let violations: Vec<Violation> = validator
@@ -213,16 +224,20 @@ impl ToolBuilder {
                 handler(arguments, context).await
             }) as BoxFuture<'static, _>
         });
-        let validator = jsonschema::validator_for(&self.descriptor.input_schema)
-            .map_err(|error| tracing::warn!(tool = %self.descriptor.name, %error, "the input schema does not compile; arguments are not validated"))
-            .ok();
         Tool {
             descriptor: self.descriptor,
             required_capabilities: self.required_capabilities,
-            validator,
+            validator: OnceLock::new(),
             handler: erased,
         }
     }
+}
+
+/// The validator of a tool's input schema, or `None` (with a warning) when it does not compile.
+fn compile_input_schema(descriptor: &ToolDescriptor) -> Option<jsonschema::Validator> {
+    jsonschema::validator_for(&descriptor.input_schema)
+        .map_err(|error| tracing::warn!(tool = %descriptor.name, %error, "the input schema does not compile; arguments are not validated"))
+        .ok()
 }
 
 /// A resource at a fixed URI.
@@ -459,6 +474,26 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(serde::Deserialize, JsonSchema)]
+    struct EchoArguments {
+        #[allow(dead_code)]
+        text: String,
+    }
+
+    #[test]
+    fn input_validators_are_compiled_on_the_first_call_not_at_start_up() {
+        let tool = Tool::builder("echo", "Echo.")
+            .handler(|_: EchoArguments, _| async { Ok(ToolOutput::text("")) });
+        assert!(tool.validator.get().is_none(), "compiled at start-up");
+        let error = tool.check(&serde_json::json!({"text": 7}));
+        assert!(
+            matches!(error, Err(HandlerError::InvalidArguments { .. })),
+            "{error:?}"
+        );
+        assert!(matches!(tool.validator.get(), Some(Some(_))));
+        assert!(tool.check(&serde_json::json!({"text": "hi"})).is_ok());
+    }
 
     #[test]
     fn templates_match_and_capture() {
