@@ -28,8 +28,8 @@ use switchboard_agent::{
 };
 use switchboard_client::{CallOptions, model::Content};
 use switchboard_config::{Config, ServerEntry, ServerName, Transport as ConfigTransport};
-use switchboard_host::{Host, HostOptions, HostTool};
-use switchboard_llm::{Block, ChatModel, ChatRequest, Message, ModelSettings, ToolSpec};
+use switchboard_host::{Host, HostOptions};
+use switchboard_llm::{Block, ChatModel, ChatRequest, Message, ModelSettings};
 use test_support::fake_llm::{FakeLlm, Reply, Script};
 use tokio_util::sync::CancellationToken;
 
@@ -368,25 +368,6 @@ fn cycle(script: Script, qualified: &str, tool_calls: u32) -> Script {
     script
 }
 
-/// The tool descriptions the agent offers (see `switchboard_agent`'s `tool_description`).
-fn tool_spec(tool: &HostTool) -> ToolSpec {
-    let mut description = tool
-        .tool
-        .description
-        .clone()
-        .or_else(|| tool.tool.title.clone())
-        .unwrap_or_default();
-    if !description.is_empty() {
-        description.push(' ');
-    }
-    description.push_str(&format!("(MCP server \"{}\")", tool.server));
-    ToolSpec {
-        name: tool.qualified.clone(),
-        description,
-        input_schema: tool.tool.input_schema.clone(),
-    }
-}
-
 fn echoed(content: &[Content]) -> bool {
     content
         .iter()
@@ -464,7 +445,7 @@ async fn agent_turns(host: &Arc<Host>, plan: &HostPlan) -> anyhow::Result<AgentM
     let system = options.system.clone();
     let max_tokens = options.max_output_tokens;
     let agent = Agent::new(Arc::clone(host), Arc::clone(&model), options);
-    let specs = vec![tool_spec(&tool)];
+    let specs = vec![switchboard_agent::tool_spec(&tool)];
     let cancel = CancellationToken::new();
     let question = "Call echo a few times, then tell me what it said.";
 

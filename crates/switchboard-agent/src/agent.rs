@@ -328,15 +328,7 @@ impl Agent {
             ));
             down.push(format!("\"{server}\" ({reason})"));
         }
-        let specs = available
-            .tools
-            .iter()
-            .map(|tool| ToolSpec {
-                name: tool.qualified.clone(),
-                description: tool_description(tool),
-                input_schema: tool.tool.input_schema.clone(),
-            })
-            .collect();
+        let specs = available.tools.iter().map(tool_spec).collect();
         let by_name = available
             .tools
             .into_iter()
@@ -558,7 +550,9 @@ fn interrupted(stop: Stop) -> ToolOutcome {
     }
 }
 
-fn tool_description(tool: &HostTool) -> String {
+/// A host tool as the model is offered it: its qualified name, its description followed by the
+/// server it comes from, and its input schema.
+pub fn tool_spec(tool: &HostTool) -> ToolSpec {
     let mut description = tool
         .tool
         .description
@@ -569,7 +563,11 @@ fn tool_description(tool: &HostTool) -> String {
         description.push(' ');
     }
     description.push_str(&format!("(MCP server \"{}\")", tool.server));
-    description
+    ToolSpec {
+        name: tool.qualified.clone(),
+        description,
+        input_schema: tool.tool.input_schema.clone(),
+    }
 }
 
 /// The error a model gets for a tool name that names nothing: what it asked for, the closest

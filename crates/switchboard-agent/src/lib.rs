@@ -8,6 +8,8 @@ pub mod history;
 mod observer;
 pub mod render;
 
-pub use agent::{Agent, AgentError, AgentOptions, Budget, DEFAULT_SYSTEM, Stop, TraceEvent, Turn};
+pub use agent::{
+    Agent, AgentError, AgentOptions, Budget, DEFAULT_SYSTEM, Stop, TraceEvent, Turn, tool_spec,
+};
 pub use observer::{Approval, ApprovalFuture, ApprovalPolicy, Observer, ToolCall, ToolOutcome};
 pub mod sampling;

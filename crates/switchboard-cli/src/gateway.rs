@@ -193,19 +193,7 @@ fn load(global: &GlobalArgs) -> Result<GatewayConfig, Failure> {
     let lookup = |name: &str| std::env::var(name).ok();
     let mut config = GatewayConfig::parse(&text, Some(path), &lookup)
         .map_err(|e| Failure::usage(e.to_string()))?;
-    let mut adhoc = Vec::new();
-    for spec in &global.stdio {
-        adhoc.push(
-            switchboard_config::adhoc_stdio(spec)
-                .map_err(|e| Failure::usage(format!("--stdio {spec:?}: {e}")))?,
-        );
-    }
-    for url in &global.url {
-        adhoc.push(
-            switchboard_config::adhoc_url(url, &global.header)
-                .map_err(|e| Failure::usage(format!("--url {url:?}: {e}")))?,
-        );
-    }
+    let mut adhoc = crate::settings::adhoc_servers(global)?;
     let taken: Vec<_> = config.upstreams.servers.keys().cloned().collect();
     switchboard_config::dedupe_names(&mut adhoc, &taken);
     config

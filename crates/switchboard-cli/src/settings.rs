@@ -58,22 +58,28 @@ pub struct Settings {
     pub json: bool,
 }
 
+/// The servers given with `--stdio` and `--url` (with `--header`).
+pub fn adhoc_servers(global: &GlobalArgs) -> Result<Vec<ServerEntry>, Failure> {
+    let mut adhoc = Vec::new();
+    for spec in &global.stdio {
+        adhoc.push(
+            switchboard_config::adhoc_stdio(spec)
+                .map_err(|e| Failure::usage(format!("--stdio {spec:?}: {e}")))?,
+        );
+    }
+    for url in &global.url {
+        adhoc.push(
+            switchboard_config::adhoc_url(url, &global.header)
+                .map_err(|e| Failure::usage(format!("--url {url:?}: {e}")))?,
+        );
+    }
+    Ok(adhoc)
+}
+
 impl Settings {
     pub fn resolve(global: &GlobalArgs) -> Result<Self, Failure> {
         let mut config = load_config(global)?;
-        let mut adhoc: Vec<ServerEntry> = Vec::new();
-        for spec in &global.stdio {
-            adhoc.push(
-                switchboard_config::adhoc_stdio(spec)
-                    .map_err(|e| Failure::usage(format!("--stdio {spec:?}: {e}")))?,
-            );
-        }
-        for url in &global.url {
-            adhoc.push(
-                switchboard_config::adhoc_url(url, &global.header)
-                    .map_err(|e| Failure::usage(format!("--url {url:?}: {e}")))?,
-            );
-        }
+        let mut adhoc = adhoc_servers(global)?;
         if !global.header.is_empty() && global.url.is_empty() {
             return Err(Failure::usage(
                 "--header applies to --url servers, and no --url was given".to_owned(),
