@@ -44,6 +44,7 @@ use axum::{
     serve::ListenerExt,
 };
 use serde::Deserialize;
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::{
@@ -344,6 +345,93 @@ fn check_modern_headers(
     }
 }
 
+/// The schema keyword that names a tool parameter's header (SEP-2243): `Mcp-Param-NAME`.
+const PARAM_HEADER_KEYWORD: &str = "x-mcp-header";
+
+/// A header value as sent: `=?base64?...?=` is Base64 (strict: padded, standard alphabet) of
+/// UTF-8 text; anything else is the value itself.
+fn decode_param_header(value: &str) -> Result<String, ()> {
+    let Some(encoded) = value
+        .strip_prefix("=?base64?")
+        .and_then(|rest| rest.strip_suffix("?="))
+    else {
+        return Ok(value.to_owned());
+    };
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| ())?;
+    String::from_utf8(bytes).map_err(|_| ())
+}
+
+/// The 2026-07-28 custom-header rule: every tool parameter whose schema names a header
+/// (`"x-mcp-header": "Region"`) is sent as `Mcp-Param-Region` too, and the two must agree.
+/// A missing header, a header without its argument, bad Base64, or a different value is
+/// refused before the tool runs.
+fn check_param_headers(
+    headers: &HeaderMap,
+    schema: &Value,
+    body: &[u8],
+) -> Result<(), ErrorObject> {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    let mut named = properties.iter().filter_map(|(param, property)| {
+        property
+            .get(PARAM_HEADER_KEYWORD)
+            .and_then(Value::as_str)
+            .map(|header| (param, header))
+    });
+    let Some(first) = named.next() else {
+        return Ok(());
+    };
+    let refuse = |message: String| ErrorObject::new(code::HEADER_MISMATCH, message);
+    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let arguments = request.pointer("/params/arguments");
+    for (param, header) in std::iter::once(first).chain(named) {
+        let header_name = format!("Mcp-Param-{header}");
+        let sent = header_str(headers, &header_name);
+        let argument = arguments
+            .and_then(|a| a.get(param))
+            .filter(|v| !v.is_null());
+        match (sent, argument) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                return Err(refuse(format!(
+                    "the {header_name} header is missing; it must carry the argument \"{param}\""
+                )));
+            }
+            (Some(_), None) => {
+                return Err(refuse(format!(
+                    "the {header_name} header is sent but the argument \"{param}\" is not"
+                )));
+            }
+            (Some(sent), Some(argument)) => {
+                let decoded = decode_param_header(sent).map_err(|()| {
+                    refuse(format!(
+                        "the {header_name} header is not valid Base64 of UTF-8 text"
+                    ))
+                })?;
+                let expected = match argument {
+                    Value::String(text) => text.clone(),
+                    Value::Number(_) | Value::Bool(_) => argument.to_string(),
+                    _ => {
+                        return Err(refuse(format!(
+                            "the argument \"{param}\" is sent as a header, so it must be a string, number or boolean"
+                        )));
+                    }
+                };
+                if decoded != expected {
+                    return Err(refuse(format!(
+                        "the {header_name} header does not match the argument \"{param}\""
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn no_stream() -> Response {
     (
         StatusCode::METHOD_NOT_ALLOWED,
@@ -481,6 +569,14 @@ async fn post_message(
         .and_then(|m| m.protocol_version.as_deref());
     if let Some(version) = modern_version
         && let Err(error) = check_modern_headers(&headers, &peek, version)
+    {
+        return json_error(StatusCode::BAD_REQUEST, &error);
+    }
+    if modern_version.is_some()
+        && peek.method == Some("tools/call")
+        && let Some(name) = peek.params.as_ref().and_then(|p| p.name.as_deref())
+        && let Some(schema) = state.server.tool_input_schema(name)
+        && let Err(error) = check_param_headers(&headers, schema, &body)
     {
         return json_error(StatusCode::BAD_REQUEST, &error);
     }

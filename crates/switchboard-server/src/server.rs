@@ -763,6 +763,15 @@ impl Server {
         &self.inner.info.name
     }
 
+    /// The input schema of the static tool `name`, for checks made before dispatch (the HTTP
+    /// front's `Mcp-Param-*` headers).
+    pub(crate) fn tool_input_schema(&self, name: &str) -> Option<&Value> {
+        self.inner
+            .tools
+            .get(name)
+            .map(|tool| &tool.descriptor.input_schema)
+    }
+
     /// Tell every client that `list` changed: legacy sessions at once, 2026-07-28 clients on
     /// their `subscriptions/listen` streams. Does nothing for a server without a catalogue.
     pub fn notify_list_changed(&self, list: ListKind) {

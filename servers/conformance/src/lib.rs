@@ -26,6 +26,12 @@ pub const WAV_BASE64: &str =
 pub struct NoArguments {}
 
 #[derive(Debug, Deserialize, JsonSchema)]
+pub struct RegionArguments {
+    /// A region name; clients also send it as the `Mcp-Param-Region` header.
+    pub region: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct SamplingArguments {
     /// The prompt to send to the client's LLM.
     pub prompt: String,
@@ -46,6 +52,17 @@ fn image() -> Content {
 
 fn tools() -> Vec<Tool> {
     vec![
+        // SEP-2243 custom headers: `region` travels in the body and as `Mcp-Param-Region`, and
+        // the kit refuses the call unless they agree.
+        Tool::builder("test_header_param", "Echoes a region that is also sent as the Mcp-Param-Region header.")
+            .read_only()
+            .input_schema(json!({
+                "type": "object",
+                "properties": {"region": {"type": "string", "description": "A region name.", "x-mcp-header": "Region"}},
+                "required": ["region"],
+                "additionalProperties": false
+            }))
+            .handler(|args: RegionArguments, _| async move { Ok(ToolOutput::text(format!("Region: {}", args.region))) }),
         Tool::builder("test_simple_text", "Returns a simple text response.")
             .read_only()
             .handler(|_: NoArguments, _| async { Ok(ToolOutput::text("This is a simple text response for testing.")) }),

@@ -444,3 +444,73 @@ async fn idle_legacy_sessions_end_and_make_room() {
     assert_eq!(stale.status(), StatusCode::NOT_FOUND);
     assert_eq!(open_session(&server.url).await.status(), StatusCode::OK);
 }
+
+/// SEP-2243: a parameter whose schema names a header travels in both, and they must agree.
+#[tokio::test]
+async fn custom_param_headers_must_match_the_arguments() {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Region {
+        region: String,
+    }
+    let server = switchboard_server::Server::builder("headers", "1.0.0")
+        .tool(
+            switchboard_server::Tool::builder("where", "Echo the region.")
+                .input_schema(json!({
+                    "type": "object",
+                    "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
+                    "required": ["region"]
+                }))
+                .handler(|args: Region, _| async move {
+                    Ok(switchboard_server::ToolOutput::text(args.region))
+                }),
+        )
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let task = tokio::spawn(switchboard_server::serve_listener(
+        server,
+        listener,
+        HttpConfig::default(),
+    ));
+    let call = |region: &str| {
+        modern(
+            1,
+            "tools/call",
+            &format!(r#""name":"where","arguments":{{"region":{region:?}}}"#),
+        )
+    };
+    let send = |body: String, param: Option<&'static str>| {
+        let url = url.clone();
+        async move {
+            let mut headers = vec![("mcp-method", "tools/call"), ("mcp-name", "where")];
+            if let Some(value) = param {
+                headers.push(("mcp-param-region", value));
+            }
+            post(&url, &body, &headers).await
+        }
+    };
+    // Literal and Base64 forms of the same value are accepted.
+    for header in ["eu-west", "=?base64?ZXUtd2VzdA==?="] {
+        let response = send(call("eu-west"), Some(header)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{header}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["result"]["content"][0]["text"], "eu-west", "{header}");
+    }
+    // Missing, different, unpadded or non-alphabet Base64: refused before the tool runs.
+    for (case, header) in [
+        ("missing", None),
+        ("different", Some("us-east")),
+        ("bad padding", Some("=?base64?ZXUtd2VzdA?=")),
+        ("bad characters", Some("=?base64?ZXUt!!d2VzdA==?=")),
+    ] {
+        let response = send(call("eu-west"), header).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{case}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], -32020, "{case}: {body}");
+    }
+    // A value that merely looks half-encoded is taken literally.
+    let response = send(call("=?base64?ZXU"), Some("=?base64?ZXU")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    task.abort();
+}
