@@ -4,11 +4,7 @@
 //! exponential backoff and full jitter (a uniformly random wait between zero and the capped
 //! exponential), or after exactly the wait the provider asked for in `retry-after`.
 
-use std::{
-    collections::hash_map::RandomState,
-    hash::{BuildHasher, Hasher},
-    time::{Duration, SystemTime},
-};
+use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 
@@ -53,10 +49,7 @@ impl RetryPolicy {
             .saturating_mul(1u32 << exponent)
             .min(self.max_delay);
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        if nanos == 0 {
-            return Duration::ZERO;
-        }
-        Duration::from_nanos(random_u64() % (nanos + 1))
+        Duration::from_nanos(fastrand::u64(0..=nanos))
     }
 }
 
@@ -68,19 +61,6 @@ impl Default for RetryPolicy {
             RetryPolicy::DEFAULT_MAX_DELAY,
         )
     }
-}
-
-/// A random number from the standard library's per-process SipHash keys; good enough for
-/// jitter, and no extra dependency.
-fn random_u64() -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|since| since.as_nanos())
-            .unwrap_or_default(),
-    );
-    hasher.finish()
 }
 
 /// The wait a 429 or 503 answer asks for: `retry-after-ms` (sent by Anthropic and OpenAI), or
