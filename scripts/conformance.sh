@@ -7,7 +7,9 @@
 # It installs the suite and Node 22 through scripts/install-peers.sh (into .peers/, or
 # $SWITCHBOARD_PEERS_DIR) and builds the two fixtures of servers/conformance. It serves
 # conformance-server on a free loopback port and runs `conformance server --requirements
-# 2025-11-25` and `--requirements 2026-07-28` against it; then `conformance client` for the
+# 2025-11-25` and `--requirements 2026-07-28` against it, then both again against
+# `switchboard gateway` in front of it (with its own baseline, conformance-baseline-gateway.yml,
+# of what it does not pass on yet); then `conformance client` for the
 # same two sets, which starts a mock server per scenario (in parallel, on ephemeral ports of all
 # interfaces; the traffic stays on loopback) and runs conformance-client against each.
 # Results go to results/conformance/{server,client}-<set>/ (git-ignored). The exit code is
@@ -20,18 +22,40 @@ peers="${SWITCHBOARD_PEERS_DIR:-$root/.peers}"
 
 scripts/install-peers.sh >/dev/null
 export PATH="$peers/node/node_modules/node/bin:$PATH"
-cargo build --locked -q -p switchboard-conformance --bin conformance-server --bin conformance-client
+cargo build --locked -q -p switchboard-conformance --bin conformance-server --bin conformance-client \
+    -p switchboard-cli --bin switchboard
 target="${CARGO_TARGET_DIR:-$root/target}"
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# wait_for PORT: until something listens there (10 s at most).
+wait_for() {
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+
+port=$(free_port)
 mkdir -p "$root/results"
 PORT=$port "$target/debug/conformance-server" 2>"$root/results/conformance-server.log" &
 server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    sleep 0.1
-done
+# The same server behind the gateway (issue 8: it must score the same), unprefixed so that
+# the suite finds the fixture's own names.
+gateway_port=$(free_port)
+gateway_config="$root/results/conformance-gateway.toml"
+cat >"$gateway_config" <<TOML
+[upstreams.conformance]
+url = "http://127.0.0.1:$port/mcp"
+prefix = false
+TOML
+trap 'kill $server ${gateway:-} 2>/dev/null || true' EXIT
+wait_for "$port"
+"$target/debug/switchboard" gateway --config "$gateway_config" --listen "127.0.0.1:$gateway_port" \
+    2>"$root/results/conformance-gateway.log" &
+gateway=$!
+wait_for "$gateway_port"
 
 status=0
 summary=()
@@ -58,28 +82,34 @@ scored() {
 
 # run_set KIND SET ARGS...: one `conformance KIND --requirements SET` run with the baseline.
 run_set() {
-    local kind=$1 set=$2
+    local kind=$1 set=$2 label=$1 baseline="$root/conformance-baseline.yml"
     shift 2
-    local out="$root/results/conformance/$kind-$set"
+    if [[ "$kind" == gateway ]]; then
+        kind=server label="server via gateway" baseline="$root/conformance-baseline-gateway.yml"
+    fi
+    local out="$root/results/conformance/${label// /-}-$set"
     rm -rf "$out"
     local log
     log=$(mktemp)
     local verdict="ok"
     if ! (cd "$peers/node" && npx --no-install conformance "$kind" "$@" --requirements "$set" \
-            --expected-failures "$root/conformance-baseline.yml" -o "$out") >"$log" 2>&1; then
+            --expected-failures "$baseline" -o "$out") >"$log" 2>&1; then
         verdict="FAILED"
         status=1
     fi
     # The suite's own lines: per-scenario results, the total and the baseline verdict.
-    grep -E '✓|✗|Total:|Baseline|Expected failures|~ |Unexpected|stale|now pass' "$log" | sed "s/^/[$kind $set] /" || true
+    grep -E '✓|✗|Total:|Baseline|Expected failures|~ |Unexpected|stale|now pass' "$log" | sed "s/^/[$label $set] /" || true
     local total
     total=$(grep -E '^Total:' "$log" | tail -n 1)
-    summary+=("$kind $set: $total; $(scored "$kind" "$set" "$log") ($verdict)")
+    summary+=("$label $set: $total; $(scored "$kind" "$set" "$log") ($verdict)")
     rm -f "$log"
 }
 
 for set in 2025-11-25 2026-07-28; do
     run_set server "$set" --url "http://localhost:$port/mcp"
+done
+for set in 2025-11-25 2026-07-28; do
+    run_set gateway "$set" --url "http://localhost:$gateway_port/mcp"
 done
 # The command is split on spaces by the suite: the target path must not contain any.
 for set in 2025-11-25 2026-07-28; do

@@ -102,6 +102,34 @@ pub trait ClientCallbacks: Send + Sync + fmt::Debug {
     }
 }
 
+/// Passes on what a server sends during one call to whoever made that call: a gateway relays
+/// it to its own client. Set it in [`crate::CallOptions::relay`].
+///
+/// - A 2026-07-28 server's `input_required` rounds for the call are answered here (with the
+///   server's key for each request), not by the connection's [`ClientCallbacks`].
+/// - A legacy server sends its requests and logs on the session, without saying which call
+///   they belong to. While exactly one call with a relay is in flight on the connection, they
+///   go to that relay; with several, a request is refused (it cannot be told apart, and the
+///   wrong caller must never see it) and a log goes to the connection's events.
+///
+/// Answers and params are raw JSON, so a relay passes on fields this crate does not model.
+pub trait CallRelay: Send + Sync + fmt::Debug {
+    /// Answer one server request (`elicitation/create`, `sampling/createMessage`,
+    /// `roots/list`) with its JSON result. `key` is the request's key in a 2026-07-28
+    /// `inputRequests`; `None` for a legacy server request.
+    fn answer<'a>(
+        &'a self,
+        key: Option<&'a str>,
+        method: &'a str,
+        params: Value,
+    ) -> CallbackFuture<'a, Value>;
+
+    /// A `notifications/message` log entry the server sent during the call.
+    fn log(&self, message: crate::model::LogMessage) {
+        let _ = message;
+    }
+}
+
 /// Why a callback could not answer. It reaches the server as a JSON-RPC error (legacy era) or
 /// ends the call (2026-07-28, where a request cannot be answered with an error).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -27,7 +27,7 @@ use tokio::{
 };
 
 use crate::{
-    callbacks::ClientCallbacks,
+    callbacks::{CallRelay, ClientCallbacks},
     error::ClientError,
     handler::{ClientSide, progress_key},
     model::CacheHint,
@@ -143,6 +143,15 @@ impl Limits {
     }
 }
 
+/// What one request carries besides its params: where its progress and the server's requests
+/// for input go, and `_meta` entries of its own (sent over the connection's).
+#[derive(Debug, Clone, Default)]
+struct Extras {
+    progress: Option<mpsc::Sender<Progress>>,
+    relay: Option<Arc<dyn CallRelay>>,
+    meta: Option<rmcp::model::RequestMetaObject>,
+}
+
 /// The same request again with the answers of an `input_required` round and the server's
 /// `requestState` echoed unchanged (absent when the server sent none). Only the three
 /// methods that SEP-2322 lets a server answer with `input_required` can be retried.
@@ -179,6 +188,17 @@ pub struct CallOptions {
     pub max_duration: Duration,
     /// Where progress notifications for this call go.
     pub progress: Option<mpsc::Sender<Progress>>,
+    /// Who answers the server's requests for input during this call, and gets its logs,
+    /// instead of the connection's callbacks: see [`CallRelay`].
+    pub relay: Option<Arc<dyn CallRelay>>,
+    /// Ask a 2026-07-28 server for its logs during this call, from this level up (`debug`,
+    /// `info`, … `emergency`; `io.modelcontextprotocol/logLevel`). Without it that revision
+    /// sends none. A legacy session's level is set for the session (`logging/setLevel`).
+    pub log_level: Option<String>,
+    /// Declare these client capabilities (a `ClientCapabilities` object) for this request
+    /// instead of the connection's: a gateway passes on its own client's. 2026-07-28 only; a
+    /// legacy session's are fixed by `initialize`.
+    pub client_capabilities: Option<Value>,
 }
 
 impl Default for CallOptions {
@@ -187,6 +207,9 @@ impl Default for CallOptions {
             timeout: DEFAULT_REQUEST_TIMEOUT,
             max_duration: DEFAULT_MAX_CALL_DURATION,
             progress: None,
+            relay: None,
+            log_level: None,
+            client_capabilities: None,
         }
     }
 }
@@ -653,18 +676,20 @@ impl Connection {
         method: &'static str,
         request: ClientRequest,
         limits: Limits,
-        progress: Option<mpsc::Sender<Progress>>,
+        extras: Extras,
     ) -> Result<Value, ClientError> {
         let mut current = request;
         let mut pause = STATE_ONLY_PAUSE;
         for _round in 0..MAX_INPUT_ROUNDS {
             let value = self
-                .request_once(method, current.clone(), limits, progress.clone())
+                .request_once(method, current.clone(), limits, &extras)
                 .await?;
             if value.get("resultType").and_then(Value::as_str) != Some("input_required") {
                 return Ok(value);
             }
-            let (responses, state) = self.answer_input_requests(method, &value).await?;
+            let (responses, state) = self
+                .answer_input_requests(method, &value, extras.relay.as_ref())
+                .await?;
             if responses.is_none() {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(MAX_STATE_ONLY_PAUSE);
@@ -689,6 +714,7 @@ impl Connection {
         &self,
         method: &'static str,
         result: &Value,
+        relay: Option<&Arc<dyn CallRelay>>,
     ) -> Result<(Option<InputResponses>, Option<String>), ClientError> {
         let requests = match result.get("inputRequests") {
             None | Some(Value::Null) => Map::new(),
@@ -719,6 +745,7 @@ impl Connection {
         }
         let answers = futures::future::join_all(requests.into_iter().map(|(key, request)| {
             let handler = self.handler.clone();
+            let relay = relay.cloned();
             async move {
                 let asked = request
                     .get("method")
@@ -729,7 +756,10 @@ impl Connection {
                     .get("params")
                     .cloned()
                     .unwrap_or_else(|| Value::Object(Map::new()));
-                let answer = handler.answer(&asked, params).await;
+                let answer = match &relay {
+                    Some(relay) => relay.answer(Some(&key), &asked, params).await,
+                    None => handler.answer(&asked, params).await,
+                };
                 (key, asked, answer)
             }
         }))
@@ -758,17 +788,19 @@ impl Connection {
         method: &'static str,
         request: ClientRequest,
         limits: Limits,
-        progress: Option<mpsc::Sender<Progress>>,
+        extras: &Extras,
     ) -> Result<Value, ClientError> {
+        let mut options = limits.peer_options();
+        options.meta.clone_from(&extras.meta);
         let handle = self
             .service
             .peer()
-            .send_cancellable_request(request, limits.peer_options())
+            .send_cancellable_request(request, options)
             .await
             .map_err(|e| self.map_service_error(method, e))?;
         let token = progress_key(&handle.progress_token);
-        if let Some(sender) = progress {
-            self.handler.watch_progress(token.clone(), sender);
+        if let Some(sender) = &extras.progress {
+            self.handler.watch_progress(token.clone(), sender.clone());
         }
         let mut guard = CancelOnDrop {
             method,
@@ -880,7 +912,12 @@ impl Connection {
         let mut hint = None;
         for _page in 0..MAX_LIST_PAGES {
             let value = self
-                .request(method, make(cursor.clone()), Limits::plain(timeout), None)
+                .request(
+                    method,
+                    make(cursor.clone()),
+                    Limits::plain(timeout),
+                    Extras::default(),
+                )
                 .await?;
             let hint = hint.get_or_insert_with(|| CacheHint::from_result(&value));
             let next = value
@@ -1009,6 +1046,52 @@ impl Connection {
         .await
     }
 
+    /// [`Self::request`] with a call's options: its relay watches the session while the
+    /// request runs, and its log level and client capabilities go into `_meta`.
+    // Logging is deprecated by SEP-2577, but 2026-07-28 servers still honour the log level.
+    #[allow(deprecated)]
+    async fn relayed(
+        &self,
+        method: &'static str,
+        request: ClientRequest,
+        limits: Limits,
+        options: CallOptions,
+    ) -> Result<Value, ClientError> {
+        let mut meta = rmcp::model::RequestMetaObject::new();
+        if let Some(name) = &options.log_level {
+            match serde_json::from_value::<rmcp::model::LoggingLevel>(Value::String(name.clone())) {
+                Ok(level) => meta.set_log_level(level),
+                Err(_) => tracing::warn!(
+                    server = %self.name,
+                    level = %name,
+                    "not a log level (debug, info, notice, warning, error, critical, alert, emergency); asking for no logs"
+                ),
+            }
+        }
+        if let Some(capabilities) = &options.client_capabilities {
+            match serde_json::from_value::<rmcp::model::ClientCapabilities>(capabilities.clone()) {
+                Ok(capabilities) => meta.set_client_capabilities(capabilities),
+                Err(error) => {
+                    return Err(self.protocol(
+                        method,
+                        format!("the client capabilities to declare are malformed: {error}"),
+                    ));
+                }
+            }
+        }
+        // A legacy server's requests and logs during the call go to its relay.
+        let _relayed = options
+            .relay
+            .as_ref()
+            .map(|relay| self.handler.watch_relay(relay.clone()));
+        let extras = Extras {
+            progress: options.progress,
+            relay: options.relay,
+            meta: (!meta.is_empty()).then_some(meta),
+        };
+        self.request(method, request, limits, extras).await
+    }
+
     /// Call a tool. A tool that ran and failed is `Ok` with `is_error`; only protocol and
     /// transport failures are `Err`.
     pub async fn call_tool(
@@ -1025,9 +1108,7 @@ impl Connection {
             timeout: options.timeout,
             max_duration: Some(options.max_duration),
         };
-        let value = self
-            .request(METHOD, request, limits, options.progress)
-            .await?;
+        let value = self.relayed(METHOD, request, limits, options).await?;
         ToolResult::from_json(value).map_err(|e| {
             self.protocol(
                 METHOD,
@@ -1041,13 +1122,29 @@ impl Connection {
         uri: &str,
         timeout: Duration,
     ) -> Result<ReadResult, ClientError> {
+        self.read_resource_with(
+            uri,
+            CallOptions {
+                timeout,
+                ..CallOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// [`Self::read_resource`] with a call's options (its relay, log level and capabilities;
+    /// `max_duration` does not apply).
+    pub async fn read_resource_with(
+        &self,
+        uri: &str,
+        options: CallOptions,
+    ) -> Result<ReadResult, ClientError> {
         const METHOD: &str = "resources/read";
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(
             ReadResourceRequestParams::new(uri),
         ));
-        let raw = self
-            .request(METHOD, request, Limits::plain(timeout), None)
-            .await?;
+        let limits = Limits::plain(options.timeout);
+        let raw = self.relayed(METHOD, request, limits, options).await?;
         let contents: Vec<ResourceContents> = self.parse(
             METHOD,
             raw.get("contents")
@@ -1063,15 +1160,33 @@ impl Connection {
         arguments: Map<String, Value>,
         timeout: Duration,
     ) -> Result<PromptResult, ClientError> {
+        self.get_prompt_with(
+            prompt,
+            arguments,
+            CallOptions {
+                timeout,
+                ..CallOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// [`Self::get_prompt`] with a call's options (its relay, log level and capabilities;
+    /// `max_duration` does not apply).
+    pub async fn get_prompt_with(
+        &self,
+        prompt: &str,
+        arguments: Map<String, Value>,
+        options: CallOptions,
+    ) -> Result<PromptResult, ClientError> {
         const METHOD: &str = "prompts/get";
         let mut params = GetPromptRequestParams::new(prompt);
         if !arguments.is_empty() {
             params.arguments = Some(arguments);
         }
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
-        let raw = self
-            .request(METHOD, request, Limits::plain(timeout), None)
-            .await?;
+        let limits = Limits::plain(options.timeout);
+        let raw = self.relayed(METHOD, request, limits, options).await?;
         let messages: Vec<PromptMessage> = self.parse(
             METHOD,
             raw.get("messages")
@@ -1095,7 +1210,7 @@ impl Connection {
             "ping",
             ClientRequest::PingRequest(PingRequest::default()),
             Limits::plain(timeout),
-            None,
+            Extras::default(),
         )
         .await
         .map(drop)
@@ -1113,7 +1228,7 @@ impl Connection {
                         rmcp::model::DiscoverRequestParams {},
                     )),
                     Limits::plain(timeout),
-                    None,
+                    Extras::default(),
                 )
                 .await
                 .map(drop),

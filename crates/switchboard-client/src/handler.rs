@@ -6,7 +6,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use rmcp::{
@@ -23,7 +26,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::mpsc;
 
 use crate::{
-    callbacks::{self, CallbackError, ClientCallbacks, method},
+    callbacks::{self, CallRelay, CallbackError, ClientCallbacks, method},
     model::{LogMessage, Progress, ServerEvent},
 };
 
@@ -40,6 +43,42 @@ pub(crate) struct ClientSide {
     progress: Arc<Mutex<HashMap<String, mpsc::Sender<Progress>>>>,
     /// What answers the server's own requests; `None` declares no client capabilities.
     callbacks: Option<Arc<dyn ClientCallbacks>>,
+    /// The relays of the calls in flight that have one ([`crate::CallOptions::relay`]).
+    relays: Arc<Relays>,
+}
+
+/// The relays of the calls in flight, by a number of their own.
+#[derive(Debug, Default)]
+struct Relays {
+    next: AtomicU64,
+    live: Mutex<Vec<(u64, Arc<dyn CallRelay>)>>,
+}
+
+impl Relays {
+    fn live(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Arc<dyn CallRelay>)>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The one relay in flight; `Err(n)` when there are `n` ≠ 1.
+    fn only(&self) -> Result<Arc<dyn CallRelay>, usize> {
+        match self.live().as_slice() {
+            [(_, relay)] => Ok(relay.clone()),
+            live => Err(live.len()),
+        }
+    }
+}
+
+/// Keeps a call's relay registered until dropped.
+#[derive(Debug)]
+pub(crate) struct RelayGuard {
+    relays: Arc<Relays>,
+    id: u64,
+}
+
+impl Drop for RelayGuard {
+    fn drop(&mut self) {
+        self.relays.live().retain(|(id, _)| *id != self.id);
+    }
 }
 
 pub(crate) fn progress_key(token: &ProgressToken) -> String {
@@ -64,6 +103,7 @@ impl ClientSide {
                 events,
                 progress: Arc::default(),
                 callbacks,
+                relays: Arc::default(),
             },
             receiver,
         )
@@ -82,7 +122,35 @@ impl ClientSide {
         }
     }
 
-    /// A legacy server request, answered through [`Self::answer`] and converted between
+    /// Send a legacy server's requests and logs to `relay` while the guard lives (see
+    /// [`CallRelay`] for when they can be told apart).
+    pub(crate) fn watch_relay(&self, relay: Arc<dyn CallRelay>) -> RelayGuard {
+        let id = self.relays.next.fetch_add(1, Ordering::Relaxed);
+        self.relays.live().push((id, relay));
+        RelayGuard {
+            relays: self.relays.clone(),
+            id,
+        }
+    }
+
+    /// A legacy server request: to the relay of the one call in flight that has one, else to
+    /// the callbacks. With several such calls the request is refused: the server did not say
+    /// which call it belongs to, and guessing could show one caller another's request.
+    async fn answer_session_request(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, CallbackError> {
+        match self.relays.only() {
+            Ok(relay) => relay.answer(None, method, params).await,
+            Err(0) => self.answer(method, params).await,
+            Err(n) => Err(CallbackError::new(format!(
+                "{method} cannot be answered: {n} relayed calls are in flight on this session and the request does not say which one it belongs to"
+            ))),
+        }
+    }
+
+    /// A legacy server request, answered through [`Self::answer_session_request`] and converted between
     /// rmcp's types and the JSON our callbacks speak.
     async fn answer_typed<P: Serialize, R: DeserializeOwned>(
         &self,
@@ -95,7 +163,7 @@ impl ClientSide {
             None => serde_json::Value::Object(serde_json::Map::new()),
         };
         let answer = self
-            .answer(method, params)
+            .answer_session_request(method, params)
             .await
             .map_err(|error| ErrorData::new(ErrorCode(error.code), error.message, None))?;
         serde_json::from_value(answer).map_err(|e| {
@@ -185,11 +253,15 @@ impl ClientHandler for ClientSide {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| "info".to_owned());
-        self.emit(ServerEvent::Log(LogMessage {
+        let message = LogMessage {
             level,
             logger: params.logger,
             data: params.data,
-        }));
+        };
+        match self.relays.only() {
+            Ok(relay) => relay.log(message),
+            Err(_) => self.emit(ServerEvent::Log(message)),
+        }
     }
 
     async fn on_resource_updated(

@@ -39,6 +39,7 @@ mod error;
 pub mod front;
 pub mod metrics;
 pub mod registry;
+mod relay;
 pub mod security;
 pub mod sessions;
 pub mod upstreams;
@@ -56,6 +57,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 pub use config::{EXAMPLE_CONFIG, GatewayConfig, Limits, ListenConfig, UpstreamLimits};
 pub use error::GatewayError;
 pub use front::FrontConfig;
+pub use relay::{MAX_PARKED, PARK_TIMEOUT};
 pub use security::Security;
 pub use switchboard_policy;
 pub use upstreams::{UpstreamHealth, Upstreams};
@@ -113,9 +115,14 @@ impl Gateway {
     /// names (tests use one with a controllable clock).
     pub async fn connect_with_limiter(
         config: GatewayConfig,
-        connect: ConnectOptions,
+        mut connect: ConnectOptions,
         limiter: Option<Arc<dyn switchboard_policy::ratelimit::RateLimiter>>,
     ) -> Result<Gateway, GatewayError> {
+        // Upstreams may ask for input during a call; the gateway's own client answers
+        // (see `relay`).
+        connect
+            .callbacks
+            .get_or_insert_with(|| Arc::new(relay::RelayOnly));
         // Security first: a gateway that cannot protect itself does not start its upstreams.
         let security = Security::open(&config, limiter).await?;
         // Install the recorder before anything is measured.

@@ -31,6 +31,7 @@ use crate::{
     config::{GatewayConfig, UpstreamLimits},
     error::{Repeatable, host_error_class, to_handler_error},
     metrics as m,
+    relay::{self, ParkedCalls},
     security::{Access, AuditOnDrop, Security, refused},
     uri,
 };
@@ -53,6 +54,8 @@ struct Inner {
     /// Served under its own names and URIs (`prefix = false`).
     unprefixed: Option<ServerName>,
     security: Option<Arc<Security>>,
+    /// Calls waiting for a 2026-07-28 client's answers ([`relay`]).
+    parked: ParkedCalls,
 }
 
 /// The upstreams behind one catalogue. Cheap to clone.
@@ -104,6 +107,7 @@ impl Upstreams {
                 upstreams,
                 unprefixed: config.unprefixed.clone(),
                 security,
+                parked: ParkedCalls::default(),
             }),
         }
     }
@@ -455,14 +459,27 @@ impl Catalogue for Upstreams {
                     .await
                     .map_err(|(error, _)| error)?;
             }
-            metrics::counter!(m::UPSTREAM_REQUESTS, "server" => server.to_string(), "method" => "resources/read").increment(1);
-            let _permit = inner.permit(&server)?;
-            let (_, read) = inner
-                .host
-                .read_resource(original, Some(server.as_str()))
-                .await
-                .map_err(|error| failed(&server, error, Repeatable::Yes))?;
-            let mut result = result_object(read.raw);
+            let target = server.clone();
+            let original_uri = original.to_owned();
+            let raw = fly(
+                &inner,
+                &server,
+                "resources/read",
+                &cx,
+                move |inner, options| {
+                    Box::pin(async move {
+                        inner
+                            .host
+                            .read_resource_with(&original_uri, Some(target.as_str()), Some(options))
+                            .await
+                            .map(|(_, read)| read.raw)
+                    })
+                },
+            )
+            .await
+            .map_err(|(error, _)| error)?
+            .map_err(|error| failed(&server, error, Repeatable::Yes))?;
+            let mut result = result_object(raw);
             if let Some(Value::Array(contents)) = result.get_mut("contents") {
                 for item in contents {
                     if let Some(Value::String(item_uri)) = item.get_mut("uri") {
@@ -510,13 +527,26 @@ impl Catalogue for Upstreams {
                     .await
                     .map_err(|(error, _)| error)?;
             }
-            metrics::counter!(m::UPSTREAM_REQUESTS, "server" => server.to_string(), "method" => "prompts/get").increment(1);
-            let _permit = inner.permit(&server)?;
-            let result = inner
-                .host
-                .get_prompt(&server, &prompt.name, arguments)
-                .await
-                .map_err(|error| failed(&server, error, Repeatable::Yes))?;
+            let prompt_name = prompt.name.clone();
+            let target = server.clone();
+            let raw = fly(
+                &inner,
+                &server,
+                "prompts/get",
+                &cx,
+                move |inner, options| {
+                    Box::pin(async move {
+                        inner
+                            .host
+                            .get_prompt_with(&target, &prompt_name, arguments, Some(options))
+                            .await
+                            .map(|result| result.raw)
+                    })
+                },
+            )
+            .await
+            .map_err(|(error, _)| error)?
+            .map_err(|error| failed(&server, error, Repeatable::Yes))?;
             tracing::info!(
                 request_id = request_id(&cx),
                 client = client_id(&cx),
@@ -524,7 +554,7 @@ impl Catalogue for Upstreams {
                 prompt = %prompt.name,
                 "prompts/get"
             );
-            Ok(result_object(result.raw))
+            Ok(result_object(raw))
         })
     }
 }
@@ -550,8 +580,78 @@ impl CallAudit {
 
 /// Check (with `[security]`) and forward one `tools/call`; the result with what its audit
 /// record says.
+/// Start a forwarded request (or, on a 2026-07-28 client's retry with answers, resume the one
+/// it parked) and run it to its end, passing on progress, logs and requests for input
+/// ([`relay`]). `start` sends it through the host with the call's options. The error comes
+/// with its class for metrics and audit.
+async fn fly(
+    inner: &Arc<Inner>,
+    server: &ServerName,
+    method: &'static str,
+    cx: &RequestContext,
+    start: impl FnOnce(Arc<Inner>, CallOptions) -> relay::UpstreamCall,
+) -> Result<Result<Value, HostError>, (HandlerError, &'static str)> {
+    // Only the client (and user) that made a call may resume it.
+    let owner = cx
+        .caller()
+        .map(|caller| format!("{:?}/{:?}", caller.client_id, caller.subject));
+    let flight = match relay::resumed_id(cx) {
+        Some(id) => inner
+            .parked
+            .resume(&id, owner.as_deref())
+            .map_err(|error| (error, "expired_request_state"))?,
+        None => {
+            metrics::counter!(m::UPSTREAM_REQUESTS, "server" => server.to_string(), "method" => method).increment(1);
+            let permit = inner
+                .permit(server)
+                .map_err(|error| (error, "overloaded"))?;
+            let (progress, progress_rx) = mpsc::channel::<Progress>(PROGRESS_QUEUE);
+            let (call_relay, events) = relay::ChannelRelay::new();
+            let defaults = CallOptions::default();
+            let options = CallOptions {
+                timeout: inner
+                    .limits(server)
+                    .map_or(defaults.timeout, |limits| limits.timeout),
+                progress: Some(progress),
+                relay: Some(Arc::new(call_relay)),
+                log_level: cx.log_level().map(|level| level.name().to_owned()),
+                client_capabilities: Some(relayed_capabilities(cx)),
+                ..defaults
+            };
+            relay::Flight::new(
+                start(inner.clone(), options),
+                events,
+                progress_rx,
+                permit,
+                owner,
+            )
+        }
+    };
+    flight.run(cx, &inner.parked).await.map_err(|error| {
+        let class = match &error {
+            HandlerError::InputRequired(_) => "input_required",
+            HandlerError::Transient { .. } => "overloaded",
+            _ => "cancelled",
+        };
+        (error, class)
+    })
+}
+
+/// What the gateway's client can answer, declared to the upstream for its request: the client
+/// capabilities the gateway relays (elicitation, sampling, roots), as its client declared them.
+fn relayed_capabilities(cx: &RequestContext) -> Value {
+    let declared = cx.client_capabilities().and_then(Value::as_object);
+    Value::Object(
+        ["elicitation", "sampling", "roots"]
+            .into_iter()
+            .filter_map(|key| Some((key.to_owned(), declared?.get(key)?.clone())))
+            .filter(|(_, value)| !value.is_null())
+            .collect(),
+    )
+}
+
 async fn forward_call(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     name: String,
     arguments: Map<String, Value>,
     cx: &RequestContext,
@@ -618,60 +718,46 @@ async fn forward_call(
         _ => Repeatable::No,
     };
     let labels = [("server", server.to_string()), ("tool", tool_name.clone())];
-    metrics::counter!(m::UPSTREAM_REQUESTS, "server" => server.to_string(), "method" => "tools/call").increment(1);
-    let _permit = match inner.permit(&server) {
-        Ok(permit) => permit,
-        Err(error) => {
+    let arguments = Value::Object(arguments);
+    let flown = fly(inner, &server, "tools/call", cx, move |inner, options| {
+        Box::pin(async move {
+            inner
+                .host
+                .call_tool(&tool, arguments, options)
+                .await
+                .map(|result| result.raw)
+        })
+    })
+    .await;
+    let outcome = match flown {
+        Ok(outcome) => outcome,
+        Err((error, class)) => {
+            let outcome = match class {
+                "input_required" => Outcome::InputRequired,
+                "overloaded" | "expired_request_state" => Outcome::Refused,
+                _ => Outcome::Failed,
+            };
             return (
                 Err(error),
-                CallAudit::refused(server.as_str(), &tool_name, "overloaded"),
+                CallAudit {
+                    server: server.to_string(),
+                    tool: tool_name,
+                    outcome,
+                    error_class: (outcome != Outcome::InputRequired).then(|| class.to_owned()),
+                },
             );
-        }
-    };
-    let timeout = inner.limits(&server).map(|l| l.timeout);
-    let (progress, mut progress_rx) = mpsc::channel::<Progress>(PROGRESS_QUEUE);
-    let defaults = CallOptions::default();
-    let options = CallOptions {
-        timeout: timeout.unwrap_or(defaults.timeout),
-        progress: Some(progress),
-        ..defaults
-    };
-    let call = inner
-        .host
-        .call_tool(&tool, Value::Object(arguments), options);
-    tokio::pin!(call);
-    // Pass progress on while the call runs; a cancelled call is dropped, which
-    // cancels it upstream.
-    let outcome = loop {
-        tokio::select! {
-            biased;
-            () = cx.cancellation().cancelled() => {
-                return (
-                    Err(HandlerError::Internal("the call was cancelled".into())),
-                    CallAudit {
-                        server: server.to_string(),
-                        tool: tool_name,
-                        outcome: Outcome::Failed,
-                        error_class: Some("cancelled".to_owned()),
-                    },
-                );
-            }
-            result = &mut call => break result,
-            Some(update) = progress_rx.recv() => {
-                cx.progress(update.progress, update.total, update.message.as_deref()).await;
-            }
         }
     };
     let elapsed = started.elapsed();
     metrics::histogram!(m::CALL_DURATION, &labels).record(elapsed.as_secs_f64());
     let (outcome_label, result, audit_outcome, error_class) = match outcome {
-        Ok(result) => {
-            let (label, audit) = if result.is_error {
+        Ok(raw) => {
+            let (label, audit) = if raw.get("isError") == Some(&Value::Bool(true)) {
                 ("tool_error", Outcome::ToolError)
             } else {
                 ("ok", Outcome::Ok)
             };
-            (label, Ok(result_object(result.raw)), audit, None)
+            (label, Ok(result_object(raw)), audit, None)
         }
         Err(error) => {
             let class = host_error_class(&error);

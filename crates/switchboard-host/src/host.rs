@@ -835,18 +835,31 @@ impl Host {
         uri: &str,
         server: Option<&str>,
     ) -> Result<(ServerName, ReadResult), HostError> {
+        self.read_resource_with(uri, server, None).await
+    }
+
+    /// [`Self::read_resource`] with the call's options (a relay for what the server asks
+    /// meanwhile, `_meta`); `None`: the server's configured request timeout and nothing else.
+    pub async fn read_resource_with(
+        &self,
+        uri: &str,
+        server: Option<&str>,
+        options: Option<CallOptions>,
+    ) -> Result<(ServerName, ReadResult), HostError> {
         let server = match server {
             Some(name) => self.connection(name)?.0.clone(),
             None => self.server_for_uri(uri).await?,
         };
         let (_, resilient, _) = self.connection(server.as_str())?;
-        let timeout = resilient.request_timeout();
+        let options = options.unwrap_or_else(|| CallOptions {
+            timeout: resilient.request_timeout(),
+            ..CallOptions::default()
+        });
         let result = resilient
-            .run(
-                "resources/read",
-                Idempotency::Idempotent,
-                |connection| async move { connection.read_resource(uri, timeout).await },
-            )
+            .run("resources/read", Idempotency::Idempotent, |connection| {
+                let options = options.clone();
+                async move { connection.read_resource_with(uri, options).await }
+            })
             .await?;
         Ok((server, result))
     }
@@ -906,12 +919,27 @@ impl Host {
         prompt: &str,
         arguments: serde_json::Map<String, Value>,
     ) -> Result<PromptResult, HostError> {
+        self.get_prompt_with(server, prompt, arguments, None).await
+    }
+
+    /// [`Self::get_prompt`] with the call's options (see [`Self::read_resource_with`]).
+    pub async fn get_prompt_with(
+        &self,
+        server: &ServerName,
+        prompt: &str,
+        arguments: serde_json::Map<String, Value>,
+        options: Option<CallOptions>,
+    ) -> Result<PromptResult, HostError> {
         let (_, resilient, _) = self.connection(server.as_str())?;
-        let timeout = resilient.request_timeout();
+        let options = options.unwrap_or_else(|| CallOptions {
+            timeout: resilient.request_timeout(),
+            ..CallOptions::default()
+        });
         Ok(resilient
             .run("prompts/get", Idempotency::Idempotent, |connection| {
                 let arguments = arguments.clone();
-                async move { connection.get_prompt(prompt, arguments, timeout).await }
+                let options = options.clone();
+                async move { connection.get_prompt_with(prompt, arguments, options).await }
             })
             .await?)
     }

@@ -59,6 +59,9 @@ pub enum Outcome {
     Refused,
     /// The call could not be completed (upstream down, timeout, protocol error).
     Failed,
+    /// The call is waiting for its 2026-07-28 client to answer a request for input; the
+    /// client's retry is audited as a call of its own.
+    InputRequired,
 }
 
 impl Outcome {
@@ -68,6 +71,7 @@ impl Outcome {
             Outcome::ToolError => "tool_error",
             Outcome::Refused => "refused",
             Outcome::Failed => "failed",
+            Outcome::InputRequired => "input_required",
         }
     }
 
@@ -77,6 +81,7 @@ impl Outcome {
             "tool_error" => Some(Outcome::ToolError),
             "refused" => Some(Outcome::Refused),
             "failed" => Some(Outcome::Failed),
+            "input_required" => Some(Outcome::InputRequired),
             _ => None,
         }
     }

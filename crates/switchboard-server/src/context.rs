@@ -197,6 +197,12 @@ impl RequestContext {
         let _ = outbound.send(bytes).await;
     }
 
+    /// The least severe level the client wants logs at for this request (see [`Self::log`]);
+    /// `None`: no logs. A gateway asks its upstreams for the same.
+    pub fn log_level(&self) -> Option<LogLevel> {
+        self.log_level
+    }
+
     /// Whether the client declared the capability `request` needs, so that asking is allowed.
     pub fn can_ask(&self, request: &InputRequest) -> bool {
         self.client_capabilities

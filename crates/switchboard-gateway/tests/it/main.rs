@@ -12,6 +12,7 @@ mod bad_input;
 mod interop;
 mod operations;
 mod security;
+mod translate;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -123,7 +124,11 @@ impl Drop for Running {
 pub async fn start(config: &str) -> Running {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = GatewayConfig::parse(config, None, &|_| None).unwrap();
-    let gateway = std::sync::Arc::new(Gateway::connect(config).await.unwrap());
+    serve(std::sync::Arc::new(Gateway::connect(config).await.unwrap())).await
+}
+
+/// Serve a connected gateway on a loopback port.
+pub async fn serve(gateway: std::sync::Arc<Gateway>) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -1,0 +1,290 @@
+//! Era translation of server-initiated requests through the gateway: an upstream that asks
+//! for input during a call (elicitation, sampling, roots) reaches the gateway's own client in
+//! that client's era, and its answer goes back in the upstream's.
+//!
+//! The upstream is `conformance-server` (our kit, both eras on one `/mcp`), served by this
+//! process over HTTP. The gateway speaks to it in the era under test: a 2026-07-28 upstream
+//! answers `input_required`; a legacy session sends real `sampling/createMessage` and
+//! `elicitation/create` requests. The client is ours, in its own era, with callbacks.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use serde_json::{Map, Value, json};
+use switchboard_client::{
+    CallOptions, ConnectOptions, Connection, EraPreference,
+    callbacks::{
+        CallbackFuture, Callbacks, ClientCallbacks, ElicitationRequest, ElicitationResponse, Root,
+        SamplingRequest, SamplingResponse,
+    },
+    model::{Content, Era, ServerEvent},
+};
+use switchboard_config::{ServerEntry, ServerName, Transport};
+use switchboard_gateway::{Gateway, GatewayConfig};
+
+use crate::{HttpUpstream, Running, TIMEOUT};
+
+/// The gateway's client: answers every kind of request, and counts them.
+#[derive(Debug, Default)]
+struct Answers {
+    asked: AtomicUsize,
+}
+
+impl ClientCallbacks for Answers {
+    fn supported(&self) -> Callbacks {
+        Callbacks {
+            elicitation: true,
+            sampling: true,
+            roots: true,
+        }
+    }
+
+    fn elicit(&self, request: ElicitationRequest) -> CallbackFuture<'_, ElicitationResponse> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        let mut content = Map::new();
+        content.insert("username".into(), json!("ada"));
+        content.insert("email".into(), json!("ada@example.org"));
+        let _ = request;
+        Box::pin(async move { Ok(ElicitationResponse::accept(content)) })
+    }
+
+    fn sample(&self, request: SamplingRequest) -> CallbackFuture<'_, SamplingResponse> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        let _ = request;
+        Box::pin(async { Ok(SamplingResponse::text("test-model", "forty-two")) })
+    }
+
+    fn roots(&self) -> CallbackFuture<'_, Vec<Root>> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async {
+            Ok(vec![Root {
+                uri: "file:///work".into(),
+                name: Some("work".into()),
+            }])
+        })
+    }
+}
+
+fn conformance_upstream_at(url: &str) -> String {
+    format!("[upstreams.conf]\nurl = \"{url}\"\n")
+}
+
+async fn conformance_upstream() -> HttpUpstream {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(switchboard_server::serve_listener(
+        switchboard_conformance::server(),
+        listener,
+        switchboard_server::HttpConfig::default(),
+    ));
+    HttpUpstream {
+        url: format!("http://127.0.0.1:{port}/mcp"),
+        task,
+    }
+}
+
+/// A gateway that speaks `upstream_era` to the conformance server.
+async fn gateway(upstream: &HttpUpstream, upstream_era: EraPreference) -> Running {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config =
+        GatewayConfig::parse(&conformance_upstream_at(&upstream.url), None, &|_| None).unwrap();
+    let connect = ConnectOptions {
+        era: upstream_era,
+        ..ConnectOptions::default()
+    };
+    let gateway = Arc::new(Gateway::connect_with(config, connect).await.unwrap());
+    let era = gateway
+        .upstreams()
+        .host()
+        .servers()
+        .find_map(|(_, state)| match state {
+            switchboard_host::ServerState::Connected(connection) => {
+                Some(connection.description().era)
+            }
+            switchboard_host::ServerState::Failed(_) => None,
+        });
+    let expected = match upstream_era {
+        EraPreference::Legacy => Some(Era::Legacy),
+        _ => Some(Era::Modern),
+    };
+    assert_eq!(
+        era, expected,
+        "the gateway speaks the era under test upstream"
+    );
+    crate::serve(gateway).await
+}
+
+async fn client(running: &Running, era: EraPreference, answers: Arc<Answers>) -> Connection {
+    let entry = ServerEntry::new(
+        ServerName::new("gw").unwrap(),
+        Transport::StreamableHttp {
+            url: running.url().parse().unwrap(),
+            headers: Default::default(),
+        },
+    );
+    let options = ConnectOptions {
+        era,
+        callbacks: Some(answers),
+        ..ConnectOptions::default()
+    };
+    Connection::connect(&entry, &options).await.unwrap()
+}
+
+fn text(result: &switchboard_client::model::ToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| match c {
+            Content::Text { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn call(connection: &Connection, tool: &str, arguments: Value) -> String {
+    let Value::Object(arguments) = arguments else {
+        panic!("arguments are an object")
+    };
+    let result = tokio::time::timeout(
+        TIMEOUT,
+        connection.call_tool(tool, Some(arguments), CallOptions::default()),
+    )
+    .await
+    .expect("the call ends in time")
+    .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    assert!(!result.is_error, "{tool}: {:?}", result.raw);
+    text(&result)
+}
+
+/// Every pair of eras, client and upstream: elicitation and sampling asked by the upstream
+/// are answered by the gateway's client, whichever era each side speaks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_for_input_cross_the_gateway_in_every_pair_of_eras() {
+    let upstream = conformance_upstream().await;
+    for upstream_era in [EraPreference::Modern, EraPreference::Legacy] {
+        let running = gateway(&upstream, upstream_era).await;
+        for client_era in [EraPreference::Legacy, EraPreference::Modern] {
+            let case = format!("client {client_era:?}, upstream {upstream_era:?}");
+            let answers = Arc::new(Answers::default());
+            let connection = client(&running, client_era, answers.clone()).await;
+            let elicited = call(
+                &connection,
+                "conf__test_elicitation",
+                json!({"message": "Who are you?"}),
+            )
+            .await;
+            assert!(
+                elicited.contains("ada@example.org") && elicited.contains("accept"),
+                "{case}: {elicited}"
+            );
+            let sampled = call(
+                &connection,
+                "conf__test_sampling",
+                json!({"prompt": "What is six times seven?"}),
+            )
+            .await;
+            assert_eq!(sampled, "LLM response: forty-two", "{case}");
+            assert_eq!(answers.asked.load(Ordering::SeqCst), 2, "{case}");
+            connection.close().await;
+        }
+    }
+}
+
+/// A modern upstream that asks for several inputs in one round, and over several rounds:
+/// a legacy client answers each as a request of its session, a modern one in as many
+/// `input_required` rounds as the upstream needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_inputs_and_several_rounds_pass_through() {
+    let upstream = conformance_upstream().await;
+    let running = gateway(&upstream, EraPreference::Modern).await;
+    for client_era in [EraPreference::Legacy, EraPreference::Modern] {
+        let answers = Arc::new(Answers::default());
+        let connection = client(&running, client_era, answers.clone()).await;
+        let multiple = call(
+            &connection,
+            "conf__test_input_required_result_multiple_inputs",
+            json!({}),
+        )
+        .await;
+        assert!(!multiple.is_empty(), "{client_era:?}");
+        let asked_once = answers.asked.load(Ordering::SeqCst);
+        assert!(asked_once >= 2, "{client_era:?}: asked {asked_once}");
+        let rounds = call(
+            &connection,
+            "conf__test_input_required_result_multi_round",
+            json!({}),
+        )
+        .await;
+        assert!(!rounds.is_empty(), "{client_era:?}");
+        assert!(answers.asked.load(Ordering::SeqCst) > asked_once);
+        connection.close().await;
+    }
+}
+
+/// A client that declared no sampling gets the upstream's request refused, and the call
+/// fails with a clear error instead of hanging; the gateway keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_the_capability_gets_a_clear_error() {
+    let upstream = conformance_upstream().await;
+    for upstream_era in [EraPreference::Modern, EraPreference::Legacy] {
+        let running = gateway(&upstream, upstream_era).await;
+        for client_era in [EraPreference::Legacy, EraPreference::Modern] {
+            let case = format!("client {client_era:?}, upstream {upstream_era:?}");
+            let connection = running.connect(client_era).await;
+            let mut arguments = Map::new();
+            arguments.insert("prompt".into(), json!("hi"));
+            let outcome = tokio::time::timeout(
+                TIMEOUT,
+                connection.call_tool(
+                    "conf__test_sampling",
+                    Some(arguments),
+                    CallOptions::default(),
+                ),
+            )
+            .await
+            .expect("the call ends in time");
+            let failed = match outcome {
+                Err(error) => error.to_string(),
+                Ok(result) => {
+                    assert!(result.is_error, "{case}: {:?}", result.raw);
+                    text(&result)
+                }
+            };
+            assert!(failed.contains("sampling"), "{case}: {failed}");
+            // Still serving.
+            assert_eq!(
+                call(&connection, "conf__test_simple_text", json!({})).await,
+                "This is a simple text response for testing.",
+                "{case}"
+            );
+            connection.close().await;
+        }
+    }
+}
+
+/// Logs an upstream sends during a call reach the gateway's client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_logs_during_a_call_reach_the_client() {
+    let upstream = conformance_upstream().await;
+    for upstream_era in [EraPreference::Modern, EraPreference::Legacy] {
+        let running = gateway(&upstream, upstream_era).await;
+        let connection = running.connect(EraPreference::Legacy).await;
+        let mut events = connection.take_events().unwrap();
+        call(&connection, "conf__test_tool_with_logging", json!({})).await;
+        let mut logs = Vec::new();
+        while let Ok(Some(event)) =
+            tokio::time::timeout(std::time::Duration::from_millis(500), events.recv()).await
+        {
+            if let ServerEvent::Log(message) = event {
+                logs.push(message.data);
+            }
+        }
+        assert!(
+            logs.len() >= 3,
+            "upstream {upstream_era:?}: the tool's three log entries, got {logs:?}"
+        );
+        connection.close().await;
+    }
+}
