@@ -58,10 +58,15 @@ impl Drop for HttpUpstream {
 }
 
 pub async fn http_echo_upstream() -> HttpUpstream {
+    http_upstream(switchboard_echo::server()).await
+}
+
+/// `server` served over Streamable HTTP by this process.
+pub async fn http_upstream(server: switchboard_server::Server) -> HttpUpstream {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let task = tokio::spawn(switchboard_server::serve_listener(
-        switchboard_echo::server(),
+        server,
         listener,
         switchboard_server::HttpConfig::default(),
     ));

@@ -72,17 +72,7 @@ fn conformance_upstream_at(url: &str) -> String {
 }
 
 async fn conformance_upstream() -> HttpUpstream {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(switchboard_server::serve_listener(
-        switchboard_conformance::server(),
-        listener,
-        switchboard_server::HttpConfig::default(),
-    ));
-    HttpUpstream {
-        url: format!("http://127.0.0.1:{port}/mcp"),
-        task,
-    }
+    crate::http_upstream(switchboard_conformance::server()).await
 }
 
 /// A gateway that speaks `upstream_era` to the conformance server.
