@@ -10,7 +10,7 @@
 //! - a **legacy** client gets real JSON-RPC requests on its session, and the answers go back
 //!   to the upstream at once;
 //! - a **2026-07-28** client cannot be waited on inside one request, so the gateway answers
-//!   `input_required` and *parks* the upstream call ([`Parked`]) under a random id carried in
+//!   `input_required` and *parks* the upstream call ([`ParkedCalls`]) under a random id carried in
 //!   its (signed) `requestState`. The client's retry, with `inputResponses`, finds the call
 //!   still waiting, hands it the answers and goes on waiting for its result. A parked call
 //!   that nobody comes back for is dropped after [`PARK_TIMEOUT`], which cancels it upstream.
@@ -215,7 +215,7 @@ impl Flight {
                 result = &mut self.call => {
                     // What the upstream sent just before its answer still goes first.
                     while let Ok(update) = self.progress.try_recv() {
-                        cx.progress(update.progress, update.total, update.message.as_deref()).await;
+                        pass_progress(cx, update).await;
                     }
                     while let Ok(event) = self.events.try_recv() {
                         if let RelayEvent::Log(_) = event {
@@ -224,9 +224,7 @@ impl Flight {
                     }
                     return Ok(result);
                 }
-                Some(update) = self.progress.recv() => {
-                    cx.progress(update.progress, update.total, update.message.as_deref()).await;
-                }
+                Some(update) = self.progress.recv() => pass_progress(cx, update).await,
                 Some(event) = self.events.recv() => {
                     self.take(event, cx).await;
                     // Requests sent together (one `input_required` round) are asked together.
@@ -306,6 +304,12 @@ impl Flight {
     }
 }
 
+/// An upstream's progress on the call, to the gateway's client.
+async fn pass_progress(cx: &RequestContext, update: Progress) {
+    cx.progress(update.progress, update.total, update.message.as_deref())
+        .await;
+}
+
 /// The id of the parked call a 2026-07-28 retry resumes, from the state the kit verified.
 pub(crate) fn resumed_id(cx: &RequestContext) -> Option<String> {
     cx.state()?.get(STATE_KEY)?.as_str().map(str::to_owned)
@@ -366,13 +370,5 @@ impl ParkedCalls {
             Some((_, flight)) if flight.owner.as_deref() != owner => Err(gone()),
             Some(_) => calls.remove(id).map(|(_, flight)| flight).ok_or_else(gone),
         }
-    }
-
-    /// How many calls are parked now.
-    #[allow(dead_code)]
-    pub(crate) fn len(&self) -> usize {
-        let mut calls = self.lock();
-        Self::sweep(&mut calls);
-        calls.len()
     }
 }
