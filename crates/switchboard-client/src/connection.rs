@@ -29,7 +29,7 @@ use tokio::{
 use crate::{
     callbacks::{CallRelay, ClientCallbacks},
     error::ClientError,
-    handler::{ClientSide, progress_key},
+    handler::{ClientSide, InOrder, progress_key},
     model::CacheHint,
     model::{
         Capabilities, Era, Implementation, Progress, Prompt, PromptMessage, PromptResult,
@@ -578,6 +578,10 @@ impl Connection {
         );
         let summary =
             |d: &Option<Arc<ChildDiagnostics>>| d.as_ref().map(|d| d.summary()).unwrap_or_default();
+        let transport = InOrder {
+            inner: transport,
+            side: handler.clone(),
+        };
         let start = handler
             .clone()
             .serve_with_lifecycle(transport, lifecycle(options.era));

@@ -18,9 +18,10 @@ use rmcp::{
         ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
         ElicitRequestParams, ElicitResult, ErrorCode, Implementation, ListRootsResult,
         LoggingMessageNotificationParam, NumberOrString, ProgressNotificationParam, ProgressToken,
-        ProtocolVersion, ResourceUpdatedNotificationParam,
+        ProtocolVersion, ResourceUpdatedNotificationParam, GetMeta, JsonRpcMessage, JsonRpcNotification, ServerNotification,
     },
-    service::{NotificationContext, RequestContext, RoleClient},
+    service::{NotificationContext, RequestContext, RoleClient, RxJsonRpcMessage, TxJsonRpcMessage},
+    transport::Transport,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::mpsc;
@@ -184,6 +185,36 @@ impl ClientSide {
         self.progress_map().remove(token);
     }
 
+    /// Hand a progress update to the call that asked for it, if it is still waiting.
+    fn deliver_progress(&self, params: &ProgressNotificationParam) {
+        let key = progress_key(&params.progress_token);
+        let sender = self.progress_map().get(&key).cloned();
+        if let Some(sender) = sender {
+            let _ = sender.try_send(Progress {
+                progress: params.progress,
+                total: params.total,
+                message: params.message.clone(),
+            });
+        }
+    }
+
+    /// A server log: to the relay of the one relayed call in flight, else to the events.
+    fn deliver_log(&self, params: &LoggingMessageNotificationParam) {
+        let level = serde_json::to_value(params.level)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "info".to_owned());
+        let message = LogMessage {
+            level,
+            logger: params.logger.clone(),
+            data: params.data.clone(),
+        };
+        match self.relays.only() {
+            Ok(relay) => relay.log(message),
+            Err(_) => self.emit(ServerEvent::Log(message)),
+        }
+    }
+
     pub(crate) fn emit(&self, event: ServerEvent) {
         if let Err(error) = self.events.try_send(event) {
             tracing::warn!(server = %self.server, %error, "dropping a server notification: the event queue is full or closed");
@@ -228,40 +259,20 @@ impl ClientHandler for ClientSide {
         self.answer_typed::<(), _>(method::ROOTS, None).await
     }
 
+    // Progress and logs are delivered by [`InOrder`] as they are read, so these two are left
+    // empty: rmcp would call them from a task of their own, possibly after the answer.
     async fn on_progress(
         &self,
-        params: ProgressNotificationParam,
+        _params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        let key = progress_key(&params.progress_token);
-        let sender = self.progress_map().get(&key).cloned();
-        if let Some(sender) = sender {
-            let _ = sender.try_send(Progress {
-                progress: params.progress,
-                total: params.total,
-                message: params.message,
-            });
-        }
     }
 
     async fn on_logging_message(
         &self,
-        params: LoggingMessageNotificationParam,
+        _params: LoggingMessageNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        let level = serde_json::to_value(params.level)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "info".to_owned());
-        let message = LogMessage {
-            level,
-            logger: params.logger,
-            data: params.data,
-        };
-        match self.relays.only() {
-            Ok(relay) => relay.log(message),
-            Err(_) => self.emit(ServerEvent::Log(message)),
-        }
     }
 
     async fn on_resource_updated(
@@ -282,5 +293,52 @@ impl ClientHandler for ClientSide {
 
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.emit(ServerEvent::PromptsChanged);
+    }
+}
+
+/// A transport wrapper that delivers progress and logs the moment they are read, before the
+/// next message is.
+///
+/// rmcp's service loop hands each notification to the handler in a task of its own, so a
+/// progress update or log sent just before a call's answer could reach the caller after it:
+/// a gateway passing them on would then drop them, as the call had ended. Delivering them here,
+/// on the loop's own read path, keeps them in the order the server sent them. The message still
+/// goes on to rmcp, which uses progress to restart the call's timeout.
+pub(crate) struct InOrder<T> {
+    pub(crate) inner: T,
+    pub(crate) side: ClientSide,
+}
+
+impl<T: Transport<RoleClient>> Transport<RoleClient> for InOrder<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let message = self.inner.receive().await?;
+        if let JsonRpcMessage::Notification(JsonRpcNotification { notification, .. }) = &message {
+            match notification {
+                ServerNotification::ProgressNotification(progress) => {
+                    self.side.deliver_progress(&progress.params);
+                }
+                // A log on a 2026-07-28 subscription stream belongs to that subscription.
+                ServerNotification::LoggingMessageNotification(log)
+                    if notification.get_meta().subscription_id().is_none() =>
+                {
+                    self.side.deliver_log(&log.params);
+                }
+                _ => {}
+            }
+        }
+        Some(message)
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
     }
 }

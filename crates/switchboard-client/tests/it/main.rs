@@ -9,6 +9,7 @@ mod faults;
 mod http_session;
 mod in_memory;
 mod oauth;
+mod order;
 mod resilience;
 mod soak;
 mod transports;
