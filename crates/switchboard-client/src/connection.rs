@@ -37,6 +37,7 @@ use crate::{
         Tool, ToolResult,
     },
     oauth::{AuthFailure, OAuthHttp, OAuthOptions},
+    standalone::{STANDALONE_STREAM_WAIT, StreamWatch},
     stdio::{ChildDiagnostics, ChildTransport, StderrTarget, StdioCommand},
     tap::{TappedTransport, WireTap},
 };
@@ -504,7 +505,7 @@ impl Connection {
     /// speaks the legacy HTTP+SSE transport answers our POST with 400, 404 or 405; the returned
     /// [`crate::sse::Refusal`] records it, and the spec's backwards-compatibility section then
     /// has the caller try HTTP+SSE at the same URL.
-    async fn streamable<C: StreamableHttpClient>(
+    async fn streamable<C: StreamableHttpClient + Sync>(
         name: ServerName,
         label: Arc<str>,
         client: C,
@@ -518,8 +519,10 @@ impl Connection {
                 url.as_str(),
             )
             .reinit_on_expired_session(true);
+        let (client, stream_answered) = StreamWatch::new(client);
         let transport = StreamableHttpClientTransport::with_client(client, config);
         let (transport, refusal) = crate::sse::RefusalWatch::new(transport);
+        let started = tokio::time::Instant::now();
         let result = match &options.tap {
             Some(tap) => {
                 let tapped = TappedTransport {
@@ -531,6 +534,17 @@ impl Connection {
             }
             None => Self::handshake(name, transport, None, "streamable-http", options).await,
         };
+        if let Ok(connection) = &result
+            && connection.description.era == Era::Legacy
+        {
+            // A legacy session is ready for the server's own requests once its standalone
+            // stream is (see `crate::standalone`).
+            let limit = STANDALONE_STREAM_WAIT
+                .min(options.connect_timeout.saturating_sub(started.elapsed()));
+            if !stream_answered.wait(limit).await {
+                tracing::debug!(server = %connection.name, ?limit, "the session's event stream did not open in time; going on without waiting");
+            }
+        }
         (result, refusal)
     }
 

@@ -16,11 +16,14 @@ use rmcp::{
     ClientHandler, ErrorData,
     model::{
         ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
-        ElicitRequestParams, ElicitResult, ErrorCode, Implementation, ListRootsResult,
-        LoggingMessageNotificationParam, NumberOrString, ProgressNotificationParam, ProgressToken,
-        ProtocolVersion, ResourceUpdatedNotificationParam, GetMeta, JsonRpcMessage, JsonRpcNotification, ServerNotification,
+        ElicitRequestParams, ElicitResult, ErrorCode, GetMeta, Implementation, JsonRpcMessage,
+        JsonRpcNotification, ListRootsResult, LoggingMessageNotificationParam, NumberOrString,
+        ProgressNotificationParam, ProgressToken, ProtocolVersion,
+        ResourceUpdatedNotificationParam, ServerNotification,
     },
-    service::{NotificationContext, RequestContext, RoleClient, RxJsonRpcMessage, TxJsonRpcMessage},
+    service::{
+        NotificationContext, RequestContext, RoleClient, RxJsonRpcMessage, TxJsonRpcMessage,
+    },
     transport::Transport,
 };
 use serde::{Serialize, de::DeserializeOwned};

@@ -49,6 +49,7 @@ pub mod model;
 pub mod oauth;
 pub mod resilience;
 mod sse;
+mod standalone;
 mod stdio;
 mod tap;
 mod ws;

@@ -305,3 +305,58 @@ async fn a_callback_that_fails_ends_the_call_with_its_reason() {
         "{error}"
     );
 }
+
+/// A TypeScript SDK server that asks through its server object sends the request on the
+/// session's GET stream, and drops it if that stream is not open yet. `connect` returns only
+/// once the stream is open, so a tool called at once is still asked, and answered. The server
+/// holds every GET for 300 ms to make the window wide.
+#[tokio::test]
+async fn a_request_on_the_standalone_stream_right_after_connect_is_answered() {
+    use tokio::io::AsyncBufReadExt;
+    let Some(node) = test_support::peers::require("node/node_modules/node/bin/node", "Node 22")
+    else {
+        return;
+    };
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../test-support/peers/ts_asking_server.mjs");
+    let mut child = tokio::process::Command::new(node)
+        .arg(script)
+        .env("SWITCHBOARD_PEERS_DIR", test_support::peers::dir())
+        .env("GET_DELAY_MS", "300")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
+        .await
+        .expect("the TypeScript server did not start within 20 s")
+        .unwrap()
+        .unwrap();
+    let port = line.strip_prefix("listening ").unwrap();
+    let entry = switchboard_config::ServerEntry::new(
+        name("ts"),
+        switchboard_config::Transport::StreamableHttp {
+            url: format!("http://127.0.0.1:{port}/mcp").parse().unwrap(),
+            headers: Default::default(),
+        },
+    );
+    let answers = Arc::new(Answers::default());
+    let connection = Connection::connect(&entry, &with(answers.clone(), None))
+        .await
+        .unwrap();
+    assert_eq!(connection.description().era, Era::Legacy);
+    let options = CallOptions {
+        timeout: Duration::from_secs(5),
+        ..CallOptions::default()
+    };
+    let result = connection.call_tool("ask", None, options).await.unwrap();
+    assert_eq!(
+        result.content,
+        vec![Content::Text {
+            text: "accept: Ada".into()
+        }]
+    );
+    assert_eq!(*answers.asked.lock().unwrap(), ["What is your name?"]);
+}
