@@ -56,6 +56,8 @@ pub struct FixtureOptions {
     pub journal: Option<Arc<Journal>>,
     /// Send this `ttlMs` with the tool list (2026-07-28 cache hint).
     pub list_ttl_ms: Option<u64>,
+    /// Do not declare `tools.listChanged`: the client cannot rely on change announcements.
+    pub unannounced_changes: bool,
 }
 
 /// One thing the fixture saw.
@@ -302,12 +304,17 @@ impl Fixture {
 
 impl ServerHandler for Fixture {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder()
+        let mut capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_tool_list_changed()
             .enable_resources()
             .enable_prompts()
             .build();
+        if self.options.unannounced_changes
+            && let Some(tools) = capabilities.tools.as_mut()
+        {
+            tools.list_changed = None;
+        }
         let mut info = ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("switchboard-fixture", "1.0.0"))
             .with_instructions("A fixture server for Switchboard's tests.".to_owned());

@@ -206,6 +206,7 @@ pub async fn connect_host(
         request_timeout: settings.request_timeout,
         on_event: Some(observer),
         era_hints: memory.hints(&settings.config),
+        ..HostOptions::default()
     };
     let host = Host::connect(&settings.config, options).await;
     if settings.connect.era == EraPreference::Auto {

@@ -68,6 +68,10 @@ pub const GATEWAY_NAME: &str = "switchboard-gateway";
 /// Upstream list changes waiting to be announced; more are dropped, since one announcement
 /// of a kind covers any number of changes.
 const LIST_CHANGE_QUEUE: usize = 64;
+/// How long an upstream's lists are reused even when it asks for no caching (`ttlMs: 0`
+/// without change announcements): every forwarded call looks its tool up, and without this a
+/// call to such an upstream cost two extra listings. A change announcement still clears them.
+pub const LIST_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A connected gateway, ready to serve.
 pub struct Gateway {
@@ -145,6 +149,7 @@ impl Gateway {
             connect,
             request_timeout: config.limits.request_timeout(),
             on_event: Some(on_event),
+            list_reuse: LIST_REUSE,
             ..HostOptions::default()
         };
         let host = Host::connect(&config.upstreams, options).await;

@@ -39,6 +39,11 @@ pub struct HostOptions {
     /// connected in that era directly (no `server/discover` probe), and again in `Auto` if the
     /// hint is wrong.
     pub era_hints: HashMap<ServerName, EraPreference>,
+    /// Keep every list at least this long, even one the server asks not to keep (`ttlMs: 0`
+    /// without change announcements). Zero (the default) follows the server's hints exactly.
+    /// A gateway sets it so that the listing each forwarded call needs to find its tool is
+    /// shared by the calls of the same moment instead of repeated for each.
+    pub list_reuse: Duration,
 }
 
 impl std::fmt::Debug for HostOptions {
@@ -47,6 +52,7 @@ impl std::fmt::Debug for HostOptions {
             .field("connect", &self.connect)
             .field("request_timeout", &self.request_timeout)
             .field("era_hints", &self.era_hints)
+            .field("list_reuse", &self.list_reuse)
             .finish_non_exhaustive()
     }
 }
@@ -58,6 +64,7 @@ impl Default for HostOptions {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             on_event: None,
             era_hints: HashMap::new(),
+            list_reuse: Duration::ZERO,
         }
     }
 }
@@ -652,11 +659,18 @@ impl Host {
         // change notification); `ttlMs: 0` keeps it only when the server announces changes,
         // which then invalidate it exactly. No hint (legacy): keep until a notification.
         // `cacheScope` needs nothing here: this cache belongs to one connection and one user.
+        // `HostOptions::list_reuse` stretches a short or zero `ttlMs` to its length.
+        let now = tokio::time::Instant::now();
+        let reuse = self.options.list_reuse;
         let keep = match hint.ttl {
             Some(ttl) if ttl.is_zero() => {
-                T::announces_changes(&connection.description().capabilities).then_some(None)
+                if T::announces_changes(&connection.description().capabilities) {
+                    Some(None)
+                } else {
+                    (!reuse.is_zero()).then(|| Some(now + reuse))
+                }
             }
-            Some(ttl) => Some(Some(tokio::time::Instant::now() + ttl)),
+            Some(ttl) => Some(Some(now + ttl.max(reuse))),
             None => Some(None),
         };
         let mut cache = cache.write().await;

@@ -238,23 +238,33 @@ async fn a_crashed_server_is_restarted_by_the_host_and_its_lists_are_read_again(
 }
 
 async fn modern_host_listing_with_ttl(list_ttl_ms: Option<u64>) -> (Host, Arc<Journal>) {
+    modern_host_listing(
+        FixtureOptions {
+            list_ttl_ms,
+            ..FixtureOptions::default()
+        },
+        HostOptions::default(),
+    )
+    .await
+}
+
+async fn modern_host_listing(
+    fixture: FixtureOptions,
+    options: HostOptions,
+) -> (Host, Arc<Journal>) {
     let journal = Journal::new();
     let (reader, writer) = serve_in_memory(FixtureOptions {
         journal: Some(journal.clone()),
-        list_ttl_ms,
-        ..FixtureOptions::default()
+        ..fixture
     });
-    let options = ConnectOptions {
+    let connect = ConnectOptions {
         era: switchboard_client::EraPreference::Modern,
         ..ConnectOptions::default()
     };
-    let connection = Connection::connect_io(name("fx"), reader, writer, &options)
+    let connection = Connection::connect_io(name("fx"), reader, writer, &connect)
         .await
         .unwrap();
-    (
-        Host::from_connections(vec![connection], HostOptions::default()),
-        journal,
-    )
+    (Host::from_connections(vec![connection], options), journal)
 }
 
 fn listings(journal: &Journal) -> usize {
@@ -285,6 +295,38 @@ async fn a_tool_list_with_ttl_ms_zero_is_kept_while_the_server_announces_changes
     host.tools(Some("fx")).await.unwrap();
     host.tools(Some("fx")).await.unwrap();
     assert_eq!(listings(&journal), 1);
+}
+
+/// `ttlMs: 0` from a server that does not announce changes: no caching at all.
+fn unannounced_ttl_zero() -> FixtureOptions {
+    FixtureOptions {
+        list_ttl_ms: Some(0),
+        unannounced_changes: true,
+        ..FixtureOptions::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tool_list_with_ttl_ms_zero_and_no_announcements_is_listed_every_time() {
+    let (host, journal) = modern_host_listing(unannounced_ttl_zero(), HostOptions::default()).await;
+    host.tools(Some("fx")).await.unwrap();
+    host.tools(Some("fx")).await.unwrap();
+    assert_eq!(listings(&journal), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn list_reuse_keeps_a_list_the_server_asks_not_to_keep_that_long() {
+    let options = HostOptions {
+        list_reuse: Duration::from_secs(1),
+        ..HostOptions::default()
+    };
+    let (host, journal) = modern_host_listing(unannounced_ttl_zero(), options).await;
+    host.tools(Some("fx")).await.unwrap();
+    host.tools(Some("fx")).await.unwrap();
+    assert_eq!(listings(&journal), 1, "reused within the second");
+    tokio::time::advance(Duration::from_millis(1_001)).await;
+    host.tools(Some("fx")).await.unwrap();
+    assert_eq!(listings(&journal), 2, "listed again after it");
 }
 
 #[tokio::test(start_paused = true)]
