@@ -96,7 +96,10 @@ pub fn init_logs(command: &crate::cli::Command, verbose: bool) -> bool {
         .json()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // The request's span (method, path, request id) on every line; the list of enclosing
+        // spans would repeat it, since requests run in that one span.
         .with_current_span(true)
+        .with_span_list(false)
         .try_init()
         .is_ok()
 }
