@@ -6,9 +6,11 @@
 //! - A **legacy** client POSTs `initialize` and gets an `Mcp-Session-Id`; later POSTs carry
 //!   it. An unknown or ended session gets 404, which tells the client to start a new one.
 //!   `DELETE` ends a session.
-//! - A request answered at once gets `application/json`. One still running answers with
-//!   `text/event-stream` when the client accepts it, so progress and log notifications reach
-//!   it before the result; otherwise the client waits for the JSON.
+//! - A request answered at once, or within [`JSON_WINDOW`] without sending anything first, gets
+//!   `application/json`. One still running answers with `text/event-stream` when the client
+//!   accepts it, so progress and log notifications reach it before the result; otherwise the
+//!   client waits for the JSON. A 2026-07-28 answer that is an envelope-level error (-32020,
+//!   -32021, -32022) and comes as JSON is HTTP 400, wherever it was found.
 //! - A legacy handler that asks the client for input (elicitation, sampling, roots) sends its
 //!   request on that event stream; the client POSTs the response with its `Mcp-Session-Id`
 //!   (202). A client that accepts only JSON cannot be asked: the handler gets an error at once.
@@ -671,21 +673,40 @@ async fn post_message(
             )
                 .into_response()
         }
-        Handled::Pending(pending) => {
+        Handled::Pending(mut pending) => {
+            let modern = modern_version.is_some();
             if !sse {
                 return match pending.await {
-                    Some(answer) => (
-                        StatusCode::OK,
-                        extra_headers,
-                        [(header::CONTENT_TYPE, "application/json")],
-                        trim_newline(answer),
-                    )
-                        .into_response(),
+                    Some(answer) => json_answer(extra_headers, answer, modern),
                     None => StatusCode::ACCEPTED.into_response(),
                 };
             }
+            // A request that finishes quickly without sending anything gets plain JSON, with
+            // the status its answer calls for; one that sends a message first, or takes
+            // longer, gets the event stream.
+            let first = tokio::select! {
+                biased;
+                answer = &mut pending => {
+                    if notes.is_empty() {
+                        return match answer {
+                            Some(answer) => json_answer(extra_headers, answer, modern),
+                            None => StatusCode::ACCEPTED.into_response(),
+                        };
+                    }
+                    let mut rest = std::collections::VecDeque::new();
+                    while let Ok(note) = notes.try_recv() {
+                        rest.push_back(note);
+                    }
+                    rest.extend(answer);
+                    let events = futures::stream::iter(rest.into_iter().map(event));
+                    return (extra_headers, Sse::new(events)).into_response();
+                }
+                Some(note) = notes.recv() => Some(note),
+                () = tokio::time::sleep(JSON_WINDOW) => None,
+            };
             // Stream the request's notifications as they come, then its answer. Dropping
             // the stream (the client went away) drops the handler: that is cancellation.
+            let first = futures::stream::iter(first.map(event));
             let events = futures::stream::unfold(
                 Stream::Live(notes, pending),
                 |state| async move {
@@ -711,9 +732,59 @@ async fn post_message(
                     }
                 },
             );
-            (extra_headers, Sse::new(events)).into_response()
+            (
+                extra_headers,
+                Sse::new(futures::StreamExt::chain(first, events)),
+            )
+                .into_response()
         }
     }
+}
+
+/// How long a running request may take and still be answered as plain JSON. After this, or at
+/// its first notification, the answer becomes an event stream, so progress is never held back.
+pub const JSON_WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Answers at most this long are read for their error code (error answers are small).
+const STATUS_PEEK_BYTES: usize = 16 * 1024;
+
+/// A finished answer as `application/json`, with its status: 400 for the envelope-level errors
+/// of 2026-07-28 (a header that disagrees with the body, a missing client capability, an
+/// unsupported version) as the transport requires, whoever found them (a handler, or an
+/// upstream behind a gateway); 200 otherwise.
+fn json_answer(headers: HeaderMap, answer: Vec<u8>, modern: bool) -> Response {
+    #[derive(Deserialize)]
+    struct Answer {
+        error: Option<Code>,
+    }
+    #[derive(Deserialize)]
+    struct Code {
+        code: i64,
+    }
+    let refused = modern
+        && answer.len() <= STATUS_PEEK_BYTES
+        && serde_json::from_slice::<Answer>(&answer).is_ok_and(|answer| {
+            answer.error.is_some_and(|error| {
+                matches!(
+                    error.code,
+                    code::HEADER_MISMATCH
+                        | code::MISSING_CLIENT_CAPABILITY
+                        | code::UNSUPPORTED_PROTOCOL_VERSION
+                )
+            })
+        });
+    let status = if refused {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        headers,
+        [(header::CONTENT_TYPE, "application/json")],
+        trim_newline(answer),
+    )
+        .into_response()
 }
 
 /// The state of an SSE answer: waiting on the handler, or flushing what is left.

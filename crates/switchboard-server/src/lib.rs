@@ -91,7 +91,7 @@ pub use catalogue::{Catalogue, CatalogueResult, LIST_CHANGES_QUEUE, ListKind, Li
 pub use context::{Caller, Era, LogLevel, OUTBOUND_QUEUE, Outbound, RequestContext};
 pub use error::{HandlerError, Violation};
 pub use http::{
-    HttpConfig, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, SESSION_HEADER,
+    HttpConfig, JSON_WINDOW, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, SESSION_HEADER,
     check_host_and_origin, router, serve_http, serve_listener,
 };
 pub use input::{INPUT_TIMEOUT, InputRequest, InputRequired};

@@ -30,13 +30,13 @@ async fn start() -> Running {
 }
 
 async fn start_with(config: HttpConfig) -> Running {
+    serve(test_server(), config).await
+}
+
+async fn serve(server: switchboard_server::Server, config: HttpConfig) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(switchboard_server::serve_listener(
-        test_server(),
-        listener,
-        config,
-    ));
+    let task = tokio::spawn(switchboard_server::serve_listener(server, listener, config));
     Running {
         url: format!("http://127.0.0.1:{port}/mcp"),
         port,
@@ -513,4 +513,92 @@ async fn custom_param_headers_must_match_the_arguments() {
     let response = send(call("=?base64?ZXU"), Some("=?base64?ZXU")).await;
     assert_eq!(response.status(), StatusCode::OK);
     task.abort();
+}
+
+fn content_type(response: &reqwest::Response) -> String {
+    response.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_running_call_that_ends_quietly_within_the_window_is_answered_as_json() {
+    let server = start().await;
+    // 2 ms of sleep: the handler is still running when dispatched, and sends nothing (no
+    // progress token).
+    let response = post(
+        &server.url,
+        &modern(6, "tools/call", r#""name":"slow","arguments":{"ms":2}"#),
+        &[("mcp-method", "tools/call"), ("mcp-name", "slow")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(content_type(&response), "application/json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["result"]["content"][0]["text"], "slept");
+}
+
+#[tokio::test]
+async fn a_quiet_call_longer_than_the_window_streams_its_answer() {
+    let server = start().await;
+    let ms = 8 * switchboard_server::JSON_WINDOW.as_millis();
+    let response = post(
+        &server.url,
+        &modern(
+            7,
+            "tools/call",
+            &format!(r#""name":"slow","arguments":{{"ms":{ms}}}"#),
+        ),
+        &[("mcp-method", "tools/call"), ("mcp-name", "slow")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(content_type(&response).starts_with("text/event-stream"));
+    let text = response.text().await.unwrap();
+    let messages: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(messages.len(), 1, "{text}");
+    assert_eq!(messages[0]["result"]["content"][0]["text"], "slept");
+}
+
+/// A tool that finds, after starting, that the client lacks a capability (as a gateway learns
+/// it from its upstream).
+fn late_refusal_server() -> switchboard_server::Server {
+    #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+    struct Empty {}
+    switchboard_server::Server::builder("late", "1")
+        .tool(
+            switchboard_server::Tool::builder("ask", "Needs elicitation.").handler(
+                |_: Empty, _| async move {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    Err::<switchboard_server::ToolOutput, _>(
+                        switchboard_server::HandlerError::MissingClientCapability {
+                            capability: "elicitation".into(),
+                        },
+                    )
+                },
+            ),
+        )
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_missing_capability_found_while_running_is_http_400_in_the_modern_era() {
+    let server = serve(late_refusal_server(), HttpConfig::default()).await;
+    let response = post(
+        &server.url,
+        &modern(8, "tools/call", r#""name":"ask","arguments":{}"#),
+        &[("mcp-method", "tools/call"), ("mcp-name", "ask")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(content_type(&response), "application/json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["id"], 8);
+    assert_eq!(body["error"]["code"], -32021);
 }
