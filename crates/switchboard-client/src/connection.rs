@@ -4,11 +4,11 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use rmcp::{
     model::{
-        CallToolRequest, CallToolRequestParams, ClientRequest, GetPromptRequest,
-        GetPromptRequestParams, InputResponses, ListPromptsRequest, ListResourceTemplatesRequest,
-        ListResourcesRequest, ListToolsRequest, PaginatedRequestParams, PingRequest,
-        ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams, ServerNotification,
-        SubscriptionFilter,
+        ArgumentInfo, CallToolRequest, CallToolRequestParams, ClientRequest, CompleteRequest,
+        CompleteRequestParams, GetPromptRequest, GetPromptRequestParams, InputResponses,
+        ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest,
+        PaginatedRequestParams, PingRequest, ProtocolVersion, ReadResourceRequest,
+        ReadResourceRequestParams, Reference, ServerNotification, SubscriptionFilter,
     },
     service::{
         ClientInitializeError, ClientLifecycleMode, ClientServiceExt, PeerRequestOptions,
@@ -32,9 +32,9 @@ use crate::{
     handler::{ClientSide, InOrder, progress_key},
     model::CacheHint,
     model::{
-        Capabilities, Era, Implementation, Progress, Prompt, PromptMessage, PromptResult,
-        ReadResult, Resource, ResourceContents, ResourceTemplate, ServerDescription, ServerEvent,
-        Tool, ToolResult,
+        Capabilities, Completion, CompletionTarget, Era, Implementation, Progress, Prompt,
+        PromptMessage, PromptResult, ReadResult, Resource, ResourceContents, ResourceTemplate,
+        ServerDescription, ServerEvent, Tool, ToolResult,
     },
     oauth::{AuthFailure, OAuthHttp, OAuthOptions},
     standalone::{STANDALONE_STREAM_WAIT, StreamWatch},
@@ -1220,6 +1220,35 @@ impl Connection {
             messages,
             raw,
         })
+    }
+
+    /// Candidate values for an argument of a prompt or resource template, given what was typed
+    /// so far (`completion/complete`). A server without the `completions` capability has
+    /// none to offer: the answer is empty, and nothing is sent.
+    pub async fn complete(
+        &self,
+        target: &CompletionTarget,
+        argument: &str,
+        value: &str,
+        timeout: Duration,
+    ) -> Result<Completion, ClientError> {
+        const METHOD: &str = "completion/complete";
+        if !self.description.capabilities.completions {
+            return Ok(Completion::default());
+        }
+        let reference = match target {
+            CompletionTarget::Prompt(name) => Reference::for_prompt(name.clone()),
+            CompletionTarget::Resource(uri) => Reference::for_resource(uri.clone()),
+        };
+        let params = CompleteRequestParams::new(reference, ArgumentInfo::new(argument, value));
+        let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
+        let raw = self
+            .request(METHOD, request, Limits::plain(timeout), Extras::default())
+            .await?;
+        let completion = raw.get("completion").cloned().ok_or_else(|| {
+            self.protocol(METHOD, "the result has no completion object".to_owned())
+        })?;
+        self.parse(METHOD, completion)
     }
 
     /// A liveness check: `ping` (legacy era only; the modern revision has no ping).

@@ -296,6 +296,29 @@ pub struct PromptResult {
     pub raw: Value,
 }
 
+/// What `completion/complete` completes an argument of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompletionTarget {
+    /// An argument of the prompt with this name.
+    Prompt(String),
+    /// A variable of the resource template with this URI template.
+    Resource(String),
+}
+
+/// The result of `completion/complete`: candidate values for the argument, at most 100.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Completion {
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// How many values there are in all, when the server says.
+    #[serde(default)]
+    pub total: Option<u64>,
+    /// Whether there are more values than these.
+    #[serde(default)]
+    pub has_more: Option<bool>,
+}
+
 /// A `notifications/progress` for a request we made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {

@@ -19,12 +19,17 @@ use switchboard_policy::{audit::Outcome, ratelimit::RateClass, scope::ToolFacts}
 
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
-use switchboard_client::{CallOptions, model::Progress};
+use switchboard_client::{
+    CallOptions,
+    model::{CompletionTarget, Progress},
+};
 use switchboard_config::ServerName;
 use switchboard_host::{
     BreakerState, HealthStatus, Host, HostError, HostTool, ServerHealth, naming::qualify,
 };
-use switchboard_server::{Catalogue, CatalogueResult, HandlerError, ListRequest, RequestContext};
+use switchboard_server::{
+    Catalogue, CatalogueResult, CompletionRef, HandlerError, ListRequest, RequestContext,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::{
@@ -555,6 +560,67 @@ impl Catalogue for Upstreams {
                 "prompts/get"
             );
             Ok(result_object(raw))
+        })
+    }
+
+    /// Completions come from the upstream that owns the prompt or resource template, under
+    /// the same access rules and rate limit as reading it.
+    fn complete(
+        &self,
+        reference: CompletionRef,
+        argument: String,
+        value: String,
+        cx: RequestContext,
+    ) -> BoxFuture<'static, Result<Vec<String>, HandlerError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let access = inner.security.as_ref().map(|_| Access::of(&cx));
+            let (server, target, item) = match reference {
+                CompletionRef::Prompt { name } => {
+                    let (prompts, _) = inner
+                        .host
+                        .prompts(None)
+                        .await
+                        .map_err(|e| to_handler_error(e, Repeatable::Yes))?;
+                    let Some((server, prompt)) = prompts
+                        .into_iter()
+                        .find(|(server, prompt)| inner.public_name(server, &prompt.name) == name)
+                    else {
+                        return Err(not_found("prompt", &name));
+                    };
+                    if let (Some(security), Some(access)) = (&inner.security, &access) {
+                        security
+                            .prompt_allowed(access, server.as_str(), &prompt.name)
+                            .map_err(|refusal| refused(&refusal))?;
+                    }
+                    let item = prompt.name.clone();
+                    (server, CompletionTarget::Prompt(prompt.name), item)
+                }
+                CompletionRef::Resource { uri } => {
+                    let Some((server, original)) = inner.route_uri(&uri) else {
+                        return Err(not_found("resource template", &uri));
+                    };
+                    if let (Some(security), Some(access)) = (&inner.security, &access) {
+                        security
+                            .resource_allowed(access, server.as_str(), original)
+                            .map_err(|refusal| refused(&refusal))?;
+                    }
+                    let item = original.to_owned();
+                    (server, CompletionTarget::Resource(item.clone()), item)
+                }
+            };
+            if let (Some(security), Some(access)) = (&inner.security, &access) {
+                security
+                    .spend(access, RateClass::Read, server.as_str(), &item)
+                    .await
+                    .map_err(|(error, _)| error)?;
+            }
+            let completion = inner
+                .host
+                .complete(&server, &target, &argument, &value)
+                .await
+                .map_err(|error| failed(&server, error, Repeatable::Yes))?;
+            Ok(completion.values)
         })
     }
 }

@@ -9,8 +9,8 @@ use switchboard_client::{
     CallOptions, ClientError, ConnectOptions, Connection, DEFAULT_REQUEST_TIMEOUT, EraPreference,
     ErrorClass,
     model::{
-        CacheHint, Capabilities, Prompt, PromptResult, ReadResult, Resource, ResourceTemplate,
-        ServerEvent, Tool, ToolResult,
+        CacheHint, Capabilities, Completion, CompletionTarget, Prompt, PromptResult, ReadResult,
+        Resource, ResourceTemplate, ServerEvent, Tool, ToolResult,
     },
     resilience::{
         BreakerState, HealthStatus, Idempotency, ResilienceStats, Resilient, passthrough,
@@ -956,6 +956,30 @@ impl Host {
                 async move { connection.get_prompt_with(prompt, arguments, options).await }
             })
             .await?)
+    }
+
+    /// Candidate values for an argument of one server's prompt or resource template
+    /// (`completion/complete`); empty when the server offers no completions.
+    pub async fn complete(
+        &self,
+        server: &ServerName,
+        target: &CompletionTarget,
+        argument: &str,
+        value: &str,
+    ) -> Result<Completion, HostError> {
+        let (_, resilient, _) = self.connection(server.as_str())?;
+        let timeout = resilient.request_timeout();
+        Ok(
+            resilient
+                .run(
+                    "completion/complete",
+                    Idempotency::Idempotent,
+                    |connection| async move {
+                        connection.complete(target, argument, value, timeout).await
+                    },
+                )
+                .await?,
+        )
     }
 
     /// Close every connection (stdio servers get their stdin closed, then are killed).

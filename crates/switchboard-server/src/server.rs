@@ -295,6 +295,9 @@ impl ServerBuilder {
         if !self.prompts.is_empty() {
             capabilities.insert("prompts".into(), json!({"listChanged": false}));
         }
+        if self.completer.is_some() {
+            capabilities.insert("completions".into(), json!({}));
+        }
         capabilities.insert("logging".into(), json!({}));
 
         let tools_list =

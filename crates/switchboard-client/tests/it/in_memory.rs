@@ -323,3 +323,24 @@ async fn modern_list_changes_arrive_through_a_subscription() {
         "no tools/list_changed arrived in the modern era"
     );
 }
+
+#[tokio::test]
+async fn completing_on_a_server_without_completions_is_empty_and_sends_nothing() {
+    let recorder = tap();
+    let options = ConnectOptions {
+        tap: Some(recorder.clone()),
+        ..ConnectOptions::default()
+    };
+    let connection = connect(options, FixtureOptions::default()).await;
+    assert!(!connection.description().capabilities.completions);
+    let target = switchboard_client::model::CompletionTarget::Prompt("greeting".into());
+    let completion = connection.complete(&target, "name", "a", T).await.unwrap();
+    assert_eq!(completion, switchboard_client::model::Completion::default());
+    let sent = recorder.lines.lock().unwrap();
+    assert!(
+        !sent
+            .iter()
+            .any(|(_, direction, json)| *direction == Direction::Outgoing
+                && json.contains("completion/complete"))
+    );
+}

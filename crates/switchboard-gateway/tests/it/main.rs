@@ -9,6 +9,7 @@
 
 mod aggregate;
 mod bad_input;
+mod completion;
 mod interop;
 mod operations;
 mod security;

@@ -448,3 +448,23 @@ fn a_tool_needing_an_undeclared_client_capability_is_refused() {
     let answer: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(answer["result"]["content"][0]["text"], "asked");
 }
+
+#[test]
+fn completions_are_declared_exactly_when_the_server_has_a_completer() {
+    let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
+    let without = exchange(&test_server(), &mut Session::new(None), &[initialize]);
+    assert!(
+        without[0]["result"]["capabilities"]
+            .get("completions")
+            .is_none()
+    );
+    let with = switchboard_server::Server::builder("completing", "1")
+        .completions(|_, _, typed| vec![format!("{typed}!")])
+        .build()
+        .unwrap();
+    let answer = exchange(&with, &mut Session::new(None), &[initialize]);
+    assert_eq!(
+        answer[0]["result"]["capabilities"]["completions"],
+        json!({})
+    );
+}
