@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use switchboard_client::{
     CallOptions,
-    model::{CompletionTarget, Progress},
+    model::{CompletionTarget, Progress, Prompt},
 };
 use switchboard_config::ServerName;
 use switchboard_host::{
@@ -239,6 +239,19 @@ impl Inner {
         let server = self.unprefixed.as_ref()?;
         let (tools, _) = self.host.tools(Some(server.as_str())).await.ok()?;
         tools.into_iter().find(|tool| tool.tool.name == name)
+    }
+
+    /// The upstream prompt a client means by its public `name`.
+    async fn find_prompt(&self, name: &str) -> Result<(ServerName, Prompt), HandlerError> {
+        let (prompts, _) = self
+            .host
+            .prompts(None)
+            .await
+            .map_err(|e| to_handler_error(e, Repeatable::Yes))?;
+        prompts
+            .into_iter()
+            .find(|(server, prompt)| self.public_name(server, &prompt.name) == name)
+            .ok_or_else(|| not_found("prompt", name))
     }
 
     /// The upstream and its own URI for a URI a client sent.
@@ -511,17 +524,7 @@ impl Catalogue for Upstreams {
     ) -> CatalogueResult {
         let inner = self.inner.clone();
         Box::pin(async move {
-            let (prompts, _) = inner
-                .host
-                .prompts(None)
-                .await
-                .map_err(|e| to_handler_error(e, Repeatable::Yes))?;
-            let Some((server, prompt)) = prompts
-                .into_iter()
-                .find(|(server, prompt)| inner.public_name(server, &prompt.name) == name)
-            else {
-                return Err(not_found("prompt", &name));
-            };
+            let (server, prompt) = inner.find_prompt(&name).await?;
             if let Some(security) = &inner.security {
                 let access = Access::of(&cx);
                 security
@@ -577,17 +580,7 @@ impl Catalogue for Upstreams {
             let access = inner.security.as_ref().map(|_| Access::of(&cx));
             let (server, target, item) = match reference {
                 CompletionRef::Prompt { name } => {
-                    let (prompts, _) = inner
-                        .host
-                        .prompts(None)
-                        .await
-                        .map_err(|e| to_handler_error(e, Repeatable::Yes))?;
-                    let Some((server, prompt)) = prompts
-                        .into_iter()
-                        .find(|(server, prompt)| inner.public_name(server, &prompt.name) == name)
-                    else {
-                        return Err(not_found("prompt", &name));
-                    };
+                    let (server, prompt) = inner.find_prompt(&name).await?;
                     if let (Some(security), Some(access)) = (&inner.security, &access) {
                         security
                             .prompt_allowed(access, server.as_str(), &prompt.name)

@@ -327,11 +327,7 @@ async fn a_slow_call_streams_progress_then_the_result() {
             .starts_with("text/event-stream")
     );
     let text = response.text().await.unwrap();
-    let messages: Vec<Value> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
+    let messages = sse_messages(&text);
     assert_eq!(messages.len(), 5, "{text}");
     for (i, note) in messages[..4].iter().enumerate() {
         assert_eq!(note["method"], "notifications/progress");
@@ -515,6 +511,14 @@ async fn custom_param_headers_must_match_the_arguments() {
     task.abort();
 }
 
+/// The JSON-RPC messages of an event-stream body.
+fn sse_messages(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
 fn content_type(response: &reqwest::Response) -> String {
     response.headers()[header::CONTENT_TYPE]
         .to_str()
@@ -556,11 +560,7 @@ async fn a_quiet_call_longer_than_the_window_streams_its_answer() {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(content_type(&response).starts_with("text/event-stream"));
     let text = response.text().await.unwrap();
-    let messages: Vec<Value> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
+    let messages = sse_messages(&text);
     assert_eq!(messages.len(), 1, "{text}");
     assert_eq!(messages[0]["result"]["content"][0]["text"], "slept");
 }
