@@ -8,7 +8,8 @@ use rmcp::{
         CompleteRequestParams, GetPromptRequest, GetPromptRequestParams, InputResponses,
         ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest,
         PaginatedRequestParams, PingRequest, ProtocolVersion, ReadResourceRequest,
-        ReadResourceRequestParams, Reference, ServerNotification, SubscriptionFilter,
+        ReadResourceRequestParams, Reference, ServerNotification, SubscribeRequestParams,
+        SubscriptionFilter, UnsubscribeRequestParams,
     },
     service::{
         ClientInitializeError, ClientLifecycleMode, ClientServiceExt, PeerRequestOptions,
@@ -1249,6 +1250,61 @@ impl Connection {
             self.protocol(METHOD, "the result has no completion object".to_owned())
         })?;
         self.parse(METHOD, completion)
+    }
+
+    /// Ask a legacy server for `notifications/resources/updated` about `uri`
+    /// (`resources/subscribe`); they arrive as [`ServerEvent::ResourceUpdated`] on
+    /// [`Self::take_events`]. The server must declare `resources.subscribe`. A 2026-07-28
+    /// server takes resource subscriptions on `subscriptions/listen`, which this client does
+    /// not open for resources yet: that is an error here, before anything is sent.
+    // rmcp deprecates these legacy-only requests; they are what a legacy session uses.
+    #[allow(deprecated)]
+    pub async fn subscribe_resource(
+        &self,
+        uri: &str,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        const METHOD: &str = "resources/subscribe";
+        self.check_subscribable(METHOD)?;
+        let request = ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(
+            SubscribeRequestParams::new(uri),
+        ));
+        self.request(METHOD, request, Limits::plain(timeout), Extras::default())
+            .await
+            .map(drop)
+    }
+
+    /// Stop the updates [`Self::subscribe_resource`] asked for (`resources/unsubscribe`).
+    #[allow(deprecated)]
+    pub async fn unsubscribe_resource(
+        &self,
+        uri: &str,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        const METHOD: &str = "resources/unsubscribe";
+        self.check_subscribable(METHOD)?;
+        let request = ClientRequest::UnsubscribeRequest(rmcp::model::UnsubscribeRequest::new(
+            UnsubscribeRequestParams::new(uri),
+        ));
+        self.request(METHOD, request, Limits::plain(timeout), Extras::default())
+            .await
+            .map(drop)
+    }
+
+    fn check_subscribable(&self, method: &'static str) -> Result<(), ClientError> {
+        if self.description.era == Era::Modern {
+            return Err(self.protocol(
+                method,
+                "resource subscriptions of a 2026-07-28 server go through subscriptions/listen, which this client does not open for resources yet".to_owned(),
+            ));
+        }
+        if !self.description.capabilities.resource_subscribe {
+            return Err(self.protocol(
+                method,
+                "the server does not declare resources.subscribe".to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     /// A liveness check: `ping` (legacy era only; the modern revision has no ping).

@@ -17,10 +17,12 @@
 //! - Envelope-level refusals (unparsable, not JSON-RPC, missing or wrong `_meta`, a missing
 //!   client capability) are HTTP 400; a 2026-07-28 request for a method that revision does not
 //!   have is 404; results and method errors are 200; notifications and responses get 202.
-//! - A server with a catalogue (see [`crate::Catalogue`]) also serves `GET /mcp` to a legacy
-//!   session: an event stream of `notifications/*/list_changed`. 2026-07-28 clients POST
-//!   `subscriptions/listen` instead and read the changes on its stream. Other servers answer
-//!   `GET` with 405: their lists never change.
+//! - A server with a catalogue (see [`crate::Catalogue`]) or that takes resource subscriptions
+//!   also serves `GET /mcp` to a legacy session: an event stream of
+//!   `notifications/*/list_changed` and of `notifications/resources/updated` for the resources
+//!   the session subscribed to. 2026-07-28 clients POST `subscriptions/listen` instead and
+//!   read list changes on its stream. Other servers answer `GET` with 405: nothing of theirs
+//!   ever changes.
 //! - The transport passes a [`crate::Caller`] found in the request's extensions (a front's
 //!   middleware puts it there) on to the handlers, as [`crate::RequestContext::caller`].
 //! - Security defaults: the `Host` and `Origin` headers must name an allowed host (DNS
@@ -50,9 +52,9 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::{
-    catalogue::ListKind,
     context::{Caller, OUTBOUND_QUEUE},
     server::{Handled, MAX_MESSAGE_BYTES, Server, Session},
+    stdio::{next_change, next_update, write_updates},
     wire::{self, ErrorObject, code},
 };
 
@@ -443,14 +445,17 @@ async fn no_stream() -> Response {
         .into_response()
 }
 
-/// `GET /mcp`: the list-change stream of a legacy session, for a server whose lists change.
+/// `GET /mcp`: the stream of a legacy session, for a server whose lists change or that takes
+/// resource subscriptions: list changes, and updates of the resources the session subscribed to.
 async fn open_stream(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
     if let Err(reason) = check_host_and_origin(&state.config, &headers) {
         return forbidden(reason);
     }
-    let Some(changes) = state.server.list_changes() else {
+    let changes = state.server.list_changes();
+    let updates = state.server.resource_updates();
+    if changes.is_none() && updates.is_none() {
         return no_stream().await;
-    };
+    }
     let Some(id) = header_str(&headers, SESSION_HEADER).map(str::to_owned) else {
         return json_error(
             StatusCode::BAD_REQUEST,
@@ -480,24 +485,35 @@ async fn open_stream(State(state): State<Arc<HttpState>>, headers: HeaderMap) ->
     }
     // The stream ends when the session does (checked at each change) or the client leaves.
     let events = futures::stream::unfold(
-        (changes, state, id),
-        |(mut changes, state, id)| async move {
-            let changed = match changes.recv().await {
-                Ok(kind) => vec![kind],
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => ListKind::ALL.to_vec(),
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            };
-            if !state.has_session(&id) {
-                return None;
+        (changes, updates, state, id),
+        |(mut changes, mut updates, state, id)| async move {
+            loop {
+                let mut bytes = Vec::with_capacity(128);
+                tokio::select! {
+                    changed = next_change(&mut changes), if changes.is_some() => {
+                        for kind in changed {
+                            wire::write_notification(&mut bytes, kind.notification(), &serde_json::json!({}));
+                        }
+                    }
+                    update = next_update(&mut updates), if updates.is_some() => {
+                        let session = state.session(&id)?;
+                        let session = session.lock().unwrap_or_else(|e| e.into_inner());
+                        write_updates(&session, update, &mut bytes);
+                    }
+                    else => return None,
+                }
+                if !state.has_session(&id) {
+                    return None;
+                }
+                let events: Vec<_> = bytes
+                    .split(|byte| *byte == b'\n')
+                    .filter(|line| !line.is_empty())
+                    .map(|line| event(line.to_vec()))
+                    .collect();
+                if !events.is_empty() {
+                    return Some((futures::stream::iter(events), (changes, updates, state, id)));
+                }
             }
-            let mut bytes = Vec::with_capacity(64 * changed.len());
-            let mut events = Vec::with_capacity(changed.len());
-            for kind in changed {
-                bytes.clear();
-                wire::write_notification(&mut bytes, kind.notification(), &serde_json::json!({}));
-                events.push(event(bytes.clone()));
-            }
-            Some((futures::stream::iter(events), (changes, state, id)))
         },
     );
     Sse::new(futures::StreamExt::flatten(events))

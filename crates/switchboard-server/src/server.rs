@@ -118,7 +118,11 @@ struct Inner {
     resources: HashMap<String, Resource>,
     templates: Vec<ResourceTemplate>,
     prompts: HashMap<String, Prompt>,
+    /// What `initialize` declares.
     capabilities: Value,
+    /// What `server/discover` declares: the same, but no resource subscriptions, which this
+    /// kit serves to legacy sessions only (`subscriptions/listen` takes list changes).
+    modern_capabilities: Value,
     /// `{"tools":[...]}` and friends, encoded once at build time.
     tools_list: Vec<u8>,
     resources_list: Vec<u8>,
@@ -134,6 +138,8 @@ struct Inner {
     catalogue: Option<Arc<dyn Catalogue>>,
     /// Where list changes are announced; only a server with a catalogue has one.
     changes: Option<broadcast::Sender<ListKind>>,
+    /// Where resource updates are announced; only a server that takes subscriptions has one.
+    updates: Option<broadcast::Sender<Arc<str>>>,
 }
 
 /// An MCP server: its tools, resources and prompts, and the dispatcher. Cheap to clone.
@@ -213,7 +219,11 @@ impl ServerBuilder {
         self
     }
 
-    /// Accept `resources/subscribe` and `unsubscribe` (legacy sessions).
+    /// Accept `resources/subscribe` and `unsubscribe` in legacy sessions, and declare it in
+    /// `initialize` (not in `server/discover`: 2026-07-28 resource subscriptions go through
+    /// `subscriptions/listen`, which this kit serves for list changes only). A subscribed
+    /// session hears `notifications/resources/updated` for the URIs it subscribed
+    /// to whenever the server calls [`Server::notify_resource_updated`].
     pub fn resource_subscriptions(mut self) -> Self {
         self.subscribable = true;
         self
@@ -278,7 +288,7 @@ impl ServerBuilder {
             capabilities.insert("tools".into(), json!({"listChanged": true}));
             capabilities.insert(
                 "resources".into(),
-                json!({"listChanged": true, "subscribe": false}),
+                json!({"listChanged": true, "subscribe": self.subscribable}),
             );
             capabilities.insert("prompts".into(), json!({"listChanged": true}));
             capabilities.insert("completions".into(), json!({}));
@@ -289,7 +299,7 @@ impl ServerBuilder {
         if !self.resources.is_empty() || !self.templates.is_empty() {
             capabilities.insert(
                 "resources".into(),
-                json!({"listChanged": false, "subscribe": false}),
+                json!({"listChanged": false, "subscribe": self.subscribable}),
             );
         }
         if !self.prompts.is_empty() {
@@ -354,6 +364,13 @@ impl ServerBuilder {
                 resources,
                 templates: self.templates,
                 prompts,
+                modern_capabilities: {
+                    let mut modern = Value::Object(capabilities.clone());
+                    if let Some(resources) = modern.get_mut("resources") {
+                        resources["subscribe"] = json!(false);
+                    }
+                    modern
+                },
                 capabilities: Value::Object(capabilities),
                 tools_list,
                 resources_list,
@@ -367,6 +384,9 @@ impl ServerBuilder {
                     .is_some()
                     .then(|| broadcast::channel(LIST_CHANGES_QUEUE).0),
                 catalogue: self.catalogue,
+                updates: self
+                    .subscribable
+                    .then(|| broadcast::channel(RESOURCE_UPDATES_QUEUE).0),
                 cache_hints: Arc::from(
                     format!(
                         "\"ttlMs\":{},\"cacheScope\":\"{}\"",
@@ -444,6 +464,16 @@ impl Session {
     /// The revision negotiated by `initialize`, if this is a legacy session.
     pub fn legacy_version(&self) -> Option<&'static str> {
         self.legacy_version
+    }
+
+    /// Whether the client subscribed to `uri` (and has not unsubscribed).
+    pub fn is_subscribed(&self, uri: &str) -> bool {
+        self.subscriptions.contains(uri)
+    }
+
+    /// The URIs the client is subscribed to.
+    pub fn subscriptions(&self) -> impl Iterator<Item = &str> {
+        self.subscriptions.iter().map(String::as_str)
     }
 
     fn cancel(&self, request_id: &str) {
@@ -535,6 +565,10 @@ struct CompleteParams {
     reference: CompletionRef,
     argument: CompletionArgument,
 }
+
+/// Resource updates buffered for a slow session before it misses some (it is then told that
+/// every resource it subscribed to changed).
+pub const RESOURCE_UPDATES_QUEUE: usize = 256;
 
 /// Most completion values in one answer (the spec's limit).
 pub const MAX_COMPLETIONS: usize = 100;
@@ -782,6 +816,26 @@ impl Server {
             // An error only means that no one listens now.
             let _ = changes.send(list);
         }
+    }
+
+    /// Tell the sessions subscribed to `uri` that the resource changed
+    /// (`notifications/resources/updated`). Does nothing for a server without
+    /// [`ServerBuilder::resource_subscriptions`].
+    pub fn notify_resource_updated(&self, uri: &str) {
+        if let Some(updates) = &self.inner.updates {
+            // An error only means that no one listens now.
+            let _ = updates.send(Arc::from(uri));
+        }
+    }
+
+    /// A receiver of resource updates, for transports that pass them to the legacy sessions
+    /// subscribed to them (see [`Session::is_subscribed`]); `None` for a server that takes no
+    /// subscriptions.
+    pub fn resource_updates(&self) -> Option<broadcast::Receiver<Arc<str>>> {
+        self.inner
+            .updates
+            .as_ref()
+            .map(broadcast::Sender::subscribe)
     }
 
     /// A receiver of list changes, for transports that push them to legacy sessions; `None`
@@ -1195,7 +1249,7 @@ impl Server {
             "server/discover" => {
                 let mut result = json!({
                     "supportedVersions": [MODERN_VERSION],
-                    "capabilities": inner.capabilities,
+                    "capabilities": inner.modern_capabilities,
                     "_meta": { meta_key::SERVER_INFO: inner.info },
                 });
                 if let Some(instructions) = &inner.instructions {

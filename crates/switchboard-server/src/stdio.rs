@@ -103,6 +103,8 @@ where
     let mut discarding = false;
     // A server with a catalogue announces list changes; a static one never has any.
     let mut changes = server.list_changes();
+    // A server that takes subscriptions announces updates of the resources subscribed to.
+    let mut updates = server.resource_updates();
 
     loop {
         tokio::select! {
@@ -157,6 +159,9 @@ where
                     }
                 }
             }
+            updated = next_update(&mut updates), if updates.is_some() => {
+                write_updates(&session, updated, &mut out);
+            }
         }
         if !out.is_empty() {
             writer.write_all(&out).await?;
@@ -184,9 +189,54 @@ where
     writer.flush().await
 }
 
+/// What [`next_update`] saw: one resource changed, or this reader fell behind and missed
+/// some (`None` when the server's announcer is gone).
+pub(crate) enum Update {
+    One(std::sync::Arc<str>),
+    Missed,
+    Closed,
+}
+
+/// The next resource update of a server that takes subscriptions.
+pub(crate) async fn next_update(
+    updates: &mut Option<tokio::sync::broadcast::Receiver<std::sync::Arc<str>>>,
+) -> Update {
+    let Some(receiver) = updates else {
+        return Update::Closed;
+    };
+    match receiver.recv().await {
+        Ok(uri) => Update::One(uri),
+        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Update::Missed,
+        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+            *updates = None;
+            Update::Closed
+        }
+    }
+}
+
+/// `notifications/resources/updated` for what `update` says changed, to a legacy session that
+/// subscribed to it; after missed updates, for every resource it subscribed to.
+pub(crate) fn write_updates(session: &Session, update: Update, out: &mut Vec<u8>) {
+    if session.legacy_version().is_none() {
+        return;
+    }
+    let mut write = |uri: &str| {
+        wire::write_notification(
+            out,
+            "notifications/resources/updated",
+            &serde_json::json!({ "uri": uri }),
+        );
+    };
+    match update {
+        Update::One(uri) if session.is_subscribed(&uri) => write(&uri),
+        Update::Missed => session.subscriptions().for_each(write),
+        Update::One(_) | Update::Closed => {}
+    }
+}
+
 /// The next list changes of a server with a catalogue; every list when this reader fell
 /// behind. When the server's announcer is gone, stop listening.
-async fn next_change(
+pub(crate) async fn next_change(
     changes: &mut Option<tokio::sync::broadcast::Receiver<ListKind>>,
 ) -> Vec<ListKind> {
     let Some(receiver) = changes else {

@@ -12,6 +12,7 @@ mod oauth;
 mod order;
 mod resilience;
 mod soak;
+mod subscribe;
 mod transports;
 
 use std::sync::{Arc, Mutex};

@@ -468,3 +468,31 @@ fn completions_are_declared_exactly_when_the_server_has_a_completer() {
         json!({})
     );
 }
+
+#[test]
+fn resource_subscriptions_are_declared_to_legacy_sessions_only() {
+    let server = switchboard_server::Server::builder("watched", "1")
+        .resource(switchboard_server::Resource::new(
+            "kit://a",
+            "a",
+            "text/plain",
+            |_| async move { Ok(Vec::new()) },
+        ))
+        .resource_subscriptions()
+        .build()
+        .unwrap();
+    let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
+    let legacy = exchange(&server, &mut Session::new(None), &[initialize]);
+    assert_eq!(
+        legacy[0]["result"]["capabilities"]["resources"]["subscribe"],
+        true
+    );
+    let discover = format!(
+        r#"{{"jsonrpc":"2.0","id":"d","method":"server/discover","params":{{{MODERN_META}}}}}"#
+    );
+    let modern = exchange(&server, &mut Session::new(None), &[&discover]);
+    assert_eq!(
+        modern[0]["result"]["capabilities"]["resources"]["subscribe"],
+        false
+    );
+}
