@@ -68,6 +68,14 @@ pub const GATEWAY_NAME: &str = "switchboard-gateway";
 /// Upstream list changes waiting to be announced; more are dropped, since one announcement
 /// of a kind covers any number of changes.
 const LIST_CHANGE_QUEUE: usize = 64;
+/// What an upstream announced that the gateway's clients must hear.
+#[derive(Debug)]
+enum Announcement {
+    List(ListKind),
+    /// A resource of this upstream changed (by its own URI).
+    Updated(switchboard_config::ServerName, String),
+}
+
 /// How long an upstream's lists are reused even when it asks for no caching (`ttlMs: 0`
 /// without change announcements): every forwarded call looks its tool up, and without this a
 /// call to such an upstream cost two extra listings. A change announcement still clears them.
@@ -133,17 +141,23 @@ impl Gateway {
         if metrics::handle().is_none() {
             tracing::warn!("another metrics recorder is installed; /metrics will be empty");
         }
-        let (changes, mut changed) = mpsc::channel::<ListKind>(LIST_CHANGE_QUEUE);
+        let (changes, mut changed) = mpsc::channel::<Announcement>(LIST_CHANGE_QUEUE);
         let on_event: EventObserver = Arc::new(move |server, event| {
-            let kind = match event {
-                ServerEvent::ToolsChanged => ListKind::Tools,
-                ServerEvent::ResourcesChanged => ListKind::Resources,
-                ServerEvent::PromptsChanged => ListKind::Prompts,
-                ServerEvent::ResourceUpdated { .. } | ServerEvent::Log(_) => return,
+            let announcement = match event {
+                ServerEvent::ToolsChanged => Announcement::List(ListKind::Tools),
+                ServerEvent::ResourcesChanged => Announcement::List(ListKind::Resources),
+                ServerEvent::PromptsChanged => Announcement::List(ListKind::Prompts),
+                ServerEvent::ResourceUpdated { uri } => {
+                    Announcement::Updated(server.clone(), uri.clone())
+                }
+                ServerEvent::Log(_) => return,
             };
-            tracing::info!(%server, list = ?kind, "an upstream's list changed");
-            // Full means announcements are already queued; they cover this one.
-            let _ = changes.try_send(kind);
+            tracing::info!(%server, ?announcement, "an upstream's list or resource changed");
+            // Full means list announcements are already queued, and they cover this one. A
+            // resource update dropped here is logged: the queue holds 64, so it takes a flood.
+            if changes.try_send(announcement).is_err() {
+                tracing::warn!(%server, "dropped an upstream's change announcement: the queue is full");
+            }
         });
         let options = HostOptions {
             connect,
@@ -172,11 +186,18 @@ impl Gateway {
                  UPSTREAM__NAME; resource URIs are gateway://UPSTREAM/ORIGINAL-URI.",
             )
             .catalogue(Arc::new(upstreams.clone()))
+            .resource_subscriptions()
             .build()?;
         let announcing = server.clone();
+        let naming = upstreams.clone();
         let announcer = tokio::spawn(async move {
-            while let Some(kind) = changed.recv().await {
-                announcing.notify_list_changed(kind);
+            while let Some(announcement) = changed.recv().await {
+                match announcement {
+                    Announcement::List(kind) => announcing.notify_list_changed(kind),
+                    Announcement::Updated(server, uri) => {
+                        announcing.notify_resource_updated(&naming.public_uri(&server, &uri));
+                    }
+                }
             }
         });
         Ok(Gateway {

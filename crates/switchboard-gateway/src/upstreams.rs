@@ -61,6 +61,9 @@ struct Inner {
     security: Option<Arc<Security>>,
     /// Calls waiting for a 2026-07-28 client's answers ([`relay`]).
     parked: ParkedCalls,
+    /// How many of the gateway's sessions subscribed to each upstream resource: the gateway
+    /// subscribes upstream for the first and unsubscribes after the last.
+    subscriptions: std::sync::Mutex<HashMap<(ServerName, String), usize>>,
 }
 
 /// The upstreams behind one catalogue. Cheap to clone.
@@ -113,12 +116,18 @@ impl Upstreams {
                 unprefixed: config.unprefixed.clone(),
                 security,
                 parked: ParkedCalls::default(),
+                subscriptions: std::sync::Mutex::default(),
             }),
         }
     }
 
     pub fn host(&self) -> &Host {
         &self.inner.host
+    }
+
+    /// The URI the gateway's clients know an upstream's resource by.
+    pub fn public_uri(&self, server: &ServerName, uri: &str) -> String {
+        self.inner.public_uri(server, uri)
     }
 
     /// Each upstream as last checked (no I/O), with the health gauges updated.
@@ -252,6 +261,45 @@ impl Inner {
             .into_iter()
             .find(|(server, prompt)| self.public_name(server, &prompt.name) == name)
             .ok_or_else(|| not_found("prompt", name))
+    }
+
+    fn subscription_counts(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(ServerName, String), usize>> {
+        self.subscriptions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One session fewer on `key`; whether it was the last (so the upstream is unsubscribed).
+    fn release_subscription(&self, key: &(ServerName, String)) -> bool {
+        let mut counts = self.subscription_counts();
+        match counts.get_mut(key) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                false
+            }
+            Some(_) => {
+                counts.remove(key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The upstream and its own URI for a URI a client subscribes to, if the client may read it.
+    fn subscription_target(
+        &self,
+        uri: &str,
+        cx: &RequestContext,
+    ) -> Result<(ServerName, String), HandlerError> {
+        let Some((server, original)) = self.route_uri(uri) else {
+            return Err(not_found("resource", uri));
+        };
+        if let Some(security) = &self.security {
+            security
+                .resource_allowed(&Access::of(cx), server.as_str(), original)
+                .map_err(|refusal| refused(&refusal))?;
+        }
+        Ok((server, original.to_owned()))
     }
 
     /// The upstream and its own URI for a URI a client sent.
@@ -563,6 +611,52 @@ impl Catalogue for Upstreams {
                 "prompts/get"
             );
             Ok(result_object(raw))
+        })
+    }
+
+    /// A subscription is passed on to the resource's upstream (once, however many sessions
+    /// subscribe), after the same access check as reading it.
+    fn subscribe(
+        &self,
+        uri: String,
+        cx: RequestContext,
+    ) -> BoxFuture<'static, Result<(), HandlerError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let (server, original) = inner.subscription_target(&uri, &cx)?;
+            let key = (server.clone(), original.clone());
+            let first = {
+                let mut counts = inner.subscription_counts();
+                let count = counts.entry(key.clone()).or_insert(0);
+                *count += 1;
+                *count == 1
+            };
+            if first && let Err(error) = inner.host.subscribe_resource(&server, &original).await {
+                inner.release_subscription(&key);
+                return Err(failed(&server, error, Repeatable::Yes));
+            }
+            tracing::info!(request_id = request_id(&cx), client = client_id(&cx), server = %server, uri = %original, upstream = first, "resources/subscribe");
+            Ok(())
+        })
+    }
+
+    fn unsubscribe(
+        &self,
+        uri: String,
+        cx: RequestContext,
+    ) -> BoxFuture<'static, Result<(), HandlerError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let (server, original) = inner.subscription_target(&uri, &cx)?;
+            let key = (server.clone(), original.clone());
+            if inner.release_subscription(&key) {
+                inner
+                    .host
+                    .unsubscribe_resource(&server, &original)
+                    .await
+                    .map_err(|error| failed(&server, error, Repeatable::Yes))?;
+            }
+            Ok(())
         })
     }
 

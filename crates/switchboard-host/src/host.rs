@@ -982,6 +982,33 @@ impl Host {
         )
     }
 
+    /// Ask `server` for updates of `uri` (`resources/subscribe`; legacy sessions): they
+    /// arrive as [`ServerEvent::ResourceUpdated`] through [`HostOptions::on_event`]. A
+    /// subscription belongs to the current connection; one made again after a reconnection
+    /// is the caller's to make.
+    pub async fn subscribe_resource(
+        &self,
+        server: &ServerName,
+        uri: &str,
+    ) -> Result<(), HostError> {
+        let (_, resilient, _) = self.connection(server.as_str())?;
+        let timeout = resilient.request_timeout();
+        let connection = resilient.connection().await?;
+        Ok(connection.subscribe_resource(uri, timeout).await?)
+    }
+
+    /// Stop the updates [`Self::subscribe_resource`] asked for.
+    pub async fn unsubscribe_resource(
+        &self,
+        server: &ServerName,
+        uri: &str,
+    ) -> Result<(), HostError> {
+        let (_, resilient, _) = self.connection(server.as_str())?;
+        let timeout = resilient.request_timeout();
+        let connection = resilient.connection().await?;
+        Ok(connection.unsubscribe_resource(uri, timeout).await?)
+    }
+
     /// Close every connection (stdio servers get their stdin closed, then are killed).
     pub async fn shutdown(mut self) {
         self.watchers.abort_all();

@@ -121,6 +121,29 @@ pub trait Catalogue: Send + Sync + 'static {
         cx: RequestContext,
     ) -> CatalogueResult;
 
+    /// A legacy session subscribed to `uri` (`resources/subscribe`, on a server built with
+    /// [`crate::ServerBuilder::resource_subscriptions`]); the session already hears
+    /// [`crate::Server::notify_resource_updated`] for it. An error is the request's answer.
+    /// The default accepts.
+    fn subscribe(
+        &self,
+        uri: String,
+        cx: RequestContext,
+    ) -> BoxFuture<'static, Result<(), HandlerError>> {
+        let _ = (uri, cx);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// A legacy session unsubscribed from `uri`. The default accepts.
+    fn unsubscribe(
+        &self,
+        uri: String,
+        cx: RequestContext,
+    ) -> BoxFuture<'static, Result<(), HandlerError>> {
+        let _ = (uri, cx);
+        Box::pin(async { Ok(()) })
+    }
+
     /// Complete an argument of a prompt or resource template: the candidate values. The
     /// default completes nothing.
     fn complete(

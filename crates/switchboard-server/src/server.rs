@@ -1232,6 +1232,21 @@ impl Server {
             .era_of(session, method, meta.as_ref())
             .map_err(Failure::Rejected)?;
         if let Some(catalogue) = &inner.catalogue
+            && inner.subscribable
+            && matches!(method, "resources/subscribe" | "resources/unsubscribe")
+        {
+            return self.subscribe_with(
+                catalogue,
+                session,
+                id,
+                era,
+                method,
+                params,
+                meta.as_ref(),
+                out,
+            );
+        }
+        if let Some(catalogue) = &inner.catalogue
             && let Forwarded::Done(pending) = self.forward(
                 catalogue,
                 session,
@@ -1494,6 +1509,50 @@ impl Server {
             Box::pin(
                 async move { encode_outcome(&owned_id, era, calling.await, None, round.as_ref()) },
             );
+        Ok(run_inline(future, out, cancel, &session.in_flight, id))
+    }
+
+    /// `resources/subscribe` or `unsubscribe` on a server with a catalogue: the session
+    /// records it at once (it only decides which updates the session hears), and the
+    /// catalogue's answer is the request's.
+    #[allow(clippy::too_many_arguments)]
+    fn subscribe_with(
+        &self,
+        catalogue: &Arc<dyn Catalogue>,
+        session: &mut Session,
+        id: &RawValue,
+        era: Era,
+        method: &str,
+        params: Option<&RawValue>,
+        meta: Option<&RequestMeta<'_>>,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Pending>, Failure> {
+        let ReadParams { uri } = parse_params(params, method)?;
+        let subscribe = method == "resources/subscribe";
+        if subscribe {
+            session.subscriptions.insert(uri.clone());
+        } else {
+            session.subscriptions.remove(&uri);
+        }
+        let cancel = CancellationToken::new();
+        let context = self.context(
+            session,
+            era,
+            meta,
+            self.declared_capabilities(session, era, meta),
+            cancel.clone(),
+            InputSource::Unavailable("a subscription cannot ask the client for input"),
+            None,
+        );
+        let call = if subscribe {
+            catalogue.subscribe(uri, context)
+        } else {
+            catalogue.unsubscribe(uri, context)
+        };
+        let owned_id = id.to_owned();
+        let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
+            encode_outcome(&owned_id, era, call.await.map(|()| json!({})), None, None)
+        });
         Ok(run_inline(future, out, cancel, &session.in_flight, id))
     }
 

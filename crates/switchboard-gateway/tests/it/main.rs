@@ -13,6 +13,7 @@ mod completion;
 mod interop;
 mod operations;
 mod security;
+mod subscribe;
 mod translate;
 
 use std::{net::SocketAddr, time::Duration};
