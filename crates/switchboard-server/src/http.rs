@@ -672,13 +672,10 @@ async fn post_message(
         )
             .into_response(),
         Handled::Answered => {
-            let mut queued = Vec::new();
-            while let Ok(note) = notes.try_recv() {
-                queued.push(note);
-            }
-            if sse && !queued.is_empty() {
-                queued.push(out);
-                let events = futures::stream::iter(queued.into_iter().map(event));
+            if sse && !notes.is_empty() {
+                let events = futures::stream::iter(
+                    queued_then(&mut notes, Some(out)).into_iter().map(event),
+                );
                 return (extra_headers, Sse::new(events)).into_response();
             }
             (
@@ -709,12 +706,7 @@ async fn post_message(
                             None => StatusCode::ACCEPTED.into_response(),
                         };
                     }
-                    let mut rest = std::collections::VecDeque::new();
-                    while let Ok(note) = notes.try_recv() {
-                        rest.push_back(note);
-                    }
-                    rest.extend(answer);
-                    let events = futures::stream::iter(rest.into_iter().map(event));
+                    let events = futures::stream::iter(queued_then(&mut notes, answer).into_iter().map(event));
                     return (extra_headers, Sse::new(events)).into_response();
                 }
                 Some(note) = notes.recv() => Some(note),
@@ -731,13 +723,7 @@ async fn post_message(
                             biased;
                             Some(note) = notes.recv() => Some((event(note), Stream::Live(notes, pending))),
                             answer = &mut pending => {
-                                // The handler may have queued notes in the same poll that finished
-                                // it; they still go before the answer.
-                                let mut rest = std::collections::VecDeque::new();
-                                while let Ok(note) = notes.try_recv() {
-                                    rest.push_back(note);
-                                }
-                                rest.extend(answer);
+                                let mut rest = queued_then(&mut notes, answer);
                                 let first = rest.pop_front()?;
                                 Some((event(first), Stream::Flush(rest)))
                             }
@@ -755,6 +741,20 @@ async fn post_message(
                 .into_response()
         }
     }
+}
+
+/// The notes still queued, then the answer: a handler may queue notes in the same poll that
+/// finishes it, and they still go before the answer.
+fn queued_then(
+    notes: &mut mpsc::Receiver<Vec<u8>>,
+    answer: Option<Vec<u8>>,
+) -> std::collections::VecDeque<Vec<u8>> {
+    let mut messages = std::collections::VecDeque::new();
+    while let Ok(note) = notes.try_recv() {
+        messages.push_back(note);
+    }
+    messages.extend(answer);
+    messages
 }
 
 /// How long a running request may take and still be answered as plain JSON. After this, or at

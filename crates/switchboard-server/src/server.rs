@@ -1231,12 +1231,9 @@ impl Server {
         let era = self
             .era_of(session, method, meta.as_ref())
             .map_err(Failure::Rejected)?;
-        if let Some(catalogue) = &inner.catalogue
-            && inner.subscribable
-            && matches!(method, "resources/subscribe" | "resources/unsubscribe")
-        {
-            return self.subscribe_with(
-                catalogue,
+        if inner.subscribable && matches!(method, "resources/subscribe" | "resources/unsubscribe") {
+            return self.subscription(
+                inner.catalogue.as_ref(),
                 session,
                 id,
                 era,
@@ -1282,15 +1279,6 @@ impl Server {
                     ));
                 };
                 session.log_level = level;
-                respond(out, id, era, &json!({}));
-            }
-            "resources/subscribe" | "resources/unsubscribe" if inner.subscribable => {
-                let ReadParams { uri } = parse_params(params, method)?;
-                if method == "resources/subscribe" {
-                    session.subscriptions.insert(uri);
-                } else {
-                    session.subscriptions.remove(&uri);
-                }
                 respond(out, id, era, &json!({}));
             }
             "completion/complete" if inner.completer.is_some() => {
@@ -1512,13 +1500,13 @@ impl Server {
         Ok(run_inline(future, out, cancel, &session.in_flight, id))
     }
 
-    /// `resources/subscribe` or `unsubscribe` on a server with a catalogue: the session
-    /// records it at once (it only decides which updates the session hears), and the
-    /// catalogue's answer is the request's.
+    /// `resources/subscribe` or `unsubscribe`: the session records it at once (it only
+    /// decides which updates the session hears). A server with a catalogue answers with the
+    /// catalogue's hook; a static one accepts.
     #[allow(clippy::too_many_arguments)]
-    fn subscribe_with(
+    fn subscription(
         &self,
-        catalogue: &Arc<dyn Catalogue>,
+        catalogue: Option<&Arc<dyn Catalogue>>,
         session: &mut Session,
         id: &RawValue,
         era: Era,
@@ -1534,6 +1522,10 @@ impl Server {
         } else {
             session.subscriptions.remove(&uri);
         }
+        let Some(catalogue) = catalogue else {
+            respond(out, id, era, &json!({}));
+            return Ok(None);
+        };
         let cancel = CancellationToken::new();
         let context = self.context(
             session,

@@ -189,8 +189,8 @@ where
     writer.flush().await
 }
 
-/// What [`next_update`] saw: one resource changed, or this reader fell behind and missed
-/// some (`None` when the server's announcer is gone).
+/// What [`next_update`] saw: one resource changed, this reader fell behind and missed some,
+/// or the server's announcer is gone.
 pub(crate) enum Update {
     One(std::sync::Arc<str>),
     Missed,
