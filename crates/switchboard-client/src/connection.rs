@@ -1264,14 +1264,11 @@ impl Connection {
         uri: &str,
         timeout: Duration,
     ) -> Result<(), ClientError> {
-        const METHOD: &str = "resources/subscribe";
-        self.check_subscribable(METHOD)?;
         let request = ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(
             SubscribeRequestParams::new(uri),
         ));
-        self.request(METHOD, request, Limits::plain(timeout), Extras::default())
+        self.subscription("resources/subscribe", request, timeout)
             .await
-            .map(drop)
     }
 
     /// Stop the updates [`Self::subscribe_resource`] asked for (`resources/unsubscribe`).
@@ -1281,17 +1278,20 @@ impl Connection {
         uri: &str,
         timeout: Duration,
     ) -> Result<(), ClientError> {
-        const METHOD: &str = "resources/unsubscribe";
-        self.check_subscribable(METHOD)?;
         let request = ClientRequest::UnsubscribeRequest(rmcp::model::UnsubscribeRequest::new(
             UnsubscribeRequestParams::new(uri),
         ));
-        self.request(METHOD, request, Limits::plain(timeout), Extras::default())
+        self.subscription("resources/unsubscribe", request, timeout)
             .await
-            .map(drop)
     }
 
-    fn check_subscribable(&self, method: &'static str) -> Result<(), ClientError> {
+    /// Send a legacy `resources/subscribe` or `unsubscribe`, if the server can take it.
+    async fn subscription(
+        &self,
+        method: &'static str,
+        request: ClientRequest,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
         if self.description.era == Era::Modern {
             return Err(self.protocol(
                 method,
@@ -1304,7 +1304,9 @@ impl Connection {
                 "the server does not declare resources.subscribe".to_owned(),
             ));
         }
-        Ok(())
+        self.request(method, request, Limits::plain(timeout), Extras::default())
+            .await
+            .map(drop)
     }
 
     /// A liveness check: `ping` (legacy era only; the modern revision has no ping).

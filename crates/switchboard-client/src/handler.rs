@@ -262,21 +262,9 @@ impl ClientHandler for ClientSide {
         self.answer_typed::<(), _>(method::ROOTS, None).await
     }
 
-    // Progress and logs are delivered by [`InOrder`] as they are read, so these two are left
-    // empty: rmcp would call them from a task of their own, possibly after the answer.
-    async fn on_progress(
-        &self,
-        _params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-    }
-
-    async fn on_logging_message(
-        &self,
-        _params: LoggingMessageNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-    }
+    // `on_progress` and `on_logging_message` keep rmcp's empty defaults: [`InOrder`] delivers
+    // progress and logs as they are read, where rmcp would call these from a task of their
+    // own, possibly after the answer.
 
     async fn on_resource_updated(
         &self,
