@@ -65,9 +65,11 @@ pub use upstreams::{UpstreamHealth, Upstreams};
 /// The name the gateway gives itself, to its clients and to its upstreams.
 pub const GATEWAY_NAME: &str = "switchboard-gateway";
 
-/// Upstream list changes waiting to be announced; more are dropped, since one announcement
-/// of a kind covers any number of changes.
+/// Upstream list changes and resource updates waiting to be announced; more are dropped
+/// (with a warning), which costs nothing for list changes: one announcement of a kind covers
+/// any number of them.
 const LIST_CHANGE_QUEUE: usize = 64;
+
 /// What an upstream announced that the gateway's clients must hear.
 #[derive(Debug)]
 enum Announcement {

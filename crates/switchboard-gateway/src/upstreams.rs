@@ -285,14 +285,21 @@ impl Inner {
         }
     }
 
-    /// The upstream and its own URI for a URI a client subscribes to, if the client may read it.
-    fn subscription_target(
+    /// The upstream and its own URI for a resource (or template) URI a client sent, if the
+    /// client may read it: for reads, subscriptions and completions alike.
+    fn readable_resource(
         &self,
         uri: &str,
         cx: &RequestContext,
     ) -> Result<(ServerName, String), HandlerError> {
         let Some((server, original)) = self.route_uri(uri) else {
-            return Err(not_found("resource", uri));
+            return Err(HandlerError::NotFound {
+                message: format!(
+                    "unknown resource: {uri} (resources here are {}UPSTREAM/URI)",
+                    uri::SCHEME_PREFIX
+                ),
+                data: serde_json::json!({ "uri": uri }),
+            });
         };
         if let Some(security) = &self.security {
             security
@@ -506,27 +513,20 @@ impl Catalogue for Upstreams {
     fn read_resource(&self, uri: String, cx: RequestContext) -> CatalogueResult {
         let inner = self.inner.clone();
         Box::pin(async move {
-            let Some((server, original)) = inner.route_uri(&uri) else {
-                return Err(HandlerError::NotFound {
-                    message: format!(
-                        "unknown resource: {uri} (resources here are {}UPSTREAM/URI)",
-                        uri::SCHEME_PREFIX
-                    ),
-                    data: serde_json::json!({ "uri": uri }),
-                });
-            };
+            let (server, original) = inner.readable_resource(&uri, &cx)?;
             if let Some(security) = &inner.security {
-                let access = Access::of(&cx);
                 security
-                    .resource_allowed(&access, server.as_str(), original)
-                    .map_err(|refusal| refused(&refusal))?;
-                security
-                    .spend(&access, RateClass::Read, server.as_str(), original)
+                    .spend(
+                        &Access::of(&cx),
+                        RateClass::Read,
+                        server.as_str(),
+                        &original,
+                    )
                     .await
                     .map_err(|(error, _)| error)?;
             }
             let target = server.clone();
-            let original_uri = original.to_owned();
+            let original_uri = original.clone();
             let raw = fly(
                 &inner,
                 &server,
@@ -623,7 +623,7 @@ impl Catalogue for Upstreams {
     ) -> BoxFuture<'static, Result<(), HandlerError>> {
         let inner = self.inner.clone();
         Box::pin(async move {
-            let (server, original) = inner.subscription_target(&uri, &cx)?;
+            let (server, original) = inner.readable_resource(&uri, &cx)?;
             let key = (server.clone(), original.clone());
             let first = {
                 let mut counts = inner.subscription_counts();
@@ -647,7 +647,7 @@ impl Catalogue for Upstreams {
     ) -> BoxFuture<'static, Result<(), HandlerError>> {
         let inner = self.inner.clone();
         Box::pin(async move {
-            let (server, original) = inner.subscription_target(&uri, &cx)?;
+            let (server, original) = inner.readable_resource(&uri, &cx)?;
             let key = (server.clone(), original.clone());
             if inner.release_subscription(&key) {
                 inner
@@ -684,16 +684,12 @@ impl Catalogue for Upstreams {
                     (server, CompletionTarget::Prompt(prompt.name), item)
                 }
                 CompletionRef::Resource { uri } => {
-                    let Some((server, original)) = inner.route_uri(&uri) else {
-                        return Err(not_found("resource template", &uri));
-                    };
-                    if let (Some(security), Some(access)) = (&inner.security, &access) {
-                        security
-                            .resource_allowed(access, server.as_str(), original)
-                            .map_err(|refusal| refused(&refusal))?;
-                    }
-                    let item = original.to_owned();
-                    (server, CompletionTarget::Resource(item.clone()), item)
+                    let (server, original) = inner.readable_resource(&uri, &cx)?;
+                    (
+                        server,
+                        CompletionTarget::Resource(original.clone()),
+                        original,
+                    )
                 }
             };
             if let (Some(security), Some(access)) = (&inner.security, &access) {

@@ -25,7 +25,7 @@ use switchboard_gateway::{
         ratelimit::{MemoryRateLimiter, RateLimiter},
     },
 };
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::task::JoinHandle;
 
 use crate::{MODERN_META, Running, answer, fixture_upstream, toml_path};
 
@@ -119,24 +119,7 @@ async fn start_with(config: &str, limiter: Option<Arc<dyn RateLimiter>>) -> Runn
             .await
             .unwrap(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let serving = gateway.clone();
-    let task = tokio::spawn(async move {
-        serving
-            .serve(listener, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    Running {
-        addr,
-        gateway,
-        stop: Some(stop),
-        task: Some(task),
-    }
+    crate::serve(gateway).await
 }
 
 /// How a request authenticates.
