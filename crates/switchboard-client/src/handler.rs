@@ -5,7 +5,7 @@
 #![allow(deprecated)]
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -44,12 +44,26 @@ pub(crate) struct ClientSide {
     server: Arc<str>,
     info: Implementation,
     events: mpsc::Sender<ServerEvent>,
-    progress: Arc<Mutex<HashMap<String, mpsc::Sender<Progress>>>>,
+    progress: Arc<Mutex<ProgressRoutes>>,
     /// What answers the server's own requests; `None` declares no client capabilities.
     callbacks: Option<Arc<dyn ClientCallbacks>>,
     /// The relays of the calls in flight that have one ([`crate::CallOptions::relay`]).
     relays: Arc<Relays>,
 }
+
+/// Where progress updates go, by progress token. A fast server's first updates can be read
+/// before the call that sent the request has registered its watch (rmcp picks the token as it
+/// sends), so updates for a token nobody watches are kept, the last [`EARLY_PROGRESS`] of
+/// them, and handed over when the watch comes.
+#[derive(Debug, Default)]
+pub(crate) struct ProgressRoutes {
+    watching: HashMap<String, mpsc::Sender<Progress>>,
+    early: VecDeque<(String, Progress)>,
+}
+
+/// Progress updates kept for calls whose watch is not registered yet (a server also sends
+/// progress for requests no one watches: those age out).
+const EARLY_PROGRESS: usize = 256;
 
 /// The relays of the calls in flight, by a number of their own.
 #[derive(Debug, Default)]
@@ -175,29 +189,48 @@ impl ClientSide {
         })
     }
 
-    fn progress_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Progress>>> {
+    fn progress_routes(&self) -> std::sync::MutexGuard<'_, ProgressRoutes> {
         self.progress.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Route progress for `token` to `sender` until [`Self::unwatch_progress`].
+    /// Route progress for `token` to `sender` until [`Self::unwatch_progress`], starting
+    /// with what already arrived for it.
     pub(crate) fn watch_progress(&self, token: String, sender: mpsc::Sender<Progress>) {
-        self.progress_map().insert(token, sender);
+        let mut routes = self.progress_routes();
+        let (early, rest): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut routes.early)
+            .into_iter()
+            .partition(|(key, _)| *key == token);
+        routes.early = rest;
+        for (_, progress) in early {
+            let _ = sender.try_send(progress);
+        }
+        routes.watching.insert(token, sender);
     }
 
     pub(crate) fn unwatch_progress(&self, token: &str) {
-        self.progress_map().remove(token);
+        self.progress_routes().watching.remove(token);
     }
 
-    /// Hand a progress update to the call that asked for it, if it is still waiting.
+    /// Hand a progress update to the call that asked for it, if it is still waiting; keep it
+    /// a while for a call whose watch is not registered yet.
     fn deliver_progress(&self, params: &ProgressNotificationParam) {
         let key = progress_key(&params.progress_token);
-        let sender = self.progress_map().get(&key).cloned();
-        if let Some(sender) = sender {
-            let _ = sender.try_send(Progress {
-                progress: params.progress,
-                total: params.total,
-                message: params.message.clone(),
-            });
+        let progress = Progress {
+            progress: params.progress,
+            total: params.total,
+            message: params.message.clone(),
+        };
+        let mut routes = self.progress_routes();
+        match routes.watching.get(&key) {
+            Some(sender) => {
+                let _ = sender.try_send(progress);
+            }
+            None => {
+                if routes.early.len() == EARLY_PROGRESS {
+                    routes.early.pop_front();
+                }
+                routes.early.push_back((key, progress));
+            }
         }
     }
 
