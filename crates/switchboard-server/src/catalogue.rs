@@ -121,10 +121,16 @@ pub trait Catalogue: Send + Sync + 'static {
         cx: RequestContext,
     ) -> CatalogueResult;
 
-    /// A legacy session subscribed to `uri` (`resources/subscribe`, on a server built with
-    /// [`crate::ServerBuilder::resource_subscriptions`]); the session already hears
-    /// [`crate::Server::notify_resource_updated`] for it. An error is the request's answer.
-    /// The default accepts.
+    /// A client subscribed to `uri`, on a server built with
+    /// [`crate::ServerBuilder::resource_subscriptions`]: a legacy session's
+    /// `resources/subscribe`, or one of the `resourceSubscriptions` of a 2026-07-28
+    /// `subscriptions/listen`. Once this accepts, the subscriber hears
+    /// [`crate::Server::notify_resource_updated`] for `uri`. An error is the `resources/subscribe`
+    /// answer; a listen stream leaves the resource out of its acknowledgement.
+    ///
+    /// Every accepted subscription is paired with one [`Catalogue::unsubscribe`]: when the
+    /// client unsubscribes, or else when its session ends or its listen stream closes. So a
+    /// catalogue may count subscribers per resource.
     fn subscribe(
         &self,
         uri: String,
@@ -134,7 +140,8 @@ pub trait Catalogue: Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
 
-    /// A legacy session unsubscribed from `uri`. The default accepts.
+    /// A subscriber of `uri` that [`Catalogue::subscribe`] accepted left: it unsubscribed, its
+    /// session ended or its listen stream closed. The default accepts.
     fn unsubscribe(
         &self,
         uri: String,

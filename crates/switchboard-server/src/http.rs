@@ -52,9 +52,9 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::{
+    announce::{next_change, next_update, write_updates},
     context::{Caller, OUTBOUND_QUEUE},
     server::{Handled, MAX_MESSAGE_BYTES, Server, Session},
-    stdio::{next_change, next_update, write_updates},
     wire::{self, ErrorObject, code},
 };
 

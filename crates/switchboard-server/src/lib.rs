@@ -75,6 +75,7 @@
 //! assert_eq!(out, b"{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}}\n");
 //! ```
 
+mod announce;
 mod catalogue;
 mod context;
 mod error;
@@ -103,7 +104,7 @@ pub use registry::{
 pub use request_state::{MAX_REQUEST_STATE_BYTES, REQUEST_STATE_TTL};
 pub use server::{
     BuildError, CacheScope, Completer, CompletionRef, Handled, LEGACY_VERSIONS, MAX_COMPLETIONS,
-    MAX_MESSAGE_BYTES, MODERN_VERSION, Pending, REMOVED_IN_MODERN, RESOURCE_UPDATES_QUEUE, Server,
-    ServerBuilder, Session, meta_key,
+    MAX_MESSAGE_BYTES, MAX_RESOURCE_SUBSCRIPTIONS, MODERN_VERSION, Pending, REMOVED_IN_MODERN,
+    RESOURCE_UPDATES_QUEUE, Server, ServerBuilder, Session, meta_key,
 };
 pub use stdio::{SHUTDOWN_GRACE, serve, serve_session, serve_stdio};

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio::sync::broadcast;
 
 use crate::{
+    announce::{Held, Subscriptions, Update, next_change, next_update},
     catalogue::{Catalogue, LIST_CHANGES_QUEUE, ListKind, ListRequest},
     context::{Caller, Era, LogLevel, Outbound, RequestContext},
     error::HandlerError,
@@ -118,11 +119,8 @@ struct Inner {
     resources: HashMap<String, Resource>,
     templates: Vec<ResourceTemplate>,
     prompts: HashMap<String, Prompt>,
-    /// What `initialize` declares.
+    /// What `initialize` and `server/discover` declare.
     capabilities: Value,
-    /// What `server/discover` declares: the same, but no resource subscriptions, which this
-    /// kit serves to legacy sessions only (`subscriptions/listen` takes list changes).
-    modern_capabilities: Value,
     /// `{"tools":[...]}` and friends, encoded once at build time.
     tools_list: Vec<u8>,
     resources_list: Vec<u8>,
@@ -219,11 +217,10 @@ impl ServerBuilder {
         self
     }
 
-    /// Accept `resources/subscribe` and `unsubscribe` in legacy sessions, and declare it in
-    /// `initialize` (not in `server/discover`: 2026-07-28 resource subscriptions go through
-    /// `subscriptions/listen`, which this kit serves for list changes only). A subscribed
-    /// session hears `notifications/resources/updated` for the URIs it subscribed
-    /// to whenever the server calls [`Server::notify_resource_updated`].
+    /// Take resource subscriptions, and declare `resources.subscribe`: `resources/subscribe`
+    /// and `unsubscribe` in legacy sessions, and `resourceSubscriptions` on a 2026-07-28
+    /// `subscriptions/listen` stream. A subscriber hears `notifications/resources/updated` for
+    /// the URIs it subscribed to whenever the server calls [`Server::notify_resource_updated`].
     pub fn resource_subscriptions(mut self) -> Self {
         self.subscribable = true;
         self
@@ -364,13 +361,6 @@ impl ServerBuilder {
                 resources,
                 templates: self.templates,
                 prompts,
-                modern_capabilities: {
-                    let mut modern = Value::Object(capabilities.clone());
-                    if let Some(resources) = modern.get_mut("resources") {
-                        resources["subscribe"] = json!(false);
-                    }
-                    modern
-                },
                 capabilities: Value::Object(capabilities),
                 tools_list,
                 resources_list,
@@ -411,7 +401,7 @@ pub struct Session {
     /// Set by `logging/setLevel`; a legacy session hears every level until then.
     log_level: LogLevel,
     /// URIs the client subscribed to with `resources/subscribe`.
-    subscriptions: std::collections::HashSet<String>,
+    subscriptions: Subscriptions,
     /// What the client declared in `initialize`, parsed once for the whole session.
     client_capabilities: Option<Arc<Value>>,
     outbound: Option<Outbound>,
@@ -420,6 +410,8 @@ pub struct Session {
     client_requests: Arc<ClientRequests>,
     /// Who sends the requests handled from now on, when the transport knows.
     caller: Option<Arc<Caller>>,
+    /// Cancelled when the connection ends: `subscriptions/listen` streams stop.
+    ended: CancellationToken,
 }
 
 impl Drop for Session {
@@ -434,12 +426,13 @@ impl Session {
         Session {
             legacy_version: None,
             log_level: LogLevel::Debug,
-            subscriptions: std::collections::HashSet::new(),
+            subscriptions: Subscriptions::default(),
             client_capabilities: None,
             outbound,
             in_flight: Arc::default(),
             client_requests: Arc::new(ClientRequests::new()),
             caller: None,
+            ended: CancellationToken::new(),
         }
     }
 
@@ -450,9 +443,10 @@ impl Session {
     }
 
     /// The connection is ending: handlers waiting for the client's answers get an error now
-    /// instead of at their timeout.
+    /// instead of at their timeout, and `subscriptions/listen` streams stop.
     pub fn end_client_requests(&self) {
         self.client_requests.close();
+        self.ended.cancel();
     }
 
     /// Where notifications of the requests handled from now on go (HTTP gives each request
@@ -468,12 +462,16 @@ impl Session {
 
     /// Whether the client subscribed to `uri` (and has not unsubscribed).
     pub fn is_subscribed(&self, uri: &str) -> bool {
-        self.subscriptions.contains(uri)
+        self.held().contains_key(uri)
     }
 
     /// The URIs the client is subscribed to.
-    pub fn subscriptions(&self) -> impl Iterator<Item = &str> {
-        self.subscriptions.iter().map(String::as_str)
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.held().keys().cloned().collect()
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
+        self.subscriptions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn cancel(&self, request_id: &str) {
@@ -818,8 +816,9 @@ impl Server {
         }
     }
 
-    /// Tell the sessions subscribed to `uri` that the resource changed
-    /// (`notifications/resources/updated`). Does nothing for a server without
+    /// Tell the clients subscribed to `uri` that the resource changed
+    /// (`notifications/resources/updated`): legacy sessions at once, 2026-07-28 clients on the
+    /// `subscriptions/listen` streams that named it. Does nothing for a server without
     /// [`ServerBuilder::resource_subscriptions`].
     pub fn notify_resource_updated(&self, uri: &str) {
         if let Some(updates) = &self.inner.updates {
@@ -1243,6 +1242,12 @@ impl Server {
                 out,
             );
         }
+        if method == "subscriptions/listen"
+            && era == Era::Modern
+            && (inner.changes.is_some() || inner.updates.is_some())
+        {
+            return self.listen(session, id, params, meta.as_ref(), out);
+        }
         if let Some(catalogue) = &inner.catalogue
             && let Forwarded::Done(pending) = self.forward(
                 catalogue,
@@ -1261,7 +1266,7 @@ impl Server {
             "server/discover" => {
                 let mut result = json!({
                     "supportedVersions": [MODERN_VERSION],
-                    "capabilities": inner.modern_capabilities,
+                    "capabilities": inner.capabilities,
                     "_meta": { meta_key::SERVER_INFO: inner.info },
                 });
                 if let Some(instructions) = &inner.instructions {
@@ -1450,6 +1455,32 @@ struct ListenParams {
 
 /// The `_meta` key that ties a notification to its `subscriptions/listen` request.
 const SUBSCRIPTION_ID_META_KEY: &str = "io.modelcontextprotocol/subscriptionId";
+/// The key of a `subscriptions/listen` filter that lists resources to hear updates of.
+const RESOURCE_SUBSCRIPTIONS_KEY: &str = "resourceSubscriptions";
+/// Most resources one `subscriptions/listen` may name.
+pub const MAX_RESOURCE_SUBSCRIPTIONS: usize = 1024;
+
+/// The `resourceSubscriptions` of a listen filter: distinct URIs, in the order given.
+fn resource_subscriptions(value: &Value) -> Result<Vec<String>, Failure> {
+    let invalid = |detail: String| {
+        Failure::Method(ErrorObject::invalid_params(format!(
+            "notifications.{RESOURCE_SUBSCRIPTIONS_KEY}: {detail}"
+        )))
+    };
+    let uris: Vec<String> =
+        serde_json::from_value(value.clone()).map_err(|e| invalid(e.to_string()))?;
+    if uris.len() > MAX_RESOURCE_SUBSCRIPTIONS {
+        return Err(invalid(format!(
+            "{} resources; at most {MAX_RESOURCE_SUBSCRIPTIONS} per subscriptions/listen",
+            uris.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(uris.len());
+    Ok(uris
+        .into_iter()
+        .filter(|uri| seen.insert(uri.clone()))
+        .collect())
+}
 
 impl Server {
     /// `tools/call` on a server with a catalogue.
@@ -1500,9 +1531,10 @@ impl Server {
         Ok(run_inline(future, out, cancel, &session.in_flight, id))
     }
 
-    /// `resources/subscribe` or `unsubscribe`: the session records it at once (it only
-    /// decides which updates the session hears). A server with a catalogue answers with the
-    /// catalogue's hook; a static one accepts.
+    /// `resources/subscribe` or `unsubscribe` in a legacy session. Asking for the state the
+    /// session is already in is answered at once; only a change reaches a catalogue's hooks,
+    /// so a catalogue that counts subscribers counts each session once. A static server's
+    /// session records the change at once; a catalogue's, once its hook accepted it.
     #[allow(clippy::too_many_arguments)]
     fn subscription(
         &self,
@@ -1517,35 +1549,72 @@ impl Server {
     ) -> Result<Option<Pending>, Failure> {
         let ReadParams { uri } = parse_params(params, method)?;
         let subscribe = method == "resources/subscribe";
-        if subscribe {
-            session.subscriptions.insert(uri.clone());
-        } else {
-            session.subscriptions.remove(&uri);
+        if subscribe == session.is_subscribed(&uri) {
+            respond(out, id, era, &json!({}));
+            return Ok(None);
         }
         let Some(catalogue) = catalogue else {
+            if subscribe {
+                session.held().insert(uri, Held::unmanaged());
+            } else {
+                session.held().remove(&uri);
+            }
             respond(out, id, era, &json!({}));
             return Ok(None);
         };
-        let cancel = CancellationToken::new();
-        let context = self.context(
-            session,
-            era,
-            meta,
-            self.declared_capabilities(session, era, meta),
-            cancel.clone(),
-            InputSource::Unavailable("a subscription cannot ask the client for input"),
-            None,
-        );
-        let call = if subscribe {
-            catalogue.subscribe(uri, context)
-        } else {
-            catalogue.unsubscribe(uri, context)
-        };
         let owned_id = id.to_owned();
-        let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
-            encode_outcome(&owned_id, era, call.await.map(|()| json!({})), None, None)
-        });
-        Ok(run_inline(future, out, cancel, &session.in_flight, id))
+        let future: BoxFuture<'static, Vec<u8>> = if subscribe {
+            let taking = Held::take(
+                catalogue.clone(),
+                uri.clone(),
+                self.lasting_context(session, era, meta),
+            );
+            let subscriptions = session.subscriptions.clone();
+            Box::pin(async move {
+                let outcome = taking.await.map(|held| {
+                    // A subscription taken twice at once is released once.
+                    let replaced = subscriptions
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(uri, held);
+                    drop(replaced);
+                    json!({})
+                });
+                encode_outcome(&owned_id, era, outcome, None, None)
+            })
+        } else {
+            let releasing = session.held().remove(&uri).map(Held::release);
+            Box::pin(async move {
+                let outcome = match releasing {
+                    Some(releasing) => releasing.await.map(|()| json!({})),
+                    None => Ok(json!({})),
+                };
+                encode_outcome(&owned_id, era, outcome, None, None)
+            })
+        };
+        Ok(run_inline(
+            future,
+            out,
+            CancellationToken::new(),
+            &session.in_flight,
+            id,
+        ))
+    }
+
+    /// The context of a subscription's hooks, which outlives the request: who asked and what
+    /// it declared, and nothing tied to the request's stream.
+    fn lasting_context(
+        &self,
+        session: &Session,
+        era: Era,
+        meta: Option<&RequestMeta<'_>>,
+    ) -> RequestContext {
+        RequestContext {
+            era,
+            caller: session.caller.clone(),
+            client_capabilities: self.declared_capabilities(session, era, meta),
+            ..RequestContext::detached()
+        }
     }
 
     /// Lists, reads, prompts, completions and `subscriptions/listen` on a server with a
@@ -1565,7 +1634,7 @@ impl Server {
         let forwarded = ListRequest::from_method(method).is_some()
             || matches!(
                 method,
-                "resources/read" | "prompts/get" | "completion/complete" | "subscriptions/listen"
+                "resources/read" | "prompts/get" | "completion/complete"
             );
         if !forwarded {
             return Ok(Forwarded::NotMine);
@@ -1683,11 +1752,6 @@ impl Server {
                         encode_outcome(&owned_id, era, outcome, None, None)
                     })
                 }
-                "subscriptions/listen" if era == Era::Modern => {
-                    return self
-                        .listen(session, id, params, cancel, out)
-                        .map(Forwarded::Done);
-                }
                 _ => return Ok(Forwarded::NotMine),
             }
         };
@@ -1700,69 +1764,132 @@ impl Server {
         )))
     }
 
-    /// A 2026-07-28 `subscriptions/listen`: acknowledge the lists the server can announce,
-    /// then send each change of them on the request's stream until the client cancels it.
+    /// A 2026-07-28 `subscriptions/listen`: acknowledge what the client asked for that the
+    /// server can announce (list changes, on a server with a catalogue; updates of the
+    /// `resourceSubscriptions`, on one that takes subscriptions), then send each change on the
+    /// request's stream until the client cancels it or goes away. A catalogue accepts each
+    /// resource through its `subscribe` hook, and hears `unsubscribe` when the stream ends.
     fn listen(
         &self,
         session: &Session,
         id: &RawValue,
         params: Option<&RawValue>,
-        cancel: CancellationToken,
+        meta: Option<&RequestMeta<'_>>,
         out: &mut Vec<u8>,
     ) -> Result<Option<Pending>, Failure> {
+        let inner = &self.inner;
         let ListenParams { notifications } = parse_params(params, "subscriptions/listen")?;
-        let (Some(outbound), Some(changes)) = (session.outbound.clone(), &self.inner.changes)
-        else {
+        let Some(outbound) = session.outbound.clone() else {
             return Err(Failure::Method(ErrorObject::invalid_params(
                 "subscriptions/listen needs a stream to send on: accept text/event-stream",
             )));
         };
-        let accepted: Vec<ListKind> = ListKind::ALL
+        let requested_uris = match notifications.get(RESOURCE_SUBSCRIPTIONS_KEY) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(value) => resource_subscriptions(value)?,
+        };
+        let lists: Vec<ListKind> = ListKind::ALL
             .into_iter()
             .filter(|kind| notifications.get(kind.filter_key()) == Some(&Value::Bool(true)))
+            .filter(|_| inner.changes.is_some())
             .collect();
+        let uris = if inner.updates.is_some() {
+            requested_uris
+        } else {
+            Vec::new()
+        };
+        // Listen before acknowledging, so that nothing after the acknowledgement is missed.
+        let mut changes = inner
+            .changes
+            .as_ref()
+            .filter(|_| !lists.is_empty())
+            .map(broadcast::Sender::subscribe);
+        let mut updates = inner
+            .updates
+            .as_ref()
+            .filter(|_| !uris.is_empty())
+            .map(broadcast::Sender::subscribe);
+        let catalogue = inner.catalogue.clone();
+        let context = self.lasting_context(session, Era::Modern, meta);
         let subscription_id: Value = serde_json::from_str(id.get()).unwrap_or(Value::Null);
-        let filter: Map<String, Value> = accepted
-            .iter()
-            .map(|kind| (kind.filter_key().to_owned(), Value::Bool(true)))
-            .collect();
-        let mut acknowledged = Vec::with_capacity(128);
-        wire::write_notification(
-            &mut acknowledged,
-            "notifications/subscriptions/acknowledged",
-            &json!({"notifications": filter, "_meta": {SUBSCRIPTION_ID_META_KEY: subscription_id}}),
-        );
-        if outbound.try_send(acknowledged).is_err() {
-            return Err(Failure::Method(ErrorObject::internal(
-                "the stream is full or closed; open subscriptions/listen again",
-            )));
-        }
-        let mut receiver = changes.subscribe();
         let owned_id = id.to_owned();
+        let ended = session.ended.clone();
         let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
-            'stream: loop {
-                let changed = match receiver.recv().await {
-                    Ok(kind) => vec![kind],
-                    // Fell behind: announce everything rather than miss a change.
-                    Err(broadcast::error::RecvError::Lagged(_)) => ListKind::ALL.to_vec(),
-                    Err(broadcast::error::RecvError::Closed) => break,
-                };
-                for kind in changed.into_iter().filter(|kind| accepted.contains(kind)) {
-                    let mut note = Vec::with_capacity(128);
-                    wire::write_notification(
-                        &mut note,
-                        kind.notification(),
-                        &json!({"_meta": {SUBSCRIPTION_ID_META_KEY: subscription_id}}),
-                    );
-                    if outbound.send(note).await.is_err() {
-                        break 'stream;
+            let mut held = Vec::new();
+            let uris = match catalogue {
+                None => uris,
+                Some(catalogue) => {
+                    let mut accepted = Vec::with_capacity(uris.len());
+                    for uri in uris {
+                        match Held::take(catalogue.clone(), uri.clone(), context.clone()).await {
+                            Ok(guard) => {
+                                held.push(guard);
+                                accepted.push(uri);
+                            }
+                            Err(error) => {
+                                tracing::debug!(%uri, %error, "subscriptions/listen: not subscribed");
+                            }
+                        }
                     }
+                    accepted
+                }
+            };
+            if uris.is_empty() {
+                updates = None;
+            }
+            let mut filter: Map<String, Value> = lists
+                .iter()
+                .map(|kind| (kind.filter_key().to_owned(), Value::Bool(true)))
+                .collect();
+            if !uris.is_empty() {
+                filter.insert(RESOURCE_SUBSCRIPTIONS_KEY.to_owned(), json!(uris));
+            }
+            let tag = json!({SUBSCRIPTION_ID_META_KEY: subscription_id});
+            let mut note = Vec::with_capacity(128);
+            wire::write_notification(
+                &mut note,
+                "notifications/subscriptions/acknowledged",
+                &json!({"notifications": filter, "_meta": tag}),
+            );
+            let mut open = outbound.send(note).await.is_ok();
+            while open {
+                let mut notes = Vec::with_capacity(128);
+                tokio::select! {
+                    changed = next_change(&mut changes), if changes.is_some() => {
+                        for kind in changed.into_iter().filter(|kind| lists.contains(kind)) {
+                            wire::write_notification(&mut notes, kind.notification(), &json!({"_meta": tag}));
+                        }
+                    }
+                    update = next_update(&mut updates), if updates.is_some() => {
+                        let mut write = |uri: &str| wire::write_notification(
+                            &mut notes,
+                            "notifications/resources/updated",
+                            &json!({"uri": uri, "_meta": tag}),
+                        );
+                        match update {
+                            Update::One(uri) if uris.iter().any(|u| **u == *uri) => write(&uri),
+                            Update::Missed => uris.iter().for_each(|uri| write(uri)),
+                            Update::One(_) | Update::Closed => {}
+                        }
+                    }
+                    () = ended.cancelled() => break,
+                }
+                if !notes.is_empty() {
+                    open = outbound.send(notes).await.is_ok();
                 }
             }
+            // The stream is gone: the catalogue hears that these subscribers left.
+            drop(held);
             let mut out = Vec::new();
             respond(&mut out, &owned_id, Era::Modern, &json!({}));
             out
         });
-        Ok(run_inline(future, out, cancel, &session.in_flight, id))
+        Ok(run_inline(
+            future,
+            out,
+            CancellationToken::new(),
+            &session.in_flight,
+            id,
+        ))
     }
 }

@@ -20,7 +20,7 @@ use tokio::{
 };
 
 use crate::{
-    catalogue::ListKind,
+    announce::{next_change, next_update, write_updates},
     context::OUTBOUND_QUEUE,
     server::{MAX_MESSAGE_BYTES, Server, Session},
     wire::{self, ErrorObject, code},
@@ -187,69 +187,6 @@ where
         writer.write_all(&out).await?;
     }
     writer.flush().await
-}
-
-/// What [`next_update`] saw: one resource changed, this reader fell behind and missed some,
-/// or the server's announcer is gone.
-pub(crate) enum Update {
-    One(std::sync::Arc<str>),
-    Missed,
-    Closed,
-}
-
-/// The next resource update of a server that takes subscriptions.
-pub(crate) async fn next_update(
-    updates: &mut Option<tokio::sync::broadcast::Receiver<std::sync::Arc<str>>>,
-) -> Update {
-    let Some(receiver) = updates else {
-        return Update::Closed;
-    };
-    match receiver.recv().await {
-        Ok(uri) => Update::One(uri),
-        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Update::Missed,
-        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-            *updates = None;
-            Update::Closed
-        }
-    }
-}
-
-/// `notifications/resources/updated` for what `update` says changed, to a legacy session that
-/// subscribed to it; after missed updates, for every resource it subscribed to.
-pub(crate) fn write_updates(session: &Session, update: Update, out: &mut Vec<u8>) {
-    if session.legacy_version().is_none() {
-        return;
-    }
-    let mut write = |uri: &str| {
-        wire::write_notification(
-            out,
-            "notifications/resources/updated",
-            &serde_json::json!({ "uri": uri }),
-        );
-    };
-    match update {
-        Update::One(uri) if session.is_subscribed(&uri) => write(&uri),
-        Update::Missed => session.subscriptions().for_each(write),
-        Update::One(_) | Update::Closed => {}
-    }
-}
-
-/// The next list changes of a server with a catalogue; every list when this reader fell
-/// behind. When the server's announcer is gone, stop listening.
-pub(crate) async fn next_change(
-    changes: &mut Option<tokio::sync::broadcast::Receiver<ListKind>>,
-) -> Vec<ListKind> {
-    let Some(receiver) = changes else {
-        return Vec::new();
-    };
-    match receiver.recv().await {
-        Ok(kind) => vec![kind],
-        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => ListKind::ALL.to_vec(),
-        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-            *changes = None;
-            Vec::new()
-        }
-    }
 }
 
 /// Handle one line. A handler that finished inline may have queued notifications (progress,

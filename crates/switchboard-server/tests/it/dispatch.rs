@@ -470,7 +470,7 @@ fn completions_are_declared_exactly_when_the_server_has_a_completer() {
 }
 
 #[test]
-fn resource_subscriptions_are_declared_to_legacy_sessions_only() {
+fn resource_subscriptions_are_declared_in_both_eras() {
     let server = switchboard_server::Server::builder("watched", "1")
         .resource(switchboard_server::Resource::new(
             "kit://a",
@@ -493,6 +493,6 @@ fn resource_subscriptions_are_declared_to_legacy_sessions_only() {
     let modern = exchange(&server, &mut Session::new(None), &[&discover]);
     assert_eq!(
         modern[0]["result"]["capabilities"]["resources"]["subscribe"],
-        false
+        true
     );
 }

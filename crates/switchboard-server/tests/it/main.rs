@@ -9,6 +9,7 @@ mod dispatch;
 mod http;
 mod input;
 mod stdio;
+mod subscriptions;
 
 use std::{collections::HashMap, time::Duration};
 
