@@ -226,6 +226,8 @@ pub struct Connection {
     events: std::sync::Mutex<Option<mpsc::Receiver<ServerEvent>>>,
     /// The `subscriptions/listen` stream of a modern server that announces list changes.
     listener: Option<tokio::task::JoinHandle<()>>,
+    /// The `subscriptions/listen` stream that carries a modern server's resource updates.
+    updates: tokio::sync::Mutex<UpdatesListen>,
     /// Why the last OAuth authorization failed, for connections that authorize.
     auth_failure: Option<AuthFailure>,
 }
@@ -234,6 +236,51 @@ impl Drop for Connection {
     fn drop(&mut self) {
         if let Some(listener) = self.listener.take() {
             listener.abort();
+        }
+    }
+}
+
+/// The resources a modern server was asked for updates of, and the `subscriptions/listen`
+/// stream that names them. A listen filter cannot be changed, so each change of the set opens
+/// a new stream and then ends the old one (an update in between may come twice, never not).
+#[derive(Default)]
+struct UpdatesListen {
+    uris: Vec<String>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for UpdatesListen {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Turn what arrives on a listen stream into the connection's events, until it ends.
+async fn pump(mut subscription: rmcp::service::Subscription, handler: ClientSide) {
+    loop {
+        match subscription.next().await {
+            Ok(Some(ServerNotification::ToolListChangedNotification(_))) => {
+                handler.emit(ServerEvent::ToolsChanged)
+            }
+            Ok(Some(ServerNotification::PromptListChangedNotification(_))) => {
+                handler.emit(ServerEvent::PromptsChanged)
+            }
+            Ok(Some(ServerNotification::ResourceListChangedNotification(_))) => {
+                handler.emit(ServerEvent::ResourcesChanged)
+            }
+            Ok(Some(ServerNotification::ResourceUpdatedNotification(update))) => {
+                handler.emit(ServerEvent::ResourceUpdated {
+                    uri: update.params.uri,
+                })
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(error) => {
+                tracing::debug!(%error, "a subscriptions/listen stream ended");
+                return;
+            }
         }
     }
 }
@@ -266,30 +313,10 @@ fn listen_for_changes(
     let peer = service.peer().clone();
     let handler = handler.clone();
     Some(tokio::spawn(async move {
-        let mut subscription = match peer.listen(filter).await {
-            Ok(subscription) => subscription,
+        match peer.listen(filter).await {
+            Ok(subscription) => pump(subscription, handler).await,
             Err(error) => {
                 tracing::debug!(%error, "the server refused subscriptions/listen; its list changes will not be seen");
-                return;
-            }
-        };
-        loop {
-            match subscription.next().await {
-                Ok(Some(ServerNotification::ToolListChangedNotification(_))) => {
-                    handler.emit(ServerEvent::ToolsChanged)
-                }
-                Ok(Some(ServerNotification::PromptListChangedNotification(_))) => {
-                    handler.emit(ServerEvent::PromptsChanged)
-                }
-                Ok(Some(ServerNotification::ResourceListChangedNotification(_))) => {
-                    handler.emit(ServerEvent::ResourcesChanged)
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => return,
-                Err(error) => {
-                    tracing::debug!(%error, "the subscriptions/listen stream ended");
-                    return;
-                }
             }
         }
     }))
@@ -653,6 +680,9 @@ impl Connection {
             instructions: info.instructions.clone(),
             transport: transport_label,
         };
+        if era == Era::Modern {
+            handler.take_updates_from_streams_only();
+        }
         let listener = (era == Era::Modern)
             .then(|| listen_for_changes(&service, &handler, &description.capabilities))
             .flatten();
@@ -664,6 +694,7 @@ impl Connection {
             diagnostics,
             events: std::sync::Mutex::new(Some(events)),
             listener,
+            updates: tokio::sync::Mutex::default(),
             auth_failure: None,
         })
     }
@@ -1252,61 +1283,137 @@ impl Connection {
         self.parse(METHOD, completion)
     }
 
-    /// Ask a legacy server for `notifications/resources/updated` about `uri`
-    /// (`resources/subscribe`); they arrive as [`ServerEvent::ResourceUpdated`] on
-    /// [`Self::take_events`]. The server must declare `resources.subscribe`. A 2026-07-28
-    /// server takes resource subscriptions on `subscriptions/listen`, which this client does
-    /// not open for resources yet: that is an error here, before anything is sent.
-    // rmcp deprecates these legacy-only requests; they are what a legacy session uses.
-    #[allow(deprecated)]
+    /// Ask the server for `notifications/resources/updated` about `uri`; they arrive as
+    /// [`ServerEvent::ResourceUpdated`] on [`Self::take_events`]. The server must declare
+    /// `resources.subscribe`. A legacy server gets `resources/subscribe`; a 2026-07-28 server
+    /// gets a `subscriptions/listen` stream whose `resourceSubscriptions` name every resource
+    /// subscribed to, and must acknowledge `uri`. Subscribing twice is subscribing once.
     pub async fn subscribe_resource(
         &self,
         uri: &str,
         timeout: Duration,
     ) -> Result<(), ClientError> {
-        let request = ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(
-            SubscribeRequestParams::new(uri),
-        ));
-        self.subscription("resources/subscribe", request, timeout)
-            .await
+        self.subscribe_resources(&[uri.to_owned()], timeout).await
     }
 
-    /// Stop the updates [`Self::subscribe_resource`] asked for (`resources/unsubscribe`).
-    #[allow(deprecated)]
+    /// [`Self::subscribe_resource`] for several resources: a 2026-07-28 server gets one new
+    /// listen stream for all of them.
+    pub async fn subscribe_resources(
+        &self,
+        uris: &[String],
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        const METHOD: &str = "resources/subscribe";
+        self.check_subscribable(METHOD)?;
+        if self.description.era == Era::Modern {
+            return self
+                .change_updates(METHOD, timeout, |subscribed| {
+                    let before = subscribed.len();
+                    for uri in uris {
+                        if !subscribed.contains(uri) {
+                            subscribed.push(uri.clone());
+                        }
+                    }
+                    subscribed.len() != before
+                })
+                .await;
+        }
+        for uri in uris {
+            // rmcp deprecates this legacy-only request; it is what a legacy session uses.
+            #[allow(deprecated)]
+            let request = ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(
+                SubscribeRequestParams::new(uri),
+            ));
+            self.request(METHOD, request, Limits::plain(timeout), Extras::default())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Stop the updates [`Self::subscribe_resource`] asked for: `resources/unsubscribe`, or a
+    /// listen stream without `uri` (none, when it was the last).
     pub async fn unsubscribe_resource(
         &self,
         uri: &str,
         timeout: Duration,
     ) -> Result<(), ClientError> {
+        const METHOD: &str = "resources/unsubscribe";
+        self.check_subscribable(METHOD)?;
+        if self.description.era == Era::Modern {
+            return self
+                .change_updates(METHOD, timeout, |uris| {
+                    let before = uris.len();
+                    uris.retain(|u| u != uri);
+                    uris.len() != before
+                })
+                .await;
+        }
+        #[allow(deprecated)]
         let request = ClientRequest::UnsubscribeRequest(rmcp::model::UnsubscribeRequest::new(
             UnsubscribeRequestParams::new(uri),
         ));
-        self.subscription("resources/unsubscribe", request, timeout)
-            .await
-    }
-
-    /// Send a legacy `resources/subscribe` or `unsubscribe`, if the server can take it.
-    async fn subscription(
-        &self,
-        method: &'static str,
-        request: ClientRequest,
-        timeout: Duration,
-    ) -> Result<(), ClientError> {
-        if self.description.era == Era::Modern {
-            return Err(self.protocol(
-                method,
-                "resource subscriptions of a 2026-07-28 server go through subscriptions/listen, which this client does not open for resources yet".to_owned(),
-            ));
-        }
-        if !self.description.capabilities.resource_subscribe {
-            return Err(self.protocol(
-                method,
-                "the server does not declare resources.subscribe".to_owned(),
-            ));
-        }
-        self.request(method, request, Limits::plain(timeout), Extras::default())
+        self.request(METHOD, request, Limits::plain(timeout), Extras::default())
             .await
             .map(drop)
+    }
+
+    fn check_subscribable(&self, method: &'static str) -> Result<(), ClientError> {
+        if self.description.capabilities.resource_subscribe {
+            Ok(())
+        } else {
+            Err(self.protocol(
+                method,
+                "the server does not declare resources.subscribe".to_owned(),
+            ))
+        }
+    }
+
+    /// Change the set of resources a modern server sends updates of (`change` says whether it
+    /// changed anything), and listen with the new set: the new stream is acknowledged before
+    /// the old one ends. On an error the old stream and set stay.
+    async fn change_updates(
+        &self,
+        method: &'static str,
+        timeout: Duration,
+        change: impl FnOnce(&mut Vec<String>) -> bool,
+    ) -> Result<(), ClientError> {
+        let mut listen = self.updates.lock().await;
+        let mut uris = listen.uris.clone();
+        if !change(&mut uris) {
+            return Ok(());
+        }
+        let task = if uris.is_empty() {
+            None
+        } else {
+            let filter = SubscriptionFilter::builder()
+                .resource_subscriptions(uris.iter().cloned())
+                .build();
+            let subscription = tokio::time::timeout(timeout, self.service.peer().listen(filter))
+                .await
+                .map_err(|_| ClientError::RequestTimeout {
+                    server: self.name.clone(),
+                    method,
+                    after: timeout,
+                })?
+                .map_err(|e| self.map_service_error(method, e))?;
+            let acknowledged = subscription
+                .acknowledged()
+                .resource_subscriptions
+                .clone()
+                .unwrap_or_default();
+            if let Some(refused) = uris.iter().find(|uri| !acknowledged.contains(uri)) {
+                return Err(self.protocol(
+                    method,
+                    format!("the server did not acknowledge a subscription to {refused}"),
+                ));
+            }
+            Some(tokio::spawn(pump(subscription, self.handler.clone())))
+        };
+        if let Some(old) = std::mem::replace(&mut listen.task, task) {
+            old.abort();
+        }
+        listen.uris = uris;
+        Ok(())
     }
 
     /// A liveness check: `ping` (legacy era only; the modern revision has no ping).

@@ -8,7 +8,7 @@ use std::{
     collections::{HashMap, VecDeque},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
 };
 
@@ -49,6 +49,9 @@ pub(crate) struct ClientSide {
     callbacks: Option<Arc<dyn ClientCallbacks>>,
     /// The relays of the calls in flight that have one ([`crate::CallOptions::relay`]).
     relays: Arc<Relays>,
+    /// Set for a 2026-07-28 server, whose resource updates come only on the listen streams
+    /// the client opened, and are delivered by their readers.
+    updates_on_streams: Arc<AtomicBool>,
 }
 
 /// Where progress updates go, by progress token. A fast server's first updates can be read
@@ -122,9 +125,16 @@ impl ClientSide {
                 progress: Arc::default(),
                 callbacks,
                 relays: Arc::default(),
+                updates_on_streams: Arc::default(),
             },
             receiver,
         )
+    }
+
+    /// The server speaks 2026-07-28: a resource update outside a listen stream's reader is
+    /// one sent on a stream this client has already ended, and is dropped.
+    pub(crate) fn take_updates_from_streams_only(&self) {
+        self.updates_on_streams.store(true, Ordering::Relaxed);
     }
 
     /// Answer a server request through the callbacks (a legacy request, or one entry of a
@@ -304,6 +314,11 @@ impl ClientHandler for ClientSide {
         params: ResourceUpdatedNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
+        // rmcp hands an update to its listen stream's reader while the stream is open; one
+        // that reaches here was sent on a stream this client has already ended.
+        if self.updates_on_streams.load(Ordering::Relaxed) {
+            return;
+        }
         self.emit(ServerEvent::ResourceUpdated { uri: params.uri });
     }
 

@@ -982,31 +982,55 @@ impl Host {
         )
     }
 
-    /// Ask `server` for updates of `uri` (`resources/subscribe`; legacy sessions): they
-    /// arrive as [`ServerEvent::ResourceUpdated`] through [`HostOptions::on_event`]. A
-    /// subscription belongs to the current connection; one made again after a reconnection
-    /// is the caller's to make.
+    /// Ask `server` for updates of `uri`: they arrive as [`ServerEvent::ResourceUpdated`]
+    /// through [`HostOptions::on_event`]. Every replica of the server is asked, since the
+    /// change may happen behind any of them; it succeeds when one accepts. A connection that
+    /// is lost and made again is subscribed again, and reports each resource updated.
     pub async fn subscribe_resource(
         &self,
         server: &ServerName,
         uri: &str,
     ) -> Result<(), HostError> {
-        let (_, resilient, _) = self.connection(server.as_str())?;
-        let timeout = resilient.request_timeout();
-        let connection = resilient.connection().await?;
-        Ok(connection.subscribe_resource(uri, timeout).await?)
+        self.on_every_replica(server, |resilient| async move {
+            resilient.subscribe_resource(uri).await
+        })
+        .await
     }
 
-    /// Stop the updates [`Self::subscribe_resource`] asked for.
+    /// Stop the updates [`Self::subscribe_resource`] asked for, on every replica.
     pub async fn unsubscribe_resource(
         &self,
         server: &ServerName,
         uri: &str,
     ) -> Result<(), HostError> {
-        let (_, resilient, _) = self.connection(server.as_str())?;
-        let timeout = resilient.request_timeout();
-        let connection = resilient.connection().await?;
-        Ok(connection.unsubscribe_resource(uri, timeout).await?)
+        self.on_every_replica(server, |resilient| async move {
+            resilient.unsubscribe_resource(uri).await
+        })
+        .await
+    }
+
+    /// Run `act` on each replica of `server` at once: `Ok` when any succeeded, else the first
+    /// replica's error.
+    async fn on_every_replica<'a, F, Fut>(
+        &'a self,
+        server: &ServerName,
+        act: F,
+    ) -> Result<(), HostError>
+    where
+        F: Fn(Arc<Resilient>) -> Fut,
+        Fut: Future<Output = Result<(), ClientError>> + 'a,
+    {
+        // Fails as any request does when the server is unavailable.
+        self.connection(server.as_str())?;
+        let replicas = self.resilient(server.as_str());
+        let outcomes = join_all(replicas.into_iter().map(act)).await;
+        if outcomes.iter().any(Result::is_ok) {
+            return Ok(());
+        }
+        match outcomes.into_iter().find_map(Result::err) {
+            Some(error) => Err(error.into()),
+            None => Ok(()),
+        }
     }
 
     /// Close every connection (stdio servers get their stdin closed, then are killed).

@@ -146,6 +146,9 @@ pub struct Resilient {
     /// Tasks that forward the notifications of reconnected sessions; aborted on drop.
     forwarders: std::sync::Mutex<JoinSet<()>>,
     results: std::sync::Mutex<HashMap<(String, String), (Instant, ToolResult)>>,
+    /// The resources subscribed to through [`Self::subscribe_resource`], subscribed to again
+    /// on every new connection.
+    subscriptions: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Resilient {
@@ -201,6 +204,7 @@ impl Resilient {
             events_rx: std::sync::Mutex::new(Some(events_rx)),
             forwarders: std::sync::Mutex::new(JoinSet::new()),
             results: std::sync::Mutex::default(),
+            subscriptions: std::sync::Mutex::default(),
         }
     }
 
@@ -422,6 +426,7 @@ impl Resilient {
                     ] {
                         let _ = self.events.try_send(changed);
                     }
+                    self.subscribe_again(&connection).await;
                     let connection = Arc::new(connection);
                     *self.current.lock().unwrap_or_else(|e| e.into_inner()) =
                         Some(connection.clone());
@@ -442,6 +447,53 @@ impl Resilient {
             }
         }
         Err(last)
+    }
+
+    /// Ask the server for updates of `uri` (see [`Connection::subscribe_resource`]), on this
+    /// connection and on every one that replaces it.
+    pub async fn subscribe_resource(&self, uri: &str) -> Result<(), ClientError> {
+        let connection = self.connection().await?;
+        connection
+            .subscribe_resource(uri, self.request_timeout)
+            .await?;
+        self.subscribed().insert(uri.to_owned());
+        Ok(())
+    }
+
+    /// Stop the updates [`Self::subscribe_resource`] asked for. A new connection will not
+    /// ask for them again, even when this connection could not be told.
+    pub async fn unsubscribe_resource(&self, uri: &str) -> Result<(), ClientError> {
+        self.subscribed().remove(uri);
+        let connection = self.connection().await?;
+        connection
+            .unsubscribe_resource(uri, self.request_timeout)
+            .await
+    }
+
+    fn subscribed(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
+        self.subscriptions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Subscribe a new connection to what the lost one was subscribed to. What changed while
+    /// no connection listened is not known, so each resource is reported updated.
+    async fn subscribe_again(&self, connection: &Connection) {
+        let uris: Vec<String> = self.subscribed().iter().cloned().collect();
+        if uris.is_empty() {
+            return;
+        }
+        match connection
+            .subscribe_resources(&uris, self.request_timeout)
+            .await
+        {
+            Ok(()) => {
+                for uri in uris {
+                    let _ = self.events.try_send(ServerEvent::ResourceUpdated { uri });
+                }
+            }
+            Err(error) => {
+                tracing::warn!(server = %self.name, %error, resources = uris.len(), "subscribing again after reconnecting failed");
+            }
+        }
     }
 
     /// Call `tool` through every policy. Whether it may be sent twice comes from the config's

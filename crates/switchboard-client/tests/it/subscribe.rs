@@ -1,5 +1,7 @@
-//! Resource subscriptions in a legacy session, against our server kit: over an in-memory
-//! stdio stream and over Streamable HTTP (where updates come on the session's GET stream).
+//! Resource subscriptions against our server kit, in both eras, over an in-memory stdio stream
+//! and over Streamable HTTP. A legacy session subscribes with `resources/subscribe` (over HTTP
+//! its updates come on the session's GET stream); a 2026-07-28 client opens a
+//! `subscriptions/listen` stream naming the resources.
 
 use std::time::Duration;
 
@@ -31,12 +33,17 @@ fn server() -> Server {
         .unwrap()
 }
 
-fn legacy() -> ConnectOptions {
+fn options(era: EraPreference) -> ConnectOptions {
     ConnectOptions {
-        era: EraPreference::Legacy,
+        era,
         ..ConnectOptions::default()
     }
 }
+
+const ERAS: [(EraPreference, Era); 2] = [
+    (EraPreference::Legacy, Era::Legacy),
+    (EraPreference::Modern, Era::Modern),
+];
 
 async fn next_update(events: &mut mpsc::Receiver<ServerEvent>) -> String {
     loop {
@@ -50,106 +57,206 @@ async fn next_update(events: &mut mpsc::Receiver<ServerEvent>) -> String {
 }
 
 /// Subscribe to `a`, and see only `a`'s updates; unsubscribe, and see none of it.
-async fn only_subscribed_updates_arrive(server: &Server, connection: &Connection) {
-    assert_eq!(connection.description().era, Era::Legacy);
+async fn only_subscribed_updates_arrive(server: &Server, connection: &Connection, era: Era) {
+    assert_eq!(connection.description().era, era);
     assert!(connection.description().capabilities.resource_subscribe);
     let mut events = connection.take_events().unwrap();
+    connection.subscribe_resource("kit://a", T).await.unwrap();
     connection.subscribe_resource("kit://a", T).await.unwrap();
     // Updates keep their order, so an update of b that leaked would come first.
     server.notify_resource_updated("kit://b");
     server.notify_resource_updated("kit://a");
-    assert_eq!(next_update(&mut events).await, "kit://a");
+    assert_eq!(next_update(&mut events).await, "kit://a", "{era:?}");
 
     connection.unsubscribe_resource("kit://a", T).await.unwrap();
     connection.subscribe_resource("kit://b", T).await.unwrap();
     server.notify_resource_updated("kit://a");
     server.notify_resource_updated("kit://b");
-    assert_eq!(next_update(&mut events).await, "kit://b");
+    assert_eq!(next_update(&mut events).await, "kit://b", "{era:?}");
+
+    // Both, then neither.
+    connection.subscribe_resource("kit://a", T).await.unwrap();
+    server.notify_resource_updated("kit://a");
+    server.notify_resource_updated("kit://b");
+    let mut heard = [
+        next_update(&mut events).await,
+        next_update(&mut events).await,
+    ];
+    heard.sort();
+    assert_eq!(heard, ["kit://a", "kit://b"], "{era:?}");
+    for uri in ["kit://a", "kit://b", "kit://b"] {
+        connection.unsubscribe_resource(uri, T).await.unwrap();
+    }
+    server.notify_resource_updated("kit://a");
+    server.notify_resource_updated("kit://b");
+    let quiet = tokio::time::timeout(Duration::from_millis(200), next_update(&mut events)).await;
+    assert!(quiet.is_err(), "{era:?}: {quiet:?}");
 }
 
 #[tokio::test]
-async fn a_stdio_session_hears_updates_of_what_it_subscribed_to() {
-    let server = server();
-    let (client, server_side) = tokio::io::duplex(1 << 16);
-    let (server_read, server_write) = tokio::io::split(server_side);
-    tokio::spawn(switchboard_server::serve(
-        server.clone(),
-        server_read,
-        server_write,
-    ));
-    let (client_read, client_write) = tokio::io::split(client);
-    let connection = Connection::connect_io(name("watched"), client_read, client_write, &legacy())
+async fn stdio_clients_of_both_eras_hear_updates_of_what_they_subscribed_to() {
+    for (preference, era) in ERAS {
+        let server = server();
+        let (client, server_side) = tokio::io::duplex(1 << 16);
+        let (server_read, server_write) = tokio::io::split(server_side);
+        tokio::spawn(switchboard_server::serve(
+            server.clone(),
+            server_read,
+            server_write,
+        ));
+        let (client_read, client_write) = tokio::io::split(client);
+        let connection = Connection::connect_io(
+            name("watched"),
+            client_read,
+            client_write,
+            &options(preference),
+        )
         .await
         .unwrap();
-    only_subscribed_updates_arrive(&server, &connection).await;
+        only_subscribed_updates_arrive(&server, &connection, era).await;
+    }
 }
 
 #[tokio::test]
-async fn an_http_session_hears_updates_on_its_event_stream() {
-    let server = server();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let serving = tokio::spawn(switchboard_server::serve_listener(
-        server.clone(),
-        listener,
-        switchboard_server::HttpConfig::default(),
-    ));
-    let entry = ServerEntry::new(
-        name("watched"),
-        Transport::StreamableHttp {
-            url: format!("http://127.0.0.1:{port}/mcp").parse().unwrap(),
-            headers: Default::default(),
-        },
-    );
-    let connection = Connection::connect(&entry, &legacy()).await.unwrap();
-    only_subscribed_updates_arrive(&server, &connection).await;
-    serving.abort();
+async fn http_clients_of_both_eras_hear_updates_of_what_they_subscribed_to() {
+    for (preference, era) in ERAS {
+        let server = server();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let serving = tokio::spawn(switchboard_server::serve_listener(
+            server.clone(),
+            listener,
+            switchboard_server::HttpConfig::default(),
+        ));
+        let entry = ServerEntry::new(
+            name("watched"),
+            Transport::StreamableHttp {
+                url: format!("http://127.0.0.1:{port}/mcp").parse().unwrap(),
+                headers: Default::default(),
+            },
+        );
+        let connection = Connection::connect(&entry, &options(preference))
+            .await
+            .unwrap();
+        only_subscribed_updates_arrive(&server, &connection, era).await;
+        serving.abort();
+    }
 }
 
 #[tokio::test]
-async fn subscribing_needs_a_legacy_session_and_the_capability() {
-    // 2026-07-28: not through resources/subscribe.
-    let (client, server_side) = tokio::io::duplex(1 << 16);
-    let (server_read, server_write) = tokio::io::split(server_side);
-    tokio::spawn(switchboard_server::serve(
-        server(),
-        server_read,
-        server_write,
-    ));
-    let (client_read, client_write) = tokio::io::split(client);
-    let modern = Connection::connect_io(
-        name("watched"),
-        client_read,
-        client_write,
-        &ConnectOptions::default(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(modern.description().era, Era::Modern);
-    let error = modern.subscribe_resource("kit://a", T).await.unwrap_err();
-    assert!(
-        matches!(&error, ClientError::Protocol { detail, .. } if detail.contains("subscriptions/listen")),
-        "{error}"
-    );
-
+async fn subscribing_needs_the_capability_in_both_eras() {
     // A server that does not take subscriptions.
     let plain = Server::builder("plain", "1")
         .resource(resource("kit://a"))
         .build()
         .unwrap();
-    let (client, server_side) = tokio::io::duplex(1 << 16);
-    let (server_read, server_write) = tokio::io::split(server_side);
-    tokio::spawn(switchboard_server::serve(plain, server_read, server_write));
-    let (client_read, client_write) = tokio::io::split(client);
-    let connection = Connection::connect_io(name("plain"), client_read, client_write, &legacy())
+    for (preference, era) in ERAS {
+        let (client, server_side) = tokio::io::duplex(1 << 16);
+        let (server_read, server_write) = tokio::io::split(server_side);
+        tokio::spawn(switchboard_server::serve(
+            plain.clone(),
+            server_read,
+            server_write,
+        ));
+        let (client_read, client_write) = tokio::io::split(client);
+        let connection = Connection::connect_io(
+            name("plain"),
+            client_read,
+            client_write,
+            &options(preference),
+        )
         .await
         .unwrap();
-    let error = connection
-        .subscribe_resource("kit://a", T)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, ClientError::Protocol { detail, .. } if detail.contains("resources.subscribe")),
-        "{error}"
+        assert_eq!(connection.description().era, era);
+        for error in [
+            connection
+                .subscribe_resource("kit://a", T)
+                .await
+                .unwrap_err(),
+            connection
+                .unsubscribe_resource("kit://a", T)
+                .await
+                .unwrap_err(),
+        ] {
+            assert!(
+                matches!(&error, ClientError::Protocol { detail, .. } if detail.contains("resources.subscribe")),
+                "{era:?}: {error}"
+            );
+        }
+    }
+}
+
+/// The serving tasks of the sessions a connector opened.
+type Sessions = std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<std::io::Result<()>>>>>;
+
+/// A server behind the resilience policies whose every connection is a new in-memory stdio
+/// session with `server`; the sessions' serving tasks, to end one.
+fn resilient(
+    server: &Server,
+    era: EraPreference,
+) -> (switchboard_client::resilience::Resilient, Sessions) {
+    let sessions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let connector: switchboard_client::resilience::Connector = {
+        let server = server.clone();
+        let sessions = sessions.clone();
+        std::sync::Arc::new(move || {
+            let (client, server_side) = tokio::io::duplex(1 << 16);
+            let (server_read, server_write) = tokio::io::split(server_side);
+            sessions
+                .lock()
+                .unwrap()
+                .push(tokio::spawn(switchboard_server::serve(
+                    server.clone(),
+                    server_read,
+                    server_write,
+                )));
+            Box::pin(async move {
+                let (client_read, client_write) = tokio::io::split(client);
+                Connection::connect_io(name("watched"), client_read, client_write, &options(era))
+                    .await
+            })
+        })
+    };
+    let mut settings = switchboard_config::Resilience::default();
+    settings.reconnect.initial_backoff = Duration::from_millis(10);
+    settings.health_check.interval = Duration::ZERO;
+    let resilient = switchboard_client::resilience::Resilient::new(
+        name("watched"),
+        settings,
+        T,
+        None,
+        Some(connector),
     );
+    (resilient, sessions)
+}
+
+#[tokio::test]
+async fn a_reconnected_server_is_subscribed_again_in_both_eras() {
+    for (preference, era) in ERAS {
+        let server = server();
+        let (resilient, sessions) = resilient(&server, preference);
+        let mut events = resilient.take_events().unwrap();
+        resilient.subscribe_resource("kit://a").await.unwrap();
+        resilient.subscribe_resource("kit://b").await.unwrap();
+        resilient.unsubscribe_resource("kit://b").await.unwrap();
+        assert_eq!(resilient.current().unwrap().description().era, era);
+        server.notify_resource_updated("kit://a");
+        assert_eq!(next_update(&mut events).await, "kit://a", "{era:?}");
+
+        // The session ends (the server process died, say); a health check reconnects.
+        let first = sessions.lock().unwrap()[0].abort_handle();
+        first.abort();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        resilient.check_health().await;
+        assert_eq!(sessions.lock().unwrap().len(), 2, "{era:?}: reconnected");
+        // What changed meanwhile is not known: a is reported updated, b is not.
+        assert_eq!(next_update(&mut events).await, "kit://a", "{era:?}");
+        // And the new session is subscribed to a, not b.
+        server.notify_resource_updated("kit://b");
+        server.notify_resource_updated("kit://a");
+        assert_eq!(next_update(&mut events).await, "kit://a", "{era:?}");
+        let quiet =
+            tokio::time::timeout(Duration::from_millis(200), next_update(&mut events)).await;
+        assert!(quiet.is_err(), "{era:?}: {quiet:?}");
+    }
 }
