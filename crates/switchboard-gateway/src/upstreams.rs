@@ -817,6 +817,22 @@ async fn forward_call(
     };
     let server = tool.server.clone();
     let tool_name = tool.tool.name.clone();
+    // Over HTTP, the arguments a 2026-07-28 client also sent as `Mcp-Param-*` headers must
+    // match them (SEP-2243): whatever routed on the headers saw what the upstream will.
+    if let Some(sent) = cx.caller().and_then(|c| c.param_headers.as_deref())
+        && cx.era() == switchboard_server::Era::Modern
+        && let Some(schema) = tool.tool.input_schema.as_object()
+        && let Err(error) = switchboard_server::check_param_headers_sent(sent, schema, &arguments)
+    {
+        return (
+            Err(HandlerError::Rpc {
+                code: error.code,
+                message: error.message,
+                data: error.data,
+            }),
+            CallAudit::refused(server.as_str(), &tool_name, "header_mismatch"),
+        );
+    }
     let read_only = tool
         .tool
         .annotations

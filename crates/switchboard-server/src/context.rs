@@ -47,6 +47,10 @@ pub struct Caller {
     /// The scopes the client holds, when the front authenticated it; `None` means the front
     /// did no authentication (a catalogue that enforces scopes then decides what that means).
     pub scopes: Option<std::collections::BTreeSet<String>>,
+    /// The request's `Mcp-Param-*` headers (lowercase names, values as sent), when it came
+    /// over HTTP; `None` on other transports, which have no headers. A catalogue checks them
+    /// against its tools' arguments with [`crate::check_param_headers_sent`].
+    pub param_headers: Option<Vec<(String, String)>>,
 }
 
 /// Handed to every tool, resource and prompt handler.

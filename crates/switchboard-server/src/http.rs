@@ -380,6 +380,56 @@ fn check_param_headers(
     let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
         return Ok(());
     };
+    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    check_params(
+        |name| header_str(headers, name),
+        properties,
+        request
+            .pointer("/params/arguments")
+            .and_then(Value::as_object),
+    )
+}
+
+/// Check a 2026-07-28 `tools/call`'s `Mcp-Param-*` headers against its arguments, for a tool
+/// the kit does not know itself: a catalogue's (the gateway's upstream tools), whose schema
+/// only the catalogue has. `sent` is what the HTTP front recorded in
+/// [`crate::Caller::param_headers`]. The error is `-32020`, which the HTTP front answers with
+/// 400.
+pub fn check_param_headers_sent(
+    sent: &[(String, String)],
+    schema: &serde_json::Map<String, Value>,
+    arguments: &serde_json::Map<String, Value>,
+) -> Result<(), ErrorObject> {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    check_params(
+        |name| {
+            sent.iter()
+                .find(|(header, _)| header.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.as_str())
+        },
+        properties,
+        Some(arguments),
+    )
+}
+
+/// The `Mcp-Param-*` headers of a request, as [`crate::Caller::param_headers`] keeps them.
+fn param_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("mcp-param-"))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
+}
+
+fn check_params<'h>(
+    lookup: impl Fn(&str) -> Option<&'h str>,
+    properties: &serde_json::Map<String, Value>,
+    arguments: Option<&serde_json::Map<String, Value>>,
+) -> Result<(), ErrorObject> {
     let mut named = properties.iter().filter_map(|(param, property)| {
         property
             .get(PARAM_HEADER_KEYWORD)
@@ -390,11 +440,9 @@ fn check_param_headers(
         return Ok(());
     };
     let refuse = |message: String| ErrorObject::new(code::HEADER_MISMATCH, message);
-    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let arguments = request.pointer("/params/arguments");
     for (param, header) in std::iter::once(first).chain(named) {
         let header_name = format!("Mcp-Param-{header}");
-        let sent = header_str(headers, &header_name);
+        let sent = lookup(&header_name);
         let argument = arguments
             .and_then(|a| a.get(param))
             .filter(|v| !v.is_null());
@@ -642,7 +690,21 @@ async fn post_message(
         // on this POST's event stream; a client that takes only JSON gets none of them, and a
         // handler that needs to ask it fails at once instead of waiting for an answer.
         session.set_outbound(sse.then_some(outbound));
-        session.set_caller(caller.map(|Extension(caller)| Arc::new(caller)));
+        // A catalogue's tools are checked against their headers by the catalogue, which
+        // alone knows their schemas.
+        let sent = param_headers(&headers);
+        let caller = match caller {
+            Some(Extension(mut caller)) => {
+                caller.param_headers = Some(sent);
+                Some(caller)
+            }
+            None if !sent.is_empty() => Some(Caller {
+                param_headers: Some(sent),
+                ..Caller::default()
+            }),
+            None => None,
+        };
+        session.set_caller(caller.map(Arc::new));
         let handled = state.server.dispatch(&mut session, &body, &mut out);
         session.set_outbound(None);
         session.set_caller(None);

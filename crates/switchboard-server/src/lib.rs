@@ -93,7 +93,7 @@ pub use context::{Caller, Era, LogLevel, OUTBOUND_QUEUE, Outbound, RequestContex
 pub use error::{HandlerError, Violation};
 pub use http::{
     HttpConfig, JSON_WINDOW, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, SESSION_HEADER,
-    check_host_and_origin, router, serve_http, serve_listener,
+    check_host_and_origin, check_param_headers_sent, router, serve_http, serve_listener,
 };
 pub use input::{INPUT_TIMEOUT, InputRequest, InputRequired};
 pub use model::{Content, PromptOutput, ResourceContents, Role, ToolOutput};

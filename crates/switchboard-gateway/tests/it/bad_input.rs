@@ -345,3 +345,62 @@ async fn a_silent_websocket_is_closed_after_the_idle_time() {
     );
     still_serving(&running).await;
 }
+
+/// An upstream tool whose `region` argument travels also as the `Mcp-Param-Region` header.
+fn routed_upstream() -> switchboard_server::Server {
+    switchboard_server::Server::builder("routed", "1")
+        .tool(
+            switchboard_server::Tool::builder("route", "Echoes the region.")
+                .input_schema(json!({
+                    "type": "object",
+                    "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
+                    "required": ["region"],
+                }))
+                .handler(|args: Value, _| async move {
+                    Ok(switchboard_server::ToolOutput::text(
+                        args["region"].as_str().unwrap_or_default().to_owned(),
+                    ))
+                }),
+        )
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn param_headers_must_match_the_arguments_of_upstream_tools() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = crate::http_upstream(routed_upstream()).await;
+    let running = start(&format!("[upstreams.up]\nurl = \"{}\"\n", upstream.url)).await;
+    let call = |header: Option<&str>| {
+        let mut request = post(
+            &running,
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"up__route","arguments":{{"region":"eu-west"}},{MODERN_META}}}}}"#
+            ),
+        );
+        if let Some(value) = header {
+            request = request.header("mcp-param-region", value);
+        }
+        request.send()
+    };
+    let body = answer(call(Some("eu-west")).await.unwrap()).await;
+    assert_eq!(body["result"]["content"][0]["text"], "eu-west", "{body}");
+    for (header, expected) in [
+        (Some("us-east"), "does not match"),
+        (None, "is missing"),
+        (Some("=?base64?SGVs!!!bG8=?="), "not valid Base64"),
+    ] {
+        let body = answer(call(header).await.unwrap()).await;
+        assert_eq!(body["error"]["code"], -32020, "{header:?}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(expected),
+            "{header:?}: {body}"
+        );
+    }
+    // Base64 of the same text is the same value.
+    let body = answer(call(Some("=?base64?ZXUtd2VzdA==?=")).await.unwrap()).await;
+    assert_eq!(body["result"]["content"][0]["text"], "eu-west", "{body}");
+}
