@@ -68,6 +68,9 @@ impl<C> StreamWatch<C> {
     }
 }
 
+/// Forwards what rmcp's transport calls (`post_message_with_response_limits`,
+/// `get_stream_with_max_sse_event_size`) and the methods the trait requires, so that the inner
+/// client's limits still apply; the trait's defaults cover the rest.
 impl<C: StreamableHttpClient + Sync> StreamableHttpClient for StreamWatch<C> {
     type Error = C::Error;
 
@@ -81,27 +84,6 @@ impl<C: StreamableHttpClient + Sync> StreamableHttpClient for StreamWatch<C> {
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         self.inner
             .post_message(uri, message, session_id, auth_header, custom_headers)
-            .await
-    }
-
-    async fn post_message_with_max_sse_event_size(
-        &self,
-        uri: Arc<str>,
-        message: ClientJsonRpcMessage,
-        session_id: Option<Arc<str>>,
-        auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-        max_sse_event_size: usize,
-    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        self.inner
-            .post_message_with_max_sse_event_size(
-                uri,
-                message,
-                session_id,
-                auth_header,
-                custom_headers,
-                max_sse_event_size,
-            )
             .await
     }
 
