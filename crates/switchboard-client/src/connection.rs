@@ -1,5 +1,7 @@
 //! [`Connection`]: one live session with one MCP server.
 
+mod direct;
+
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use rmcp::{
@@ -230,6 +232,8 @@ pub struct Connection {
     updates: tokio::sync::Mutex<UpdatesListen>,
     /// Why the last OAuth authorization failed, for connections that authorize.
     auth_failure: Option<AuthFailure>,
+    /// The direct path of a 2026-07-28 Streamable HTTP server's calls ([`direct`]).
+    direct: Option<Box<direct::DirectPost>>,
 }
 
 impl Drop for Connection {
@@ -447,7 +451,16 @@ impl Connection {
                         };
                         (result, refusal)
                     }
-                    None => Self::streamable(name.clone(), label, client, url, options).await,
+                    None => {
+                        let (result, refusal) =
+                            Self::streamable(name.clone(), label, client.clone(), url, options)
+                                .await;
+                        let result = result.and_then(|mut connection| {
+                            connection.go_direct(client, url, options)?;
+                            Ok(connection)
+                        });
+                        (result, refusal)
+                    }
                 };
                 match (result, refusal.status()) {
                     (Err(ClientError::Handshake { .. }), Some(status))
@@ -696,7 +709,33 @@ impl Connection {
             listener,
             updates: tokio::sync::Mutex::default(),
             auth_failure: None,
+            direct: None,
         })
+    }
+
+    /// Send this modern Streamable HTTP server's calls on the direct path ([`direct`]), over
+    /// `client`'s connection pool. A legacy session keeps rmcp's transport for everything: its
+    /// server may send requests of its own on the session.
+    fn go_direct(
+        &mut self,
+        client: reqwest::Client,
+        url: &reqwest::Url,
+        options: &ConnectOptions,
+    ) -> Result<(), ClientError> {
+        if self.description.era != Era::Modern {
+            return Ok(());
+        }
+        let declared = rmcp::ClientHandler::get_info(&self.handler);
+        self.direct = Some(Box::new(direct::DirectPost::new(
+            self.name.clone(),
+            client,
+            url.clone(),
+            &self.description.protocol_version,
+            serde_json::to_value(&declared.client_info).unwrap_or(Value::Null),
+            serde_json::to_value(&declared.capabilities).unwrap_or(Value::Null),
+            options.tap.clone(),
+        )?));
+        Ok(())
     }
 
     pub fn name(&self) -> &ServerName {
@@ -840,6 +879,12 @@ impl Connection {
         limits: Limits,
         extras: &Extras,
     ) -> Result<Value, ClientError> {
+        if let Some(direct) = &self.direct
+            && direct::DirectPost::carries(method)
+        {
+            // Boxed: the HTTP exchange would make every caller's future much larger.
+            return Box::pin(direct.request(method, &request, limits, extras, &self.handler)).await;
+        }
         let mut options = limits.peer_options();
         options.meta.clone_from(&extras.meta);
         let handle = self
@@ -978,6 +1023,11 @@ impl Connection {
                 .get(field)
                 .cloned()
                 .unwrap_or(Value::Array(Vec::new()));
+            if method == "tools/list"
+                && let Some(direct) = &self.direct
+            {
+                direct.learn_tools(&page);
+            }
             items.extend(self.parse::<Vec<T>>(method, page)?);
             match next {
                 Some(next) if next.is_empty() => return Ok((items, hint.clone())),

@@ -215,9 +215,10 @@ enum SseBodyError {
     EventTooLarge,
 }
 
-type Events = Pin<Box<dyn Stream<Item = Result<Sse, sse_stream::Error>> + Send>>;
+pub(crate) type Events = Pin<Box<dyn Stream<Item = Result<Sse, sse_stream::Error>> + Send>>;
 
-fn events(response: reqwest::Response) -> Events {
+/// The events of an SSE response body, each bounded by [`MAX_SSE_EVENT_BYTES`].
+pub(crate) fn events(response: reqwest::Response) -> Events {
     let body = response.bytes_stream().scan(
         (EventSizeGuard::default(), false),
         |(guard, stopped), chunk: Result<Bytes, reqwest::Error>| {

@@ -5,6 +5,7 @@
 
 mod callbacks;
 mod cancel;
+mod direct;
 mod faults;
 mod http_session;
 mod in_memory;

@@ -1,0 +1,701 @@
+//! The direct path for a 2026-07-28 server over Streamable HTTP.
+//!
+//! That revision is stateless: every request is a POST of its own, answered with JSON or with
+//! an SSE stream that ends with the answer. So `tools/call`, `resources/read` and
+//! `prompts/get` go from the caller's task straight to a pooled HTTP connection and back.
+//! Through rmcp they would pass its service loop, its transport worker and a task per POST,
+//! each hop a wake-up of another thread; on a gateway that forwards thousands of calls a
+//! second those wake-ups were most of its CPU (see `docs/performance.md`).
+//!
+//! What this path does in rmcp's place, for the requests it carries:
+//! - the request's `_meta` (protocol version, client info and capabilities, progress token,
+//!   and the call's own entries) and the headers of the revision (`MCP-Protocol-Version`,
+//!   `Mcp-Method`, `Mcp-Name`, and `Mcp-Param-*` for the tool arguments whose schema names a
+//!   header, SEP-2243);
+//! - the answer as plain JSON, or an SSE stream whose progress goes to the call's progress
+//!   channel and whose logs go to its relay or the connection's events;
+//! - the timeout without an answer, which progress restarts, and the call's hard limit;
+//! - cancellation: dropping the future drops the POST, and closing the response stream is how
+//!   this revision cancels a request over HTTP;
+//! - the wire tap of `--verbose`, which sees every message sent and received.
+//!
+//! Lists, completions, pings and `subscriptions/listen` still go through rmcp.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderName, HeaderValue, StatusCode, header};
+use rmcp::model::ClientRequest;
+use serde_json::{Map, Value};
+use switchboard_config::ServerName;
+use tokio::time::Instant;
+
+use super::{Extras, Limits};
+use crate::{
+    error::ClientError,
+    handler::ClientSide,
+    model::{Direction, LogMessage, Progress, ServerEvent},
+    tap::WireTap,
+};
+
+/// The largest plain JSON answer read (an SSE answer is bounded per event instead).
+pub(crate) const MAX_JSON_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// Ids of requests sent on this path start here, apart from the ones rmcp numbers from zero,
+/// so that a log or a wire tap never shows two requests with one id.
+const FIRST_ID: u64 = 1 << 32;
+
+const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
+const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
+const BASE64_PREFIX: &str = "=?base64?";
+const BASE64_SUFFIX: &str = "?=";
+
+/// Where a tool's argument goes as a header: the property path from the schema root and the
+/// header's name after `Mcp-Param-`.
+type ParamHeader = (Vec<String>, String);
+/// Headers to send with one request.
+type Headers = Vec<(HeaderName, HeaderValue)>;
+
+/// Sends a modern server's stateless requests itself; see the module documentation.
+pub(crate) struct DirectPost {
+    server: ServerName,
+    http: reqwest::Client,
+    url: reqwest::Url,
+    protocol_version: HeaderValue,
+    /// What every request's `_meta` carries: the protocol version, the client's info and its
+    /// capabilities, as rmcp sends them.
+    meta: Map<String, Value>,
+    next_id: AtomicU64,
+    tap: Option<(Arc<str>, Arc<dyn WireTap>)>,
+    /// The `x-mcp-header` annotations of the listed tools that have any, by tool name.
+    param_headers: RwLock<HashMap<String, Vec<ParamHeader>>>,
+}
+
+impl std::fmt::Debug for DirectPost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectPost")
+            .field("server", &self.server)
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one response carried.
+enum Answer {
+    Result(Value),
+    Error {
+        code: i64,
+        message: String,
+        data: Option<Value>,
+    },
+}
+
+impl DirectPost {
+    /// `client_info` and `client_capabilities` are what the handshake declared.
+    pub(crate) fn new(
+        server: ServerName,
+        http: reqwest::Client,
+        url: reqwest::Url,
+        protocol_version: &str,
+        client_info: Value,
+        client_capabilities: Value,
+        tap: Option<Arc<dyn WireTap>>,
+    ) -> Result<Self, ClientError> {
+        let protocol_version =
+            HeaderValue::from_str(protocol_version).map_err(|_| ClientError::Protocol {
+                server: server.clone(),
+                method: "server/discover",
+                detail: format!("the protocol version {protocol_version:?} is not a valid header"),
+            })?;
+        let mut meta = Map::new();
+        meta.insert(
+            "io.modelcontextprotocol/protocolVersion".to_owned(),
+            Value::String(protocol_version.to_str().unwrap_or_default().to_owned()),
+        );
+        meta.insert("io.modelcontextprotocol/clientInfo".to_owned(), client_info);
+        meta.insert(
+            "io.modelcontextprotocol/clientCapabilities".to_owned(),
+            client_capabilities,
+        );
+        let tap = tap.map(|tap| (Arc::from(server.as_str()), tap));
+        Ok(DirectPost {
+            server,
+            http,
+            url,
+            protocol_version,
+            meta,
+            next_id: AtomicU64::new(FIRST_ID),
+            tap,
+            param_headers: RwLock::default(),
+        })
+    }
+
+    /// Whether this path carries `method`.
+    pub(crate) fn carries(method: &str) -> bool {
+        matches!(method, "tools/call" | "resources/read" | "prompts/get")
+    }
+
+    /// Note which arguments of the tools on a `tools/list` page must also travel as headers.
+    pub(crate) fn learn_tools(&self, page: &Value) {
+        let Some(tools) = page.as_array() else {
+            return;
+        };
+        let mut known = self
+            .param_headers
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        for tool in tools {
+            let Some(name) = tool.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let annotations = tool
+                .get("inputSchema")
+                .map(param_header_annotations)
+                .unwrap_or_default();
+            if annotations.is_empty() {
+                known.remove(name);
+            } else {
+                known.insert(name.to_owned(), annotations);
+            }
+        }
+    }
+
+    /// Send one request and wait for its answer: the result as JSON, or the server's error.
+    pub(crate) async fn request(
+        &self,
+        method: &'static str,
+        request: &ClientRequest,
+        limits: Limits,
+        extras: &Extras,
+        side: &ClientSide,
+    ) -> Result<Value, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (body, headers) = self.message(method, id, request, extras)?;
+        if let Some((server, tap)) = &self.tap {
+            tap.message(
+                server,
+                Direction::Outgoing,
+                std::str::from_utf8(&body).unwrap_or_default(),
+            );
+        }
+        let started = Instant::now();
+        let mut waiting = Waiting {
+            limits,
+            hard: limits.max_duration.map(|max| started + max),
+            deadline: started + limits.timeout,
+        };
+        let mut post = self
+            .http
+            .post(self.url.clone())
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(PROTOCOL_VERSION_HEADER, self.protocol_version.clone());
+        for (name, value) in headers {
+            post = post.header(name, value);
+        }
+        let response = waiting
+            .within(method, &self.server, post.body(body).send())
+            .await?
+            .map_err(|error| self.lost(method, &error))?;
+        let answer = self
+            .answer(method, id, response, &mut waiting, extras, side)
+            .await?;
+        match answer {
+            Answer::Result(result) => Ok(result),
+            Answer::Error {
+                code,
+                message,
+                data,
+            } => Err(ClientError::Rpc {
+                server: self.server.clone(),
+                method,
+                code,
+                message,
+                data: data.map(Box::new),
+            }),
+        }
+    }
+
+    /// The request's body and the headers that go with it.
+    fn message(
+        &self,
+        method: &'static str,
+        id: u64,
+        request: &ClientRequest,
+        extras: &Extras,
+    ) -> Result<(Vec<u8>, Headers), ClientError> {
+        let mut message = match serde_json::to_value(request) {
+            Ok(Value::Object(message)) => message,
+            Ok(_) | Err(_) => return Err(self.protocol(method, "the request is not a JSON object")),
+        };
+        let params = message
+            .entry("params")
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(params) = params else {
+            return Err(self.protocol(method, "the request's params are not an object"));
+        };
+        let mut meta = self.meta.clone();
+        if let Some(extra) = &extras.meta
+            && let Ok(Value::Object(extra)) = serde_json::to_value(extra)
+        {
+            meta.extend(extra);
+        }
+        // A token lets the server send progress, which also restarts the call's timeout.
+        meta.insert("progressToken".to_owned(), Value::from(id));
+        params.insert("_meta".to_owned(), Value::Object(meta));
+        let mut headers = Vec::new();
+        let mut push = |name: HeaderName, value: &str| {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.push((name, value));
+            }
+        };
+        push(HeaderName::from_static(METHOD_HEADER), method);
+        let name_key = if method == "resources/read" {
+            "uri"
+        } else {
+            "name"
+        };
+        let name = params.get(name_key).and_then(Value::as_str);
+        if let Some(name) = name {
+            push(
+                HeaderName::from_static(NAME_HEADER),
+                &encode_header_value(name),
+            );
+        }
+        if method == "tools/call"
+            && let Some(name) = name
+            && let Some(arguments) = params.get("arguments")
+        {
+            let known = self.param_headers.read().unwrap_or_else(|e| e.into_inner());
+            for (path, header) in known.get(name).into_iter().flatten() {
+                let value = path
+                    .iter()
+                    .try_fold(arguments, |value, key| value.get(key.as_str()));
+                let text = match value {
+                    Some(Value::String(text)) => text.clone(),
+                    Some(value @ (Value::Number(_) | Value::Bool(_))) => value.to_string(),
+                    _ => continue,
+                };
+                if let Ok(name) = HeaderName::from_bytes(format!("mcp-param-{header}").as_bytes()) {
+                    push(name, &encode_header_value(&text));
+                }
+            }
+        }
+        let mut framed = Map::with_capacity(message.len() + 2);
+        framed.insert("jsonrpc".to_owned(), Value::String("2.0".to_owned()));
+        framed.insert("id".to_owned(), Value::from(id));
+        framed.extend(message);
+        let body = serde_json::to_vec(&framed)
+            .map_err(|e| self.protocol(method, &format!("the request cannot be sent: {e}")))?;
+        Ok((body, headers))
+    }
+
+    /// Read the answer to request `id` from `response`: plain JSON, or an SSE stream whose
+    /// progress and logs are passed on as they come.
+    async fn answer(
+        &self,
+        method: &'static str,
+        id: u64,
+        response: reqwest::Response,
+        waiting: &mut Waiting,
+        extras: &Extras,
+        side: &ClientSide,
+    ) -> Result<Answer, ClientError> {
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        if status.is_success() && content_type == "text/event-stream" {
+            return self
+                .stream(method, id, response, waiting, extras, side)
+                .await;
+        }
+        if matches!(status, StatusCode::ACCEPTED | StatusCode::NO_CONTENT) {
+            return Err(self.protocol(
+                method,
+                &format!("the server answered HTTP {status} to a request, with no result"),
+            ));
+        }
+        let body = waiting
+            .within(method, &self.server, read_limited(response))
+            .await?
+            .map_err(|error| match error {
+                ReadError::Read(error) => self.lost(method, &error),
+                ReadError::TooLarge => self.protocol(
+                    method,
+                    &format!("the answer is larger than {MAX_JSON_RESPONSE_BYTES} bytes"),
+                ),
+            })?;
+        if content_type == "application/json"
+            && let Ok(message) = serde_json::from_slice::<Value>(&body)
+        {
+            self.tap_incoming(&body);
+            if let Some(answer) = self.parse_answer(method, id, message)? {
+                return Ok(answer);
+            }
+        }
+        let excerpt: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+        Err(self.protocol(
+            method,
+            &if status.is_success() {
+                format!("the server answered HTTP {status} without a JSON-RPC answer: {excerpt}")
+            } else {
+                format!("the server answered HTTP {status}: {excerpt}")
+            },
+        ))
+    }
+
+    /// Read an SSE answer to its end: the response to `id` ends it.
+    async fn stream(
+        &self,
+        method: &'static str,
+        id: u64,
+        response: reqwest::Response,
+        waiting: &mut Waiting,
+        extras: &Extras,
+        side: &ClientSide,
+    ) -> Result<Answer, ClientError> {
+        let mut events = crate::sse::events(response);
+        loop {
+            let event = match waiting.within(method, &self.server, events.next()).await? {
+                None => {
+                    return Err(ClientError::ConnectionLost {
+                        server: self.server.clone(),
+                        method,
+                        diagnostics: ": the server ended the response stream without answering"
+                            .to_owned(),
+                    });
+                }
+                Some(Err(error)) => {
+                    return Err(ClientError::ConnectionLost {
+                        server: self.server.clone(),
+                        method,
+                        diagnostics: format!(": reading the response stream failed: {error}"),
+                    });
+                }
+                Some(Ok(event)) => event,
+            };
+            // Priming events and comments carry no data.
+            let Some(data) = event.data.filter(|data| !data.trim().is_empty()) else {
+                continue;
+            };
+            self.tap_incoming(data.as_bytes());
+            let message: Value = serde_json::from_str(&data).map_err(|e| {
+                self.protocol(
+                    method,
+                    &format!("the response stream carried an event that is not JSON: {e}"),
+                )
+            })?;
+            if message.get("method").is_some() {
+                self.notification(&message, waiting, extras, side);
+            } else if let Some(answer) = self.parse_answer(method, id, message)? {
+                return Ok(answer);
+            }
+        }
+    }
+
+    /// The answer to `id` in `message`; `None` when `message` is not a response.
+    fn parse_answer(
+        &self,
+        method: &'static str,
+        id: u64,
+        message: Value,
+    ) -> Result<Option<Answer>, ClientError> {
+        let Value::Object(mut message) = message else {
+            return Err(self.protocol(
+                method,
+                "the server sent a JSON-RPC message that is not an object",
+            ));
+        };
+        if message.contains_key("method") {
+            return Ok(None);
+        }
+        let answered = message.get("id");
+        // An error about a request the server could not read may come without its id.
+        let error_without_id =
+            matches!(answered, None | Some(Value::Null)) && message.contains_key("error");
+        if answered.and_then(Value::as_u64) != Some(id) && !error_without_id {
+            return Err(self.protocol(
+                method,
+                &format!(
+                    "the server answered request {} where {id} was sent",
+                    answered
+                        .map(Value::to_string)
+                        .unwrap_or_else(|| "(no id)".to_owned())
+                ),
+            ));
+        }
+        if let Some(result) = message.remove("result") {
+            return Ok(Some(Answer::Result(result)));
+        }
+        let Some(Value::Object(mut error)) = message.remove("error") else {
+            return Err(self.protocol(method, "the answer has neither a result nor an error"));
+        };
+        let Some(code) = error.get("code").and_then(Value::as_i64) else {
+            return Err(self.protocol(method, "the error answer has no integer code"));
+        };
+        let message = match error.remove("message") {
+            Some(Value::String(message)) => message,
+            _ => String::new(),
+        };
+        Ok(Some(Answer::Error {
+            code,
+            message,
+            data: error.remove("data"),
+        }))
+    }
+
+    /// A notification on a response stream: progress and logs reach the call's caller.
+    fn notification(
+        &self,
+        message: &Value,
+        waiting: &mut Waiting,
+        extras: &Extras,
+        side: &ClientSide,
+    ) {
+        let params = message.get("params");
+        match message.get("method").and_then(Value::as_str) {
+            Some("notifications/progress") => {
+                waiting.progressed();
+                let Some(params) = params else { return };
+                let Some(progress) = params.get("progress").and_then(Value::as_f64) else {
+                    return;
+                };
+                if let Some(sender) = &extras.progress {
+                    let _ = sender.try_send(Progress {
+                        progress,
+                        total: params.get("total").and_then(Value::as_f64),
+                        message: params
+                            .get("message")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                    });
+                }
+            }
+            Some("notifications/message") => {
+                let Some(params) = params else { return };
+                let log = LogMessage {
+                    level: params
+                        .get("level")
+                        .and_then(Value::as_str)
+                        .unwrap_or("info")
+                        .to_owned(),
+                    logger: params
+                        .get("logger")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    data: params.get("data").cloned().unwrap_or(Value::Null),
+                };
+                match &extras.relay {
+                    Some(relay) => relay.log(log),
+                    None => side.emit(ServerEvent::Log(log)),
+                }
+            }
+            other => {
+                tracing::debug!(server = %self.server, method = ?other, "ignoring a message on a response stream");
+            }
+        }
+    }
+
+    fn tap_incoming(&self, json: &[u8]) {
+        if let Some((server, tap)) = &self.tap {
+            tap.message(
+                server,
+                Direction::Incoming,
+                std::str::from_utf8(json).unwrap_or_default(),
+            );
+        }
+    }
+
+    fn protocol(&self, method: &'static str, detail: &str) -> ClientError {
+        ClientError::Protocol {
+            server: self.server.clone(),
+            method,
+            detail: detail.to_owned(),
+        }
+    }
+
+    fn lost(&self, method: &'static str, error: &reqwest::Error) -> ClientError {
+        ClientError::ConnectionLost {
+            server: self.server.clone(),
+            method,
+            diagnostics: format!(": {}", super::error_chain(error)),
+        }
+    }
+}
+
+/// The waiting rules of one request as it runs.
+struct Waiting {
+    limits: Limits,
+    /// When the call must end, progress or not.
+    hard: Option<Instant>,
+    /// When the call ends without an answer or progress.
+    deadline: Instant,
+}
+
+impl Waiting {
+    fn progressed(&mut self) {
+        if self.limits.max_duration.is_some() {
+            self.deadline = Instant::now() + self.limits.timeout;
+        }
+    }
+
+    /// `future`, unless the time allowed runs out first.
+    async fn within<F: Future>(
+        &self,
+        method: &'static str,
+        server: &ServerName,
+        future: F,
+    ) -> Result<F::Output, ClientError> {
+        let (until, after) = match (self.hard, self.limits.max_duration) {
+            (Some(hard), Some(max)) if hard < self.deadline => (hard, max),
+            _ => (self.deadline, self.limits.timeout),
+        };
+        tokio::time::timeout_at(until, future)
+            .await
+            .map_err(|_| ClientError::RequestTimeout {
+                server: server.clone(),
+                method,
+                after,
+            })
+    }
+}
+
+enum ReadError {
+    Read(reqwest::Error),
+    TooLarge,
+}
+
+/// A response body, refused past [`MAX_JSON_RESPONSE_BYTES`].
+async fn read_limited(mut response: reqwest::Response) -> Result<Bytes, ReadError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_JSON_RESPONSE_BYTES as u64)
+    {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Read)? {
+        if body.len() + chunk.len() > MAX_JSON_RESPONSE_BYTES {
+            return Err(ReadError::TooLarge);
+        }
+        if body.is_empty() && response.content_length() == Some(chunk.len() as u64) {
+            // The whole body in one chunk: no copy.
+            return Ok(chunk);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// The `x-mcp-header` annotations of a tool's input schema, reached from its root through
+/// `properties` alone (SEP-2243). A header name that is not a string is skipped.
+fn param_header_annotations(schema: &Value) -> Vec<ParamHeader> {
+    fn walk(properties: Option<&Value>, path: &mut Vec<String>, out: &mut Vec<ParamHeader>) {
+        let Some(Value::Object(properties)) = properties else {
+            return;
+        };
+        for (name, property) in properties {
+            path.push(name.clone());
+            if let Some(Value::String(header)) = property.get("x-mcp-header")
+                && !header.is_empty()
+            {
+                out.push((path.clone(), header.clone()));
+            }
+            walk(property.get("properties"), path, out);
+            path.pop();
+        }
+    }
+    let mut out = Vec::new();
+    walk(schema.get("properties"), &mut Vec::new(), &mut out);
+    out
+}
+
+/// A header value as SEP-2243 sends it: the text itself, or `=?base64?…?=` when the text has
+/// characters a header cannot carry (control or non-ASCII characters, spaces at either end) or
+/// would read as that form itself.
+fn encode_header_value(text: &str) -> String {
+    let needs_base64 = text.starts_with([' ', '\t'])
+        || text.ends_with([' ', '\t'])
+        || text.chars().any(|c| !(' '..='~').contains(&c))
+        || (text.starts_with(BASE64_PREFIX) && text.ends_with(BASE64_SUFFIX));
+    if needs_base64 {
+        use base64::Engine as _;
+        format!(
+            "{BASE64_PREFIX}{}{BASE64_SUFFIX}",
+            base64::engine::general_purpose::STANDARD.encode(text)
+        )
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn header_values_are_sent_plain_when_they_can_be() {
+        assert_eq!(encode_header_value("us-west1"), "us-west1");
+        assert_eq!(encode_header_value(""), "");
+        assert_eq!(encode_header_value("a b"), "a b");
+        // Base64 of the UTF-8 text.
+        assert_eq!(encode_header_value("café"), "=?base64?Y2Fmw6k=?=");
+        assert_eq!(encode_header_value(" padded"), "=?base64?IHBhZGRlZA==?=");
+        assert_eq!(
+            encode_header_value("line\nbreak"),
+            "=?base64?bGluZQpicmVhaw==?="
+        );
+        // A value that looks encoded is encoded, so it is not decoded by mistake.
+        assert_eq!(
+            encode_header_value("=?base64?eA==?="),
+            "=?base64?PT9iYXNlNjQ/ZUE9PT89?="
+        );
+    }
+
+    #[test]
+    fn annotations_are_found_along_properties_chains_only() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "region": {"type": "string", "x-mcp-header": "Region"},
+                "nested": {
+                    "type": "object",
+                    "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"}}
+                },
+                "items": {"type": "array", "items": {"type": "string", "x-mcp-header": "Item"}},
+                "empty": {"type": "string", "x-mcp-header": ""},
+                "wrong": {"type": "string", "x-mcp-header": 7}
+            }
+        });
+        let mut found = param_header_annotations(&schema);
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    vec!["nested".to_owned(), "tenant".to_owned()],
+                    "Tenant".to_owned()
+                ),
+                (vec!["region".to_owned()], "Region".to_owned()),
+            ]
+        );
+    }
+}

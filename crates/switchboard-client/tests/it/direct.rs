@@ -1,0 +1,440 @@
+//! The direct path of a 2026-07-28 Streamable HTTP server's calls (`connection/direct.rs`),
+//! against a scripted server on loopback that answers `server/discover` and `tools/list` as
+//! the revision says and each tool its own way: well, badly, slowly or not at all.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use switchboard_client::{
+    CallOptions, ClientError, ConnectOptions, Connection, EraPreference,
+    model::{Direction, Era, ServerEvent},
+};
+use switchboard_config::{ServerEntry, Transport};
+use tokio::sync::mpsc;
+
+use crate::{name, tap};
+
+/// What the scripted server saw: the `Mcp-*` headers of each call, and calls whose
+/// response was dropped before it was finished (the client went away).
+#[derive(Default)]
+struct Seen {
+    heads: Mutex<Vec<HeaderMap>>,
+    abandoned: Mutex<Vec<String>>,
+}
+
+/// Records an abandoned call when dropped before [`Finished::done`].
+struct Finished {
+    tool: String,
+    seen: Arc<Seen>,
+    done: bool,
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        if !self.done {
+            self.seen.abandoned.lock().unwrap().push(self.tool.clone());
+        }
+    }
+}
+
+fn json_response(status: StatusCode, message: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        message.to_string(),
+    )
+        .into_response()
+}
+
+fn sse(events: Vec<(Duration, Value)>) -> Response {
+    let stream = futures::stream::iter(events).then(|(pause, message)| async move {
+        tokio::time::sleep(pause).await;
+        Ok::<_, std::io::Error>(Bytes::from(format!("data: {message}\n\n")))
+    });
+    (
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+async fn handle(seen: Arc<Seen>, headers: HeaderMap, body: Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap();
+    let id = request["id"].clone();
+    let answer = |mut result: Value| {
+        result["resultType"] = json!("complete");
+        json!({"jsonrpc": "2.0", "id": id, "result": result})
+    };
+    match request["method"].as_str().unwrap_or_default() {
+        "server/discover" => json_response(
+            StatusCode::OK,
+            answer(json!({
+                "supportedVersions": ["2026-07-28"],
+                "ttlMs": 0,
+                "cacheScope": "private",
+                "capabilities": {"tools": {}, "logging": {}},
+                "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "scripted", "version": "1"}}
+            })),
+        ),
+        "tools/list" => json_response(
+            StatusCode::OK,
+            answer(json!({"tools": [{
+                "name": "headers",
+                "inputSchema": {"type": "object", "properties": {
+                    "region": {"type": "string", "x-mcp-header": "Region"},
+                    "place": {"type": "object", "properties": {
+                        "city": {"type": "string", "x-mcp-header": "City"}
+                    }},
+                    "note": {"type": "string"}
+                }}
+            }]})),
+        ),
+        "tools/call" => {
+            let tool = request["params"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let token = request["params"]["_meta"]["progressToken"].clone();
+            let progress = |n: u32| {
+                json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                       "params": {"progressToken": token, "progress": n, "total": 2}})
+            };
+            let mut finished = Finished {
+                tool: tool.clone(),
+                seen: seen.clone(),
+                done: false,
+            };
+            let response = match tool.as_str() {
+                "headers" => {
+                    seen.heads.lock().unwrap().push(headers);
+                    json_response(StatusCode::OK, answer(json!({"content": []})))
+                }
+                "slow-with-progress" => {
+                    let step = Duration::from_millis(250);
+                    let log = json!({"jsonrpc": "2.0", "method": "notifications/message",
+                        "params": {"level": "info", "logger": "scripted", "data": "halfway"}});
+                    sse(vec![
+                        (Duration::ZERO, progress(1)),
+                        (step, log),
+                        (Duration::ZERO, progress(2)),
+                        (
+                            step,
+                            answer(json!({"content": [{"type": "text", "text": "done"}]})),
+                        ),
+                    ])
+                }
+                "silent" => {
+                    // Never answers: only the client's timeout ends the call.
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    json_response(StatusCode::OK, answer(json!({"content": []})))
+                }
+                "hang-up" => sse(vec![(Duration::ZERO, progress(1))]),
+                "dies" => {
+                    let stream = futures::stream::iter([
+                        Ok(Bytes::from(format!("data: {}\n\n", progress(1)))),
+                        Err(std::io::Error::other("the process died")),
+                    ]);
+                    (
+                        [(header::CONTENT_TYPE, "text/event-stream")],
+                        Body::from_stream(stream),
+                    )
+                        .into_response()
+                }
+                "wrong-id" => json_response(
+                    StatusCode::OK,
+                    json!({"jsonrpc": "2.0", "id": 7, "result": {"content": []}}),
+                ),
+                "not-json" => (StatusCode::OK, "hello").into_response(),
+                "bad-event" => (
+                    [(header::CONTENT_TYPE, "text/event-stream")],
+                    "data: {not json\n\n",
+                )
+                    .into_response(),
+                "huge" => {
+                    let text = "x".repeat(17 * 1024 * 1024);
+                    json_response(
+                        StatusCode::OK,
+                        answer(json!({"content": [{"type": "text", "text": text}]})),
+                    )
+                }
+                "refused" => json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({"jsonrpc": "2.0", "id": id, "error": {
+                        "code": -32602, "message": "no such tool", "data": {"tool": "refused"}}}),
+                ),
+                "overloaded" => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::CONTENT_TYPE, "text/plain")],
+                    "try later",
+                )
+                    .into_response(),
+                _ => json_response(StatusCode::OK, answer(json!({"content": []}))),
+            };
+            finished.done = true;
+            response
+        }
+        _ => json_response(
+            StatusCode::OK,
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "unknown"}}),
+        ),
+    }
+}
+
+async fn scripted() -> (ServerEntry, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let state = seen.clone();
+    let app = Router::new().route(
+        "/mcp",
+        post(move |headers: HeaderMap, body: Bytes| handle(state.clone(), headers, body)),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let entry = ServerEntry::new(
+        name("scripted"),
+        Transport::StreamableHttp {
+            url: url.parse().unwrap(),
+            headers: Default::default(),
+        },
+    );
+    (entry, seen)
+}
+
+async fn connect(entry: &ServerEntry) -> Connection {
+    let options = ConnectOptions {
+        era: EraPreference::Modern,
+        connect_timeout: Duration::from_secs(5),
+        ..ConnectOptions::default()
+    };
+    let connection = Connection::connect(entry, &options).await.unwrap();
+    assert_eq!(connection.description().era, Era::Modern);
+    connection
+}
+
+fn quick_call() -> CallOptions {
+    CallOptions {
+        timeout: Duration::from_secs(5),
+        ..CallOptions::default()
+    }
+}
+
+async fn call(
+    connection: &Connection,
+    tool: &str,
+    options: CallOptions,
+) -> Result<Value, ClientError> {
+    connection
+        .call_tool(tool, Some(serde_json::Map::new()), options)
+        .await
+        .map(|result| result.raw)
+}
+
+#[tokio::test]
+async fn calls_carry_the_revisions_headers_and_annotated_arguments() {
+    let (entry, seen) = scripted().await;
+    let connection = connect(&entry).await;
+    connection.list_tools(Duration::from_secs(5)).await.unwrap();
+    let arguments =
+        json!({"region": "eu-west", "place": {"city": "Zürich"}, "note": "not a header"});
+    connection
+        .call_tool("headers", arguments.as_object().cloned(), quick_call())
+        .await
+        .unwrap();
+    let heads = seen.heads.lock().unwrap();
+    let head = heads.last().unwrap();
+    let get = |name: &str| head.get(name).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(get("mcp-protocol-version").as_deref(), Some("2026-07-28"));
+    assert_eq!(get("mcp-method").as_deref(), Some("tools/call"));
+    assert_eq!(get("mcp-name").as_deref(), Some("headers"));
+    assert_eq!(get("mcp-param-region").as_deref(), Some("eu-west"));
+    // Not ASCII: sent as Base64 of its UTF-8 text.
+    assert_eq!(
+        get("mcp-param-city").as_deref(),
+        Some("=?base64?WsO8cmljaA==?=")
+    );
+    assert!(
+        !head.keys().any(|name| name.as_str() == "mcp-param-note"),
+        "only annotated arguments become headers: {head:?}"
+    );
+}
+
+#[tokio::test]
+async fn progress_restarts_the_timeout_and_progress_and_logs_reach_the_caller() {
+    let (entry, _seen) = scripted().await;
+    let connection = connect(&entry).await;
+    let mut events = connection.take_events().unwrap();
+    let (progress, mut updates) = mpsc::channel(8);
+    // The answer comes 500 ms after the request, but never 400 ms after the last progress.
+    let options = CallOptions {
+        timeout: Duration::from_millis(400),
+        max_duration: Duration::from_secs(5),
+        progress: Some(progress),
+        ..CallOptions::default()
+    };
+    let result = call(&connection, "slow-with-progress", options)
+        .await
+        .unwrap();
+    assert_eq!(result["content"][0]["text"], "done");
+    let first = updates.recv().await.unwrap();
+    let second = updates.recv().await.unwrap();
+    assert_eq!((first.progress, second.progress), (1.0, 2.0));
+    assert_eq!(second.total, Some(2.0));
+    let event = tokio::time::timeout(Duration::from_secs(2), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let ServerEvent::Log(log) = event else {
+        panic!("expected the server's log, got {event:?}");
+    };
+    assert_eq!((log.level.as_str(), log.data), ("info", json!("halfway")));
+}
+
+#[tokio::test]
+async fn a_call_that_is_not_answered_times_out_and_is_cancelled_at_the_server() {
+    let (entry, seen) = scripted().await;
+    let connection = connect(&entry).await;
+    let options = CallOptions {
+        timeout: Duration::from_millis(300),
+        ..CallOptions::default()
+    };
+    let error = call(&connection, "silent", options).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ClientError::RequestTimeout {
+                method: "tools/call",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // Closing the request's stream is this revision's cancellation over HTTP.
+    for _ in 0..50 {
+        if seen
+            .abandoned
+            .lock()
+            .unwrap()
+            .contains(&"silent".to_owned())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        seen.abandoned
+            .lock()
+            .unwrap()
+            .contains(&"silent".to_owned())
+    );
+    // The hard limit ends a call that keeps sending progress but never answers.
+    let options = CallOptions {
+        timeout: Duration::from_secs(5),
+        max_duration: Duration::from_millis(300),
+        ..CallOptions::default()
+    };
+    let error = call(&connection, "silent", options).await.unwrap_err();
+    assert!(
+        matches!(error, ClientError::RequestTimeout { after, .. } if after == Duration::from_millis(300)),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_hangs_up_or_dies_mid_call_loses_the_call() {
+    let (entry, _seen) = scripted().await;
+    let connection = connect(&entry).await;
+    for tool in ["hang-up", "dies"] {
+        let error = call(&connection, tool, quick_call()).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ClientError::ConnectionLost {
+                    method: "tools/call",
+                    ..
+                }
+            ),
+            "{tool}: {error:?}"
+        );
+    }
+    // The connection still works.
+    call(&connection, "fine", quick_call()).await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_answers_get_precise_errors() {
+    let (entry, _seen) = scripted().await;
+    let connection = connect(&entry).await;
+    let cases = [
+        ("wrong-id", "answered request 7"),
+        ("not-json", "without a JSON-RPC answer: hello"),
+        ("bad-event", "an event that is not JSON"),
+        ("huge", "larger than 16777216 bytes"),
+        ("overloaded", "HTTP 503 Service Unavailable: try later"),
+    ];
+    for (tool, expected) in cases {
+        let error = call(&connection, tool, quick_call()).await.unwrap_err();
+        let ClientError::Protocol { detail, .. } = &error else {
+            panic!("{tool}: expected a protocol error, got {error:?}");
+        };
+        assert!(detail.contains(expected), "{tool}: {detail}");
+    }
+    // A JSON-RPC error with an HTTP error status is the server's error, data and all.
+    let error = call(&connection, "refused", quick_call())
+        .await
+        .unwrap_err();
+    let ClientError::Rpc {
+        code,
+        message,
+        data,
+        ..
+    } = error
+    else {
+        panic!("expected the server's error, got {error:?}");
+    };
+    assert_eq!((code, message.as_str()), (-32602, "no such tool"));
+    assert_eq!(data.as_deref(), Some(&json!({"tool": "refused"})));
+    call(&connection, "fine", quick_call()).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_wire_tap_sees_calls_on_the_direct_path() {
+    let (entry, _seen) = scripted().await;
+    let recording = tap();
+    let options = ConnectOptions {
+        era: EraPreference::Modern,
+        connect_timeout: Duration::from_secs(5),
+        tap: Some(recording.clone()),
+        ..ConnectOptions::default()
+    };
+    let connection = Connection::connect(&entry, &options).await.unwrap();
+    call(&connection, "fine", quick_call()).await.unwrap();
+    let lines = recording.lines.lock().unwrap();
+    let sent = lines
+        .iter()
+        .find(|(_, direction, json)| {
+            *direction == Direction::Outgoing && json.contains("tools/call")
+        })
+        .expect("the call was tapped");
+    let sent: Value = serde_json::from_str(&sent.2).unwrap();
+    let answered = lines
+        .iter()
+        .filter(|(_, direction, _)| *direction == Direction::Incoming)
+        .filter_map(|(_, _, json)| serde_json::from_str::<Value>(json).ok())
+        .any(|answer| answer["id"] == sent["id"] && answer.get("result").is_some());
+    assert!(answered, "the answer was tapped: {lines:?}");
+    assert_eq!(
+        sent["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"],
+        "2026-07-28"
+    );
+}
