@@ -246,8 +246,7 @@ impl Inner {
             return Some(tool);
         }
         let server = self.unprefixed.as_ref()?;
-        let (tools, _) = self.host.tools(Some(server.as_str())).await.ok()?;
-        tools.into_iter().find(|tool| tool.tool.name == name)
+        self.host.server_tool(server.as_str(), name).await.ok()?
     }
 
     /// The upstream prompt a client means by its public `name`.

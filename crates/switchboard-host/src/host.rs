@@ -712,6 +712,24 @@ impl Host {
         Ok(self.list_of::<Tool>(server).await?.1)
     }
 
+    /// The tool of `server` whose own name is `name`: only that tool is copied out of the
+    /// cached list (a gateway looks one up for every call it forwards).
+    pub async fn server_tool(
+        &self,
+        server: &str,
+        name: &str,
+    ) -> Result<Option<HostTool>, HostError> {
+        let (server, tools) = self.list_of::<Tool>(server).await?;
+        Ok(tools
+            .iter()
+            .find(|tool| tool.name == name)
+            .map(|tool| HostTool {
+                qualified: qualify(&server, &tool.name),
+                server,
+                tool: tool.clone(),
+            }))
+    }
+
     /// Tools of every connected server (or one), with qualified names. Servers whose listing
     /// fails are returned as errors beside the tools that could be listed.
     pub async fn tools(
@@ -755,6 +773,18 @@ impl Host {
         let scope = split_readable(input)
             .map(|(server, _)| server)
             .filter(|server| self.slots.contains_key(*server));
+        // The common case, a qualified name of a server that has the tool: found in that
+        // server's cached list without copying the list.
+        if let Some(server) = scope
+            && let Ok((name, tools)) = self.list_of::<Tool>(server).await
+            && let Some(tool) = tools.iter().find(|t| qualify(&name, &t.name) == input)
+        {
+            return Ok(HostTool {
+                qualified: input.to_owned(),
+                server: name,
+                tool: tool.clone(),
+            });
+        }
         let (tools, _) = self.tools(scope).await?;
         if let Some(found) = tools.iter().find(|t| t.qualified == input) {
             return Ok(found.clone());

@@ -103,3 +103,30 @@ async fn a_misspelt_server_suggests_the_close_one() {
         r#"no server named "alhpa"; did you mean "alpha"?"#
     );
 }
+
+#[tokio::test]
+async fn a_tool_is_found_by_its_own_name_on_one_server() {
+    let host = host_of(&["alpha", "beta"]).await;
+
+    let tool = host.server_tool("beta", "add").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            tool.server.as_str(),
+            tool.tool.name.as_str(),
+            tool.qualified.as_str()
+        ),
+        ("beta", "add", "beta__add")
+    );
+    // The qualified name is not the tool's own name.
+    assert!(
+        host.server_tool("beta", "beta__add")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(host.server_tool("beta", "nope").await.unwrap().is_none());
+    assert!(matches!(
+        host.server_tool("gamma", "add").await,
+        Err(HostError::UnknownServer { .. })
+    ));
+}
