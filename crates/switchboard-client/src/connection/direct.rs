@@ -584,10 +584,9 @@ enum ReadError {
 
 /// A response body, refused past [`MAX_JSON_RESPONSE_BYTES`].
 async fn read_limited(mut response: reqwest::Response) -> Result<Bytes, ReadError> {
-    if response
-        .content_length()
-        .is_some_and(|length| length > MAX_JSON_RESPONSE_BYTES as u64)
-    {
+    // What the headers announced: read before the body, whose size hint shrinks as it is read.
+    let announced = response.content_length();
+    if announced.is_some_and(|length| length > MAX_JSON_RESPONSE_BYTES as u64) {
         return Err(ReadError::TooLarge);
     }
     let mut body = bytes::BytesMut::new();
@@ -595,7 +594,7 @@ async fn read_limited(mut response: reqwest::Response) -> Result<Bytes, ReadErro
         if body.len() + chunk.len() > MAX_JSON_RESPONSE_BYTES {
             return Err(ReadError::TooLarge);
         }
-        if body.is_empty() && response.content_length() == Some(chunk.len() as u64) {
+        if body.is_empty() && announced == Some(chunk.len() as u64) {
             // The whole body in one chunk: no copy.
             return Ok(chunk);
         }

@@ -168,6 +168,20 @@ async fn handle(seen: Arc<Seen>, headers: HeaderMap, body: Bytes) -> Response {
                         answer(json!({"content": [{"type": "text", "text": text}]})),
                     )
                 }
+                "huge-unannounced" => {
+                    // Chunked, with no Content-Length to refuse it by.
+                    let head = format!(
+                        r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":""#
+                    );
+                    let chunks = std::iter::once(Bytes::from(head))
+                        .chain((0..17).map(|_| Bytes::from(vec![b'x'; 1024 * 1024])))
+                        .map(Ok::<_, std::io::Error>);
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        Body::from_stream(futures::stream::iter(chunks)),
+                    )
+                        .into_response()
+                }
                 "refused" => json_response(
                     StatusCode::BAD_REQUEST,
                     json!({"jsonrpc": "2.0", "id": id, "error": {
@@ -380,6 +394,7 @@ async fn malformed_answers_get_precise_errors() {
         ("not-json", "without a JSON-RPC answer: hello"),
         ("bad-event", "an event that is not JSON"),
         ("huge", "larger than 16777216 bytes"),
+        ("huge-unannounced", "larger than 16777216 bytes"),
         ("overloaded", "HTTP 503 Service Unavailable: try later"),
     ];
     for (tool, expected) in cases {
