@@ -882,6 +882,15 @@ impl Connection {
         if let Some(direct) = &self.direct
             && direct::DirectPost::carries(method)
         {
+            // The tool's `Mcp-Param-*` headers come from its listing; a connection that has
+            // not listed it (a new one, or a replica whose host listed through another) lists
+            // the tools first. A failed listing leaves the call to go out as it is.
+            if let ClientRequest::CallToolRequest(call) = &request
+                && !direct.knows_tool(&call.params.name)
+                && let Err(error) = Box::pin(self.list_tools(limits.timeout)).await
+            {
+                tracing::debug!(server = %self.name, %error, "could not list the tools before a call");
+            }
             // Boxed: the HTTP exchange would make every caller's future much larger.
             return Box::pin(direct.request(method, &request, limits, extras, &self.handler)).await;
         }

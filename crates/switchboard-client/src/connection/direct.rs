@@ -47,6 +47,12 @@ use crate::{
 
 /// The largest plain JSON answer read (an SSE answer is bounded per event instead).
 pub(crate) const MAX_JSON_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// The most read of an error answer that is not JSON-RPC, to quote it.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+/// How often an answer stream that ends early is resumed (`GET` with `Last-Event-ID`).
+const MAX_RESUMPTIONS: u32 = 3;
+/// How long the rest of a stream is read after its answer, so its connection can be reused.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_millis(50);
 /// Ids of requests sent on this path start here, apart from the ones rmcp numbers from zero,
 /// so that a log or a wire tap never shows two requests with one id.
 const FIRST_ID: u64 = 1 << 32;
@@ -147,24 +153,30 @@ impl DirectPost {
         let Some(tools) = page.as_array() else {
             return;
         };
-        let mut known = self
-            .param_headers
+        let learned: Vec<(String, Vec<ParamHeader>)> = tools
+            .iter()
+            .filter_map(|tool| {
+                let name = tool.get("name").and_then(Value::as_str)?;
+                let annotations = tool
+                    .get("inputSchema")
+                    .map(param_header_annotations)
+                    .unwrap_or_default();
+                Some((name.to_owned(), annotations))
+            })
+            .collect();
+        self.param_headers
             .write()
-            .unwrap_or_else(|e| e.into_inner());
-        for tool in tools {
-            let Some(name) = tool.get("name").and_then(Value::as_str) else {
-                continue;
-            };
-            let annotations = tool
-                .get("inputSchema")
-                .map(param_header_annotations)
-                .unwrap_or_default();
-            if annotations.is_empty() {
-                known.remove(name);
-            } else {
-                known.insert(name.to_owned(), annotations);
-            }
-        }
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(learned);
+    }
+
+    /// Whether this connection has listed the tool `name`, so it knows its headers. The host
+    /// lists a server's tools once for all its replicas, and a new connection starts empty.
+    pub(crate) fn knows_tool(&self, name: &str) -> bool {
+        self.param_headers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(name)
     }
 
     /// Send one request and wait for its answer: the result as JSON, or the server's error.
@@ -188,8 +200,8 @@ impl DirectPost {
         let started = Instant::now();
         let mut waiting = Waiting {
             limits,
-            hard: limits.max_duration.map(|max| started + max),
-            deadline: started + limits.timeout,
+            hard: limits.max_duration.map(|max| later(started, max)),
+            deadline: later(started, limits.timeout),
         };
         let mut post = self
             .http
@@ -332,11 +344,17 @@ impl DirectPost {
                 &format!("the server answered HTTP {status} to a request, with no result"),
             ));
         }
+        let limit = if status.is_success() || content_type == "application/json" {
+            MAX_JSON_RESPONSE_BYTES
+        } else {
+            MAX_ERROR_BODY_BYTES
+        };
         let body = waiting
-            .within(method, &self.server, read_limited(response))
+            .within(method, &self.server, read_limited(response, limit))
             .await?
             .map_err(|error| match error {
                 ReadError::Read(error) => self.lost(method, &error),
+                ReadError::TooLarge if !status.is_success() => self.refused(method, status, ""),
                 ReadError::TooLarge => self.protocol(
                     method,
                     &format!("the answer is larger than {MAX_JSON_RESPONSE_BYTES} bytes"),
@@ -351,17 +369,46 @@ impl DirectPost {
             }
         }
         let excerpt: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-        Err(self.protocol(
-            method,
-            &if status.is_success() {
-                format!("the server answered HTTP {status} without a JSON-RPC answer: {excerpt}")
-            } else {
-                format!("the server answered HTTP {status}: {excerpt}")
-            },
-        ))
+        if status.is_success() {
+            return Err(self.protocol(
+                method,
+                &format!("the server answered HTTP {status} without a JSON-RPC answer: {excerpt}"),
+            ));
+        }
+        Err(self.refused(method, status, &excerpt))
     }
 
-    /// Read an SSE answer to its end: the response to `id` ends it.
+    /// An HTTP refusal without a JSON-RPC error, classed as rmcp's transport would class it:
+    /// 401 and 403 are authorization; 408, 429 and server errors mean the server cannot
+    /// serve now (they count against its health, and idempotent calls are retried); the
+    /// rest is a protocol error.
+    fn refused(&self, method: &'static str, status: StatusCode, excerpt: &str) -> ClientError {
+        let said = if excerpt.is_empty() {
+            String::new()
+        } else {
+            format!(": {excerpt}")
+        };
+        let unavailable = status.is_server_error()
+            || matches!(
+                status,
+                StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS
+            );
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ClientError::Authorization {
+                server: self.server.clone(),
+                reason: format!("the server answered HTTP {status}{said}"),
+            },
+            _ if unavailable => ClientError::ConnectionLost {
+                server: self.server.clone(),
+                method,
+                diagnostics: format!(": the server answered HTTP {status}{said}"),
+            },
+            _ => self.protocol(method, &format!("the server answered HTTP {status}{said}")),
+        }
+    }
+
+    /// Read an SSE answer to its end: the response to `id` ends it. A stream that ends early
+    /// after events with ids is resumed from the last of them, as the transport allows.
     async fn stream(
         &self,
         method: &'static str,
@@ -372,42 +419,107 @@ impl DirectPost {
         side: &ClientSide,
     ) -> Result<Answer, ClientError> {
         let mut events = crate::sse::events(response);
+        let mut last_event_id: Option<String> = None;
+        let mut retry: Option<std::time::Duration> = None;
+        let mut resumptions = 0;
         loop {
-            let event = match waiting.within(method, &self.server, events.next()).await? {
-                None => {
-                    return Err(ClientError::ConnectionLost {
-                        server: self.server.clone(),
-                        method,
-                        diagnostics: ": the server ended the response stream without answering"
-                            .to_owned(),
-                    });
+            let ended = match waiting.within(method, &self.server, events.next()).await? {
+                None => ": the server ended the response stream without answering".to_owned(),
+                Some(Err(error)) => format!(": reading the response stream failed: {error}"),
+                Some(Ok(event)) => {
+                    if let Some(event_id) = event.id.filter(|event_id| !event_id.is_empty()) {
+                        last_event_id = Some(event_id);
+                    }
+                    if let Some(millis) = event.retry {
+                        retry = Some(std::time::Duration::from_millis(millis));
+                    }
+                    // Priming events, comments and events of other types carry no message.
+                    let is_message = event.event.as_deref().is_none_or(|kind| kind == "message");
+                    let Some(data) = event
+                        .data
+                        .filter(|data| is_message && !data.trim().is_empty())
+                    else {
+                        continue;
+                    };
+                    let Ok(message) = serde_json::from_str::<Value>(&data) else {
+                        if let Some((server, tap)) = &self.tap {
+                            tap.garbage(server, &data);
+                        }
+                        tracing::debug!(server = %self.server, "skipping an event that is not JSON on a response stream");
+                        continue;
+                    };
+                    self.tap_incoming(data.as_bytes());
+                    if message.get("method").is_some() {
+                        self.notification((method, id), &message, waiting, extras, side)?;
+                        continue;
+                    }
+                    if let Some(answer) = self.parse_answer(method, id, message)? {
+                        // Read what is left, so the connection goes back to the pool.
+                        tokio::spawn(async move {
+                            let _ = tokio::time::timeout(DRAIN_TIME, async {
+                                while events.next().await.is_some() {}
+                            })
+                            .await;
+                        });
+                        return Ok(answer);
+                    }
+                    continue;
                 }
-                Some(Err(error)) => {
-                    return Err(ClientError::ConnectionLost {
-                        server: self.server.clone(),
-                        method,
-                        diagnostics: format!(": reading the response stream failed: {error}"),
-                    });
-                }
-                Some(Ok(event)) => event,
             };
-            // Priming events and comments carry no data.
-            let Some(data) = event.data.filter(|data| !data.trim().is_empty()) else {
-                continue;
-            };
-            self.tap_incoming(data.as_bytes());
-            let message: Value = serde_json::from_str(&data).map_err(|e| {
-                self.protocol(
+            let Some(from) = last_event_id
+                .clone()
+                .filter(|_| resumptions < MAX_RESUMPTIONS)
+            else {
+                return Err(ClientError::ConnectionLost {
+                    server: self.server.clone(),
                     method,
-                    &format!("the response stream carried an event that is not JSON: {e}"),
-                )
-            })?;
-            if message.get("method").is_some() {
-                self.notification(&message, waiting, extras, side);
-            } else if let Some(answer) = self.parse_answer(method, id, message)? {
-                return Ok(answer);
+                    diagnostics: ended,
+                });
+            };
+            resumptions += 1;
+            if let Some(pause) = retry {
+                waiting
+                    .within(method, &self.server, tokio::time::sleep(pause))
+                    .await?;
             }
+            events = waiting
+                .within(method, &self.server, self.resume(method, &from))
+                .await??;
         }
+    }
+
+    /// Reopen a request's answer stream after the event `from` (`GET` with `Last-Event-ID`).
+    async fn resume(
+        &self,
+        method: &'static str,
+        from: &str,
+    ) -> Result<crate::sse::Events, ClientError> {
+        tracing::debug!(server = %self.server, method, from, "resuming an answer stream");
+        let response = self
+            .http
+            .get(self.url.clone())
+            .header(header::ACCEPT, "text/event-stream")
+            .header(PROTOCOL_VERSION_HEADER, self.protocol_version.clone())
+            .header("last-event-id", from)
+            .send()
+            .await
+            .map_err(|error| self.lost(method, &error))?;
+        let status = response.status();
+        let is_stream = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        if !status.is_success() || !is_stream {
+            return Err(ClientError::ConnectionLost {
+                server: self.server.clone(),
+                method,
+                diagnostics: format!(
+                    ": the answer stream ended early and could not be resumed (HTTP {status})"
+                ),
+            });
+        }
+        Ok(crate::sse::events(response))
     }
 
     /// The answer to `id` in `message`; `None` when `message` is not a response.
@@ -430,7 +542,12 @@ impl DirectPost {
         // An error about a request the server could not read may come without its id.
         let error_without_id =
             matches!(answered, None | Some(Value::Null)) && message.contains_key("error");
-        if answered.and_then(Value::as_u64) != Some(id) && !error_without_id {
+        let matches = match answered {
+            Some(Value::Number(number)) => number.as_u64() == Some(id),
+            Some(Value::String(text)) => text.parse::<u64>().ok() == Some(id),
+            _ => false,
+        };
+        if !matches && !error_without_id {
             return Err(self.protocol(
                 method,
                 &format!(
@@ -461,21 +578,43 @@ impl DirectPost {
         }))
     }
 
-    /// A notification on a response stream: progress and logs reach the call's caller.
+    /// A message from the server on a response stream: progress and logs reach the call's
+    /// caller, list changes the connection's events. A request is refused: this revision
+    /// asks for input with `input_required` results, never on the stream.
     fn notification(
         &self,
+        (method, id): (&'static str, u64),
         message: &Value,
         waiting: &mut Waiting,
         extras: &Extras,
         side: &ClientSide,
-    ) {
+    ) -> Result<(), ClientError> {
         let params = message.get("params");
-        match message.get("method").and_then(Value::as_str) {
+        let sent = message.get("method").and_then(Value::as_str);
+        if message.get("id").is_some() {
+            return Err(self.protocol(
+                method,
+                &format!(
+                    "the server sent a request ({}) on the answer stream, which this revision does not allow",
+                    sent.unwrap_or("without a method")
+                ),
+            ));
+        }
+        match sent {
             Some("notifications/progress") => {
+                let Some(params) = params else {
+                    return Ok(());
+                };
+                // Only this request's progress restarts its timeout.
+                let token = params.get("progressToken");
+                let ours = token.and_then(Value::as_u64) == Some(id)
+                    || token.and_then(Value::as_str).and_then(|t| t.parse().ok()) == Some(id);
+                if !ours {
+                    return Ok(());
+                }
                 waiting.progressed();
-                let Some(params) = params else { return };
                 let Some(progress) = params.get("progress").and_then(Value::as_f64) else {
-                    return;
+                    return Ok(());
                 };
                 if let Some(sender) = &extras.progress {
                     let _ = sender.try_send(Progress {
@@ -489,7 +628,9 @@ impl DirectPost {
                 }
             }
             Some("notifications/message") => {
-                let Some(params) = params else { return };
+                let Some(params) = params else {
+                    return Ok(());
+                };
                 let log = LogMessage {
                     level: params
                         .get("level")
@@ -507,10 +648,16 @@ impl DirectPost {
                     None => side.emit(ServerEvent::Log(log)),
                 }
             }
+            Some("notifications/tools/list_changed") => side.emit(ServerEvent::ToolsChanged),
+            Some("notifications/prompts/list_changed") => side.emit(ServerEvent::PromptsChanged),
+            Some("notifications/resources/list_changed") => {
+                side.emit(ServerEvent::ResourcesChanged)
+            }
             other => {
                 tracing::debug!(server = %self.server, method = ?other, "ignoring a message on a response stream");
             }
         }
+        Ok(())
     }
 
     fn tap_incoming(&self, json: &[u8]) {
@@ -552,7 +699,7 @@ struct Waiting {
 impl Waiting {
     fn progressed(&mut self) {
         if self.limits.max_duration.is_some() {
-            self.deadline = Instant::now() + self.limits.timeout;
+            self.deadline = later(Instant::now(), self.limits.timeout);
         }
     }
 
@@ -577,21 +724,27 @@ impl Waiting {
     }
 }
 
+/// `from + wait`, or a time that never comes when that is past what a clock can hold.
+fn later(from: Instant, wait: std::time::Duration) -> Instant {
+    from.checked_add(wait)
+        .unwrap_or_else(|| from + std::time::Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 enum ReadError {
     Read(reqwest::Error),
     TooLarge,
 }
 
-/// A response body, refused past [`MAX_JSON_RESPONSE_BYTES`].
-async fn read_limited(mut response: reqwest::Response) -> Result<Bytes, ReadError> {
+/// A response body, refused past `limit` bytes.
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Bytes, ReadError> {
     // What the headers announced: read before the body, whose size hint shrinks as it is read.
     let announced = response.content_length();
-    if announced.is_some_and(|length| length > MAX_JSON_RESPONSE_BYTES as u64) {
+    if announced.is_some_and(|length| length > limit as u64) {
         return Err(ReadError::TooLarge);
     }
     let mut body = bytes::BytesMut::new();
     while let Some(chunk) = response.chunk().await.map_err(ReadError::Read)? {
-        if body.len() + chunk.len() > MAX_JSON_RESPONSE_BYTES {
+        if body.len() + chunk.len() > limit {
             return Err(ReadError::TooLarge);
         }
         if body.is_empty() && announced == Some(chunk.len() as u64) {

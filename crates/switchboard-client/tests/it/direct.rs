@@ -31,6 +31,8 @@ use crate::{name, tap};
 struct Seen {
     heads: Mutex<Vec<HeaderMap>>,
     abandoned: Mutex<Vec<String>>,
+    /// The id of the call whose answer stream broke off, for its resumption.
+    resumable: Mutex<Option<Value>>,
 }
 
 /// Records an abandoned call when dropped before [`Finished::done`].
@@ -156,6 +158,30 @@ async fn handle(seen: Arc<Seen>, headers: HeaderMap, body: Bytes) -> Response {
                     json!({"jsonrpc": "2.0", "id": 7, "result": {"content": []}}),
                 ),
                 "not-json" => (StatusCode::OK, "hello").into_response(),
+                "resumable" => {
+                    // An id on every event, then the stream breaks off before the answer.
+                    *seen.resumable.lock().unwrap() = Some(id.clone());
+                    let body = format!("id: e1\nretry: 10\ndata: \n\nid: e2\ndata: {}\n\n", progress(1));
+                    ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+                }
+                "asks" => sse(vec![(
+                    Duration::ZERO,
+                    json!({"jsonrpc": "2.0", "id": 99, "method": "roots/list"}),
+                )]),
+                "changes-tools" => sse(vec![
+                    (Duration::ZERO, json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})),
+                    (Duration::ZERO, json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "x"}, "_ignored": true})),
+                    (Duration::ZERO, answer(json!({"content": []}))),
+                ]),
+                "lenient" => (
+                    [(header::CONTENT_TYPE, "text/event-stream")],
+                    format!(
+                        "event: ping\ndata: not json\n\ndata: not json either\n\ndata: {}\n\n",
+                        json!({"jsonrpc": "2.0", "id": id.to_string(), "result": {"resultType": "complete", "content": []}})
+                    ),
+                )
+                    .into_response(),
+                "unauthorized" => (StatusCode::UNAUTHORIZED, "who are you").into_response(),
                 "bad-event" => (
                     [(header::CONTENT_TYPE, "text/event-stream")],
                     "data: {not json\n\n",
@@ -205,12 +231,27 @@ async fn handle(seen: Arc<Seen>, headers: HeaderMap, body: Bytes) -> Response {
     }
 }
 
+/// `GET /mcp` with `Last-Event-ID`: the rest of the answer stream that broke off.
+async fn resume(seen: Arc<Seen>, headers: HeaderMap) -> Response {
+    let from = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let pending = seen.resumable.lock().unwrap().take();
+    match (from, pending) {
+        (Some("e2"), Some(id)) => sse(vec![(
+            Duration::ZERO,
+            json!({"jsonrpc": "2.0", "id": id, "result": {"resultType": "complete",
+                   "content": [{"type": "text", "text": "resumed"}]}}),
+        )]),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 async fn scripted() -> (ServerEntry, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
-    let state = seen.clone();
+    let (posted, resumed) = (seen.clone(), seen.clone());
     let app = Router::new().route(
         "/mcp",
-        post(move |headers: HeaderMap, body: Bytes| handle(state.clone(), headers, body)),
+        post(move |headers: HeaderMap, body: Bytes| handle(posted.clone(), headers, body))
+            .get(move |headers: HeaderMap| resume(resumed.clone(), headers)),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
@@ -257,8 +298,8 @@ async fn call(
 #[tokio::test]
 async fn calls_carry_the_revisions_headers_and_annotated_arguments() {
     let (entry, seen) = scripted().await;
+    // Not listed first: the connection lists the tools itself to learn their headers.
     let connection = connect(&entry).await;
-    connection.list_tools(Duration::from_secs(5)).await.unwrap();
     let arguments =
         json!({"region": "eu-west", "place": {"city": "Zürich"}, "note": "not a header"});
     connection
@@ -392,10 +433,9 @@ async fn malformed_answers_get_precise_errors() {
     let cases = [
         ("wrong-id", "answered request 7"),
         ("not-json", "without a JSON-RPC answer: hello"),
-        ("bad-event", "an event that is not JSON"),
         ("huge", "larger than 16777216 bytes"),
         ("huge-unannounced", "larger than 16777216 bytes"),
-        ("overloaded", "HTTP 503 Service Unavailable: try later"),
+        ("asks", "sent a request (roots/list) on the answer stream"),
     ];
     for (tool, expected) in cases {
         let error = call(&connection, tool, quick_call()).await.unwrap_err();
@@ -419,7 +459,68 @@ async fn malformed_answers_get_precise_errors() {
     };
     assert_eq!((code, message.as_str()), (-32602, "no such tool"));
     assert_eq!(data.as_deref(), Some(&json!({"tool": "refused"})));
+    // An event that is not JSON is skipped, as rmcp does; a stream with nothing else ends
+    // without an answer.
+    let error = call(&connection, "bad-event", quick_call())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ClientError::ConnectionLost { diagnostics, .. } if diagnostics.contains("without answering")),
+        "{error:?}"
+    );
+    // HTTP refusals without a JSON-RPC error are classed as a transport would class them:
+    // unavailable (counts against health, retried when idempotent), or authorization.
+    let error = call(&connection, "overloaded", quick_call())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ClientError::ConnectionLost { diagnostics, .. } if diagnostics.contains("HTTP 503 Service Unavailable: try later")),
+        "{error:?}"
+    );
+    let error = call(&connection, "unauthorized", quick_call())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ClientError::Authorization { reason, .. } if reason.contains("401")),
+        "{error:?}"
+    );
     call(&connection, "fine", quick_call()).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_answer_stream_that_breaks_off_is_resumed_from_its_last_event() {
+    let (entry, seen) = scripted().await;
+    let connection = connect(&entry).await;
+    let result = call(&connection, "resumable", quick_call()).await.unwrap();
+    assert_eq!(result["content"][0]["text"], "resumed");
+    assert!(
+        seen.resumable.lock().unwrap().is_none(),
+        "the stream was resumed"
+    );
+}
+
+#[tokio::test]
+async fn streams_are_read_leniently_and_list_changes_reach_the_connection() {
+    let (entry, _seen) = scripted().await;
+    let connection = connect(&entry).await;
+    let mut events = connection.take_events().unwrap();
+    // Other event types and data that is not JSON are skipped; the id may come as a string.
+    call(&connection, "lenient", quick_call()).await.unwrap();
+    call(&connection, "changes-tools", quick_call())
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(2), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(event, ServerEvent::ToolsChanged), "{event:?}");
+    // A timeout too long for the clock is no panic.
+    let options = CallOptions {
+        timeout: Duration::MAX,
+        max_duration: Duration::MAX,
+        ..CallOptions::default()
+    };
+    call(&connection, "fine", options).await.unwrap();
 }
 
 #[tokio::test]
