@@ -413,7 +413,9 @@ async fn open_session(url: &str) -> reqwest::Response {
 async fn idle_legacy_sessions_end_and_make_room() {
     let server = start_with(HttpConfig {
         max_sessions: 1,
-        session_idle_timeout: Some(Duration::from_millis(150)),
+        // Generous against the pauses below: a loaded machine (CI runs the tests in
+        // parallel on two cores) can stall a request by a good part of 100 ms.
+        session_idle_timeout: Some(Duration::from_millis(600)),
         ..HttpConfig::default()
     })
     .await;
@@ -426,7 +428,7 @@ async fn idle_legacy_sessions_end_and_make_room() {
     let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
     // Used within the idle time, the session lives on, and it fills the only place.
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let used = post(&server.url, list, &[("mcp-session-id", &id)]).await;
         assert_eq!(used.status(), StatusCode::OK);
     }
@@ -435,7 +437,7 @@ async fn idle_legacy_sessions_end_and_make_room() {
         StatusCode::SERVICE_UNAVAILABLE
     );
     // Left idle, it ends: its next request is 404, and a new session takes its place.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
     let stale = post(&server.url, list, &[("mcp-session-id", &id)]).await;
     assert_eq!(stale.status(), StatusCode::NOT_FOUND);
     assert_eq!(open_session(&server.url).await.status(), StatusCode::OK);
