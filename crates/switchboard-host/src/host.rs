@@ -79,6 +79,14 @@ pub struct HostTool {
 }
 
 impl HostTool {
+    fn new(server: ServerName, tool: Tool) -> Self {
+        HostTool {
+            qualified: qualify(&server, &tool.name),
+            server,
+            tool,
+        }
+    }
+
     /// `server/tool`, the form users type.
     pub fn display_name(&self) -> String {
         format!("{}/{}", self.server, self.tool.name)
@@ -723,11 +731,7 @@ impl Host {
         Ok(tools
             .iter()
             .find(|tool| tool.name == name)
-            .map(|tool| HostTool {
-                qualified: qualify(&server, &tool.name),
-                server,
-                tool: tool.clone(),
-            }))
+            .map(|tool| HostTool::new(server, tool.clone())))
     }
 
     /// Tools of every connected server (or one), with qualified names. Servers whose listing
@@ -739,11 +743,7 @@ impl Host {
         let (tools, errors) = self.list_all::<Tool>(server).await?;
         let tools = tools
             .into_iter()
-            .map(|(server, tool)| HostTool {
-                qualified: qualify(&server, &tool.name),
-                server,
-                tool,
-            })
+            .map(|(server, tool)| HostTool::new(server, tool))
             .collect();
         Ok((tools, errors))
     }

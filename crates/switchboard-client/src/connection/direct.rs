@@ -398,11 +398,9 @@ impl DirectPost {
                 server: self.server.clone(),
                 reason: format!("the server answered HTTP {status}{said}"),
             },
-            _ if unavailable => ClientError::ConnectionLost {
-                server: self.server.clone(),
-                method,
-                diagnostics: format!(": the server answered HTTP {status}{said}"),
-            },
+            _ if unavailable => {
+                self.gone(method, format!(": the server answered HTTP {status}{said}"))
+            }
             _ => self.protocol(method, &format!("the server answered HTTP {status}{said}")),
         }
     }
@@ -470,11 +468,7 @@ impl DirectPost {
                 .clone()
                 .filter(|_| resumptions < MAX_RESUMPTIONS)
             else {
-                return Err(ClientError::ConnectionLost {
-                    server: self.server.clone(),
-                    method,
-                    diagnostics: ended,
-                });
+                return Err(self.gone(method, ended));
             };
             resumptions += 1;
             if let Some(pause) = retry {
@@ -511,13 +505,10 @@ impl DirectPost {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
         if !status.is_success() || !is_stream {
-            return Err(ClientError::ConnectionLost {
-                server: self.server.clone(),
+            return Err(self.gone(
                 method,
-                diagnostics: format!(
-                    ": the answer stream ended early and could not be resumed (HTTP {status})"
-                ),
-            });
+                format!(": the answer stream ended early and could not be resumed (HTTP {status})"),
+            ));
         }
         Ok(crate::sse::events(response))
     }
@@ -678,12 +669,17 @@ impl DirectPost {
         }
     }
 
-    fn lost(&self, method: &'static str, error: &reqwest::Error) -> ClientError {
+    /// The server could not be reached or read from, or cannot serve now.
+    fn gone(&self, method: &'static str, diagnostics: String) -> ClientError {
         ClientError::ConnectionLost {
             server: self.server.clone(),
             method,
-            diagnostics: format!(": {}", super::error_chain(error)),
+            diagnostics,
         }
+    }
+
+    fn lost(&self, method: &'static str, error: &reqwest::Error) -> ClientError {
+        self.gone(method, format!(": {}", super::error_chain(error)))
     }
 }
 
