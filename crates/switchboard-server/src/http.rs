@@ -740,13 +740,10 @@ async fn post_message(
                 );
                 return (extra_headers, Sse::new(events)).into_response();
             }
-            (
-                StatusCode::OK,
-                extra_headers,
-                [(header::CONTENT_TYPE, "application/json")],
-                trim_newline(out),
-            )
-                .into_response()
+            // Answered inline, as a catalogue's refusal is when it needs no await (the
+            // gateway's `Mcp-Param-*` check against a cached tool list): the same statuses
+            // as an answer that took a moment.
+            json_answer(extra_headers, out, modern_version.is_some())
         }
         Handled::Pending(mut pending) => {
             let modern = modern_version.is_some();

@@ -52,8 +52,12 @@ fn image() -> Content {
 
 fn tools() -> Vec<Tool> {
     vec![
+        Tool::builder("test_simple_text", "Returns a simple text response.")
+            .read_only()
+            .handler(|_: NoArguments, _| async { Ok(ToolOutput::text("This is a simple text response for testing.")) }),
         // SEP-2243 custom headers: `region` travels in the body and as `Mcp-Param-Region`, and
-        // the kit refuses the call unless they agree.
+        // the kit refuses the call unless they agree. Not first: `http-header-validation`
+        // calls the first tool listed with no arguments and expects it to succeed.
         Tool::builder("test_header_param", "Echoes a region that is also sent as the Mcp-Param-Region header.")
             .read_only()
             .input_schema(json!({
@@ -63,9 +67,6 @@ fn tools() -> Vec<Tool> {
                 "additionalProperties": false
             }))
             .handler(|args: RegionArguments, _| async move { Ok(ToolOutput::text(format!("Region: {}", args.region))) }),
-        Tool::builder("test_simple_text", "Returns a simple text response.")
-            .read_only()
-            .handler(|_: NoArguments, _| async { Ok(ToolOutput::text("This is a simple text response for testing.")) }),
         Tool::builder("test_image_content", "Returns an image.")
             .read_only()
             .handler(|_: NoArguments, _| async { Ok(ToolOutput { content: vec![image()], ..ToolOutput::default() }) }),

@@ -390,7 +390,11 @@ async fn param_headers_must_match_the_arguments_of_upstream_tools() {
         (None, "is missing"),
         (Some("=?base64?SGVs!!!bG8=?="), "not valid Base64"),
     ] {
-        let body = answer(call(header).await.unwrap()).await;
+        // The tool list is cached by now, so the refusal is found without waiting on
+        // anything: it is still HTTP 400, as the 2026-07-28 transport requires.
+        let response = call(header).await.unwrap();
+        assert_eq!(response.status(), 400, "{header:?}");
+        let body = answer(response).await;
         assert_eq!(body["error"]["code"], -32020, "{header:?}: {body}");
         assert!(
             body["error"]["message"]
