@@ -1,16 +1,17 @@
 //! [`Connection`]: one live session with one MCP server.
 
 mod direct;
+mod listen;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use rmcp::{
     model::{
         ArgumentInfo, CallToolRequest, CallToolRequestParams, ClientRequest, CompleteRequest,
-        CompleteRequestParams, GetPromptRequest, GetPromptRequestParams, InputResponses,
-        ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest,
-        PaginatedRequestParams, PingRequest, ProtocolVersion, ReadResourceRequest,
-        ReadResourceRequestParams, Reference, ServerNotification, SubscribeRequestParams,
+        CompleteRequestParams, CompletionContext, GetPromptRequest, GetPromptRequestParams,
+        InputResponses, ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest,
+        ListToolsRequest, PaginatedRequestParams, PingRequest, ProtocolVersion,
+        ReadResourceRequest, ReadResourceRequestParams, Reference, SubscribeRequestParams,
         SubscriptionFilter, UnsubscribeRequestParams,
     },
     service::{
@@ -261,37 +262,9 @@ impl Drop for UpdatesListen {
     }
 }
 
-/// Turn what arrives on a listen stream into the connection's events, until it ends.
-async fn pump(mut subscription: rmcp::service::Subscription, handler: ClientSide) {
-    loop {
-        match subscription.next().await {
-            Ok(Some(ServerNotification::ToolListChangedNotification(_))) => {
-                handler.emit(ServerEvent::ToolsChanged)
-            }
-            Ok(Some(ServerNotification::PromptListChangedNotification(_))) => {
-                handler.emit(ServerEvent::PromptsChanged)
-            }
-            Ok(Some(ServerNotification::ResourceListChangedNotification(_))) => {
-                handler.emit(ServerEvent::ResourcesChanged)
-            }
-            Ok(Some(ServerNotification::ResourceUpdatedNotification(update))) => {
-                handler.emit(ServerEvent::ResourceUpdated {
-                    uri: update.params.uri,
-                })
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => return,
-            Err(error) => {
-                tracing::debug!(%error, "a subscriptions/listen stream ended");
-                return;
-            }
-        }
-    }
-}
-
 /// In the 2026-07-28 revision a server sends `list_changed` only on a `subscriptions/listen`
-/// stream the client opened (legacy servers push it unasked). Open one for the lists the
-/// server says can change, and turn what arrives into the same events.
+/// stream the client opened (legacy servers push it unasked). Keep one open for the lists the
+/// server says can change ([`listen`]), and turn what arrives into the same events.
 fn listen_for_changes(
     service: &RunningService<RoleClient, ClientSide>,
     handler: &ClientSide,
@@ -314,16 +287,14 @@ fn listen_for_changes(
         return None;
     }
     let filter = filter.build();
-    let peer = service.peer().clone();
-    let handler = handler.clone();
-    Some(tokio::spawn(async move {
-        match peer.listen(filter).await {
-            Ok(subscription) => pump(subscription, handler).await,
-            Err(error) => {
-                tracing::debug!(%error, "the server refused subscriptions/listen; its list changes will not be seen");
-            }
-        }
-    }))
+    let missed = listen::missed_changes(&filter);
+    Some(tokio::spawn(listen::keep_listening(
+        service.peer().clone(),
+        filter,
+        handler.clone(),
+        None,
+        missed,
+    )))
 }
 
 impl std::fmt::Debug for Connection {
@@ -1331,7 +1302,10 @@ impl Connection {
             CompletionTarget::Prompt(name) => Reference::for_prompt(name.clone()),
             CompletionTarget::Resource(uri) => Reference::for_resource(uri.clone()),
         };
-        let params = CompleteRequestParams::new(reference, ArgumentInfo::new(argument, value));
+        let mut params = CompleteRequestParams::new(reference, ArgumentInfo::new(argument, value));
+        if !context.is_empty() {
+            params = params.with_context(CompletionContext::with_arguments(context.clone()));
+        }
         let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
         let raw = self
             .request(METHOD, request, Limits::plain(timeout), Extras::default())
@@ -1447,14 +1421,15 @@ impl Connection {
             let filter = SubscriptionFilter::builder()
                 .resource_subscriptions(uris.iter().cloned())
                 .build();
-            let subscription = tokio::time::timeout(timeout, self.service.peer().listen(filter))
-                .await
-                .map_err(|_| ClientError::RequestTimeout {
-                    server: self.name.clone(),
-                    method,
-                    after: timeout,
-                })?
-                .map_err(|e| self.map_service_error(method, e))?;
+            let subscription =
+                tokio::time::timeout(timeout, self.service.peer().listen(filter.clone()))
+                    .await
+                    .map_err(|_| ClientError::RequestTimeout {
+                        server: self.name.clone(),
+                        method,
+                        after: timeout,
+                    })?
+                    .map_err(|e| self.map_service_error(method, e))?;
             let acknowledged = subscription
                 .acknowledged()
                 .resource_subscriptions
@@ -1466,7 +1441,14 @@ impl Connection {
                     format!("the server did not acknowledge a subscription to {refused}"),
                 ));
             }
-            Some(tokio::spawn(pump(subscription, self.handler.clone())))
+            let missed = listen::missed_changes(&filter);
+            Some(tokio::spawn(listen::keep_listening(
+                self.service.peer().clone(),
+                filter,
+                self.handler.clone(),
+                Some(subscription),
+                missed,
+            )))
         };
         if let Some(old) = std::mem::replace(&mut listen.task, task) {
             old.abort();
