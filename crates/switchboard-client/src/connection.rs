@@ -1294,6 +1294,20 @@ impl Connection {
         value: &str,
         timeout: Duration,
     ) -> Result<Completion, ClientError> {
+        self.complete_in_context(target, argument, value, &HashMap::new(), timeout)
+            .await
+    }
+
+    /// [`Self::complete`], telling the server the values already chosen for the other
+    /// arguments (`context.arguments`), so that its candidates can depend on them.
+    pub async fn complete_in_context(
+        &self,
+        target: &CompletionTarget,
+        argument: &str,
+        value: &str,
+        context: &HashMap<String, String>,
+        timeout: Duration,
+    ) -> Result<Completion, ClientError> {
         const METHOD: &str = "completion/complete";
         if !self.description.capabilities.completions {
             return Ok(Completion::default());

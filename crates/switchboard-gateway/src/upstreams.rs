@@ -28,7 +28,8 @@ use switchboard_host::{
     BreakerState, HealthStatus, Host, HostError, HostTool, ServerHealth, naming::qualify,
 };
 use switchboard_server::{
-    Catalogue, CatalogueResult, CompletionRef, HandlerError, ListRequest, RequestContext,
+    Catalogue, CatalogueResult, CompletionRef, CompletionRequest, HandlerError, ListRequest,
+    RequestContext,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
@@ -699,7 +700,13 @@ impl Catalogue for Upstreams {
             }
             let completion = inner
                 .host
-                .complete(&server, &target, &argument, &value)
+                .complete(
+                    &server,
+                    &target,
+                    &request.argument,
+                    &request.value,
+                    &request.context,
+                )
                 .await
                 .map_err(|error| failed(&server, error, Repeatable::Yes))?;
             Ok(completion.values)

@@ -989,27 +989,29 @@ impl Host {
     }
 
     /// Candidate values for an argument of one server's prompt or resource template
-    /// (`completion/complete`); empty when the server offers no completions.
+    /// (`completion/complete`), given the values already chosen for its other arguments
+    /// (`context`, often empty); empty when the server offers no completions.
     pub async fn complete(
         &self,
         server: &ServerName,
         target: &CompletionTarget,
         argument: &str,
         value: &str,
+        context: &HashMap<String, String>,
     ) -> Result<Completion, HostError> {
         let (_, resilient, _) = self.connection(server.as_str())?;
         let timeout = resilient.request_timeout();
-        Ok(
-            resilient
-                .run(
-                    "completion/complete",
-                    Idempotency::Idempotent,
-                    |connection| async move {
-                        connection.complete(target, argument, value, timeout).await
-                    },
-                )
-                .await?,
-        )
+        Ok(resilient
+            .run(
+                "completion/complete",
+                Idempotency::Idempotent,
+                |connection| async move {
+                    connection
+                        .complete_in_context(target, argument, value, context, timeout)
+                        .await
+                },
+            )
+            .await?)
     }
 
     /// Ask `server` for updates of `uri`: they arrive as [`ServerEvent::ResourceUpdated`]

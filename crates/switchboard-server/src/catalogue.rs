@@ -13,7 +13,7 @@
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
-use crate::{context::RequestContext, error::HandlerError, server::CompletionRef};
+use crate::{context::RequestContext, error::HandlerError, server::CompletionRequest};
 
 /// Pending list-change notices per listener before the oldest are dropped (a listener that
 /// falls behind is told that every list changed).
@@ -155,12 +155,10 @@ pub trait Catalogue: Send + Sync + 'static {
     /// default completes nothing.
     fn complete(
         &self,
-        reference: CompletionRef,
-        argument: String,
-        value: String,
+        request: CompletionRequest,
         cx: RequestContext,
     ) -> BoxFuture<'static, Result<Vec<String>, HandlerError>> {
-        let _ = (reference, argument, value, cx);
+        let _ = (request, cx);
         Box::pin(async { Ok(Vec::new()) })
     }
 }

@@ -103,8 +103,8 @@ pub use registry::{
 };
 pub use request_state::{MAX_REQUEST_STATE_BYTES, REQUEST_STATE_TTL};
 pub use server::{
-    BuildError, CacheScope, Completer, CompletionRef, Handled, LEGACY_VERSIONS, MAX_COMPLETIONS,
-    MAX_MESSAGE_BYTES, MAX_RESOURCE_SUBSCRIPTIONS, MODERN_VERSION, Pending, REMOVED_IN_MODERN,
-    RESOURCE_UPDATES_QUEUE, Server, ServerBuilder, Session, meta_key,
+    BuildError, CacheScope, Completer, CompletionRef, CompletionRequest, Handled, LEGACY_VERSIONS,
+    MAX_COMPLETIONS, MAX_MESSAGE_BYTES, MAX_RESOURCE_SUBSCRIPTIONS, MODERN_VERSION, Pending,
+    REMOVED_IN_MODERN, RESOURCE_UPDATES_QUEUE, Server, ServerBuilder, Session, meta_key,
 };
 pub use stdio::{SHUTDOWN_GRACE, serve, serve_session, serve_stdio};

@@ -237,7 +237,7 @@ impl ServerBuilder {
     /// Answer `completion/complete` with `completer`.
     pub fn completions<F>(mut self, completer: F) -> Self
     where
-        F: Fn(&CompletionRef, &str, &str) -> Vec<String> + Send + Sync + 'static,
+        F: Fn(&CompletionRequest) -> Vec<String> + Send + Sync + 'static,
     {
         self.completer = Some(Arc::new(completer));
         self
@@ -557,11 +557,49 @@ struct CompletionArgument {
     value: String,
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct CompletionContextParams {
+    #[serde(default)]
+    arguments: Option<HashMap<String, String>>,
+}
+
 #[derive(Debug, Deserialize)]
 struct CompleteParams {
     #[serde(rename = "ref")]
     reference: CompletionRef,
     argument: CompletionArgument,
+    #[serde(default)]
+    context: Option<CompletionContextParams>,
+}
+
+impl From<CompleteParams> for CompletionRequest {
+    fn from(params: CompleteParams) -> Self {
+        CompletionRequest {
+            reference: params.reference,
+            argument: params.argument.name,
+            value: params.argument.value,
+            context: params
+                .context
+                .and_then(|context| context.arguments)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// One `completion/complete` request: which argument of which prompt or resource template,
+/// what was typed so far, and the values of its other arguments that the user has already
+/// chosen (`context.arguments`), so that a candidate can depend on them (a city given its
+/// country).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletionRequest {
+    /// The prompt or resource template the argument belongs to.
+    pub reference: CompletionRef,
+    /// The argument being completed.
+    pub argument: String,
+    /// What was typed so far.
+    pub value: String,
+    /// The other arguments' values, already chosen; empty when the client sent none.
+    pub context: HashMap<String, String>,
 }
 
 /// Resource updates buffered for a slow session before it misses some (it is then told that
@@ -571,9 +609,9 @@ pub const RESOURCE_UPDATES_QUEUE: usize = 256;
 /// Most completion values in one answer (the spec's limit).
 pub const MAX_COMPLETIONS: usize = 100;
 
-/// Completes an argument: given what is being completed, the argument's name and the text
-/// typed so far, the candidate values.
-pub type Completer = dyn Fn(&CompletionRef, &str, &str) -> Vec<String> + Send + Sync;
+/// Completes an argument: given the request (what is being completed, the argument's name,
+/// the text typed so far and the other arguments' values), the candidate values.
+pub type Completer = dyn Fn(&CompletionRequest) -> Vec<String> + Send + Sync;
 
 #[derive(Debug, Deserialize)]
 struct ReadParams {
@@ -1288,15 +1326,10 @@ impl Server {
             }
             "completion/complete" if inner.completer.is_some() => {
                 let request: CompleteParams = parse_params(params, method)?;
-                let completer = inner.completer.clone();
-                let values = completer
-                    .map(|c| {
-                        c(
-                            &request.reference,
-                            &request.argument.name,
-                            &request.argument.value,
-                        )
-                    })
+                let values = inner
+                    .completer
+                    .as_ref()
+                    .map(|complete| complete(&request.into()))
                     .unwrap_or_default();
                 let total = values.len();
                 let values: Vec<String> = values.into_iter().take(MAX_COMPLETIONS).collect();
@@ -1736,12 +1769,7 @@ impl Server {
                         no_input(),
                         None,
                     );
-                    let completing = catalogue.complete(
-                        request.reference,
-                        request.argument.name,
-                        request.argument.value,
-                        context,
-                    );
+                    let completing = catalogue.complete(request.into(), context);
                     Box::pin(async move {
                         let outcome = completing.await.map(|values| {
                             let total = values.len();

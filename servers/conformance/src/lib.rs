@@ -11,9 +11,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_server::{
-    CompletionRef, Content, HandlerError, InputRequest, LogLevel, Prompt, PromptOutput,
-    RequestContext, Resource, ResourceContents, ResourceTemplate, Role, Server, Tool, ToolOutput,
-    model::PromptMessage,
+    CompletionRef, CompletionRequest, Content, HandlerError, InputRequest, LogLevel, Prompt,
+    PromptOutput, RequestContext, Resource, ResourceContents, ResourceTemplate, Role, Server, Tool,
+    ToolOutput, model::PromptMessage,
 };
 
 /// A 1×1 PNG.
@@ -510,8 +510,8 @@ fn prompts() -> Vec<Prompt> {
 }
 
 /// Candidate values for `completion/complete`.
-fn complete(reference: &CompletionRef, argument: &str, typed: &str) -> Vec<String> {
-    let candidates: &[&str] = match (reference, argument) {
+fn complete(request: &CompletionRequest) -> Vec<String> {
+    let candidates: &[&str] = match (&request.reference, request.argument.as_str()) {
         (CompletionRef::Prompt { name }, "arg1") if name == "test_prompt_with_arguments" => {
             &["paris", "park", "party", "london"]
         }
@@ -519,7 +519,7 @@ fn complete(reference: &CompletionRef, argument: &str, typed: &str) -> Vec<Strin
     };
     candidates
         .iter()
-        .filter(|c| c.starts_with(typed))
+        .filter(|c| c.starts_with(&request.value))
         .map(|c| (*c).to_owned())
         .collect()
 }

@@ -13,7 +13,12 @@ use switchboard_server::{
 
 use crate::{TIMEOUT, http_upstream, start};
 
-const CITIES: [&str; 4] = ["paris", "park city", "perth", "lima"];
+const CITIES: [(&str, &str); 4] = [
+    ("paris", "fr"),
+    ("park city", "us"),
+    ("perth", "au"),
+    ("lima", "pe"),
+];
 
 /// A travel server: a prompt and a resource template that both take a city, completed from
 /// one list.
@@ -38,15 +43,22 @@ fn travel() -> Server {
                 )])
             },
         ))
-        .completions(|reference, argument, typed| {
-            let known = match reference {
-                CompletionRef::Prompt { name } => name == "trip" && argument == "city",
-                CompletionRef::Resource { uri } => uri == "weather://{city}" && argument == "city",
+        .completions(|request| {
+            let known = match &request.reference {
+                CompletionRef::Prompt { name } => name == "trip",
+                CompletionRef::Resource { uri } => uri == "weather://{city}",
             };
+            // With the country chosen, only its cities.
+            let country = request.context.get("country").map(String::as_str);
             CITIES
                 .iter()
-                .filter(|city| known && city.starts_with(typed))
-                .map(|city| (*city).to_owned())
+                .filter(|(city, land)| {
+                    known
+                        && request.argument == "city"
+                        && city.starts_with(&request.value)
+                        && country.is_none_or(|country| country == *land)
+                })
+                .map(|(city, _)| (*city).to_owned())
                 .collect()
         })
         .build()
@@ -89,6 +101,14 @@ async fn prompt_and_template_arguments_are_completed_by_their_upstream_in_both_e
             .await
             .unwrap();
         assert_eq!(values(&completion), ["perth"], "{era:?}");
+
+        // The values already chosen for the other arguments reach the upstream.
+        let us = HashMap::from([("country".to_owned(), "us".to_owned())]);
+        let completion = client
+            .complete_in_context(&target, "city", "pa", &us, TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(values(&completion), ["park city"], "{era:?}");
 
         // An argument the upstream does not know completes to nothing.
         let target = CompletionTarget::Prompt(prompt.name.clone());

@@ -459,7 +459,7 @@ fn completions_are_declared_exactly_when_the_server_has_a_completer() {
             .is_none()
     );
     let with = switchboard_server::Server::builder("completing", "1")
-        .completions(|_, _, typed| vec![format!("{typed}!")])
+        .completions(|request| vec![format!("{}!", request.value)])
         .build()
         .unwrap();
     let answer = exchange(&with, &mut Session::new(None), &[initialize]);
@@ -467,6 +467,61 @@ fn completions_are_declared_exactly_when_the_server_has_a_completer() {
         answer[0]["result"]["capabilities"]["completions"],
         json!({})
     );
+}
+
+#[test]
+fn completion_context_reaches_the_completer_and_bad_params_are_refused() {
+    // Candidates depend on the other argument already chosen: cities of the chosen country.
+    let server = switchboard_server::Server::builder("completing", "1")
+        .completions(|request| {
+            let cities: &[&str] = match request.context.get("country").map(String::as_str) {
+                Some("fr") => &["paris", "pau"],
+                Some(_) => &[],
+                None => &["paris", "pau", "perth"],
+            };
+            cities
+                .iter()
+                .filter(|city| request.argument == "city" && city.starts_with(&request.value))
+                .map(|city| (*city).to_owned())
+                .collect()
+        })
+        .build()
+        .unwrap();
+    let mut session = legacy_session(&server);
+    let ask = |params: &str| {
+        format!(r#"{{"jsonrpc":"2.0","id":2,"method":"completion/complete","params":{params}}}"#)
+    };
+    let reference =
+        r#""ref":{"type":"ref/prompt","name":"trip"},"argument":{"name":"city","value":"p"}"#;
+    let answers = exchange(
+        &server,
+        &mut session,
+        &[
+            &ask(&format!("{{{reference}}}")),
+            &ask(&format!(
+                r#"{{{reference},"context":{{"arguments":{{"country":"fr"}}}}}}"#
+            )),
+            &ask(&format!(r#"{{{reference},"context":{{}}}}"#)),
+            // Context values are strings; anything else is refused, precisely.
+            &ask(&format!(
+                r#"{{{reference},"context":{{"arguments":{{"country":7}}}}}}"#
+            )),
+            &ask(&format!(r#"{{{reference},"context":"fr"}}"#)),
+        ],
+    );
+    let values = |answer: &serde_json::Value| answer["result"]["completion"]["values"].clone();
+    assert_eq!(values(&answers[0]), json!(["paris", "pau", "perth"]));
+    assert_eq!(values(&answers[1]), json!(["paris", "pau"]));
+    assert_eq!(values(&answers[2]), json!(["paris", "pau", "perth"]));
+    for bad in &answers[3..] {
+        assert_eq!(bad["error"]["code"], -32602, "{bad}");
+        assert!(
+            bad["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("completion/complete")),
+            "{bad}"
+        );
+    }
 }
 
 #[test]
