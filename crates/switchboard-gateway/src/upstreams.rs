@@ -250,17 +250,26 @@ impl Inner {
         self.host.server_tool(server.as_str(), name).await.ok()?
     }
 
-    /// The upstream prompt a client means by its public `name`.
+    /// The upstream prompt a client means by its public `name`: a qualified name of a prefixed
+    /// upstream, or a name of the unprefixed one. Only the upstream the name points to is
+    /// listed when it can be told from the name, and only the prompt found is copied.
     async fn find_prompt(&self, name: &str) -> Result<(ServerName, Prompt), HandlerError> {
-        let (prompts, _) = self
-            .host
-            .prompts(None)
-            .await
-            .map_err(|e| to_handler_error(e, Repeatable::Yes))?;
-        prompts
-            .into_iter()
-            .find(|(server, prompt)| self.public_name(server, &prompt.name) == name)
-            .ok_or_else(|| not_found("prompt", name))
+        let listing = |error| to_handler_error(error, Repeatable::Yes);
+        if let Some((server, prompt)) = self.host.qualified_prompt(name).await.map_err(listing)?
+            && !self.is_unprefixed(&server)
+        {
+            return Ok((server, prompt));
+        }
+        if let Some(server) = &self.unprefixed
+            && let Some(found) = self
+                .host
+                .server_prompt(server.as_str(), name)
+                .await
+                .map_err(listing)?
+        {
+            return Ok(found);
+        }
+        Err(not_found("prompt", name))
     }
 
     fn subscription_counts(
@@ -664,15 +673,13 @@ impl Catalogue for Upstreams {
     /// the same access rules and rate limit as reading it.
     fn complete(
         &self,
-        reference: CompletionRef,
-        argument: String,
-        value: String,
+        request: CompletionRequest,
         cx: RequestContext,
     ) -> BoxFuture<'static, Result<Vec<String>, HandlerError>> {
         let inner = self.inner.clone();
         Box::pin(async move {
             let access = inner.security.as_ref().map(|_| Access::of(&cx));
-            let (server, target, item) = match reference {
+            let (server, target, item) = match request.reference {
                 CompletionRef::Prompt { name } => {
                     let (server, prompt) = inner.find_prompt(&name).await?;
                     if let (Some(security), Some(access)) = (&inner.security, &access) {

@@ -872,6 +872,56 @@ impl Host {
         self.list_all::<Prompt>(server).await
     }
 
+    /// The prompt of `server` whose own name is `name`: only that prompt is copied out of the
+    /// cached list.
+    pub async fn server_prompt(
+        &self,
+        server: &str,
+        name: &str,
+    ) -> Result<Option<(ServerName, Prompt)>, HostError> {
+        let (server, prompts) = self.list_of::<Prompt>(server).await?;
+        Ok(prompts
+            .iter()
+            .find(|prompt| prompt.name == name)
+            .map(|prompt| (server, prompt.clone())))
+    }
+
+    /// The prompt whose qualified name (`server__prompt`, or the hashed form) is `qualified`.
+    /// A readable name lists only its own server (an error listing it is returned); a hashed
+    /// one looks through every connected server's cached list, skipping those that fail.
+    /// Only the prompt found is copied.
+    pub async fn qualified_prompt(
+        &self,
+        qualified: &str,
+    ) -> Result<Option<(ServerName, Prompt)>, HostError> {
+        let scope = split_readable(qualified)
+            .map(|(server, _)| server)
+            .filter(|server| self.slots.contains_key(*server));
+        let find = |server: ServerName, prompts: &[Prompt]| {
+            prompts
+                .iter()
+                .find(|prompt| qualify(&server, &prompt.name) == qualified)
+                .map(|prompt| (server.clone(), prompt.clone()))
+        };
+        if let Some(server) = scope {
+            let (server, prompts) = self.list_of::<Prompt>(server).await?;
+            if let Some(found) = find(server, &prompts) {
+                return Ok(Some(found));
+            }
+        }
+        for server in self.targets(None)? {
+            if scope == Some(server.as_str()) {
+                continue;
+            }
+            if let Ok((server, prompts)) = self.list_of::<Prompt>(server.as_str()).await
+                && let Some(found) = find(server, &prompts)
+            {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
     /// Read a resource. Without `server`, the server that lists the URI is used; when only one
     /// server is connected, it is asked directly (templates expand to unlisted URIs).
     pub async fn read_resource(

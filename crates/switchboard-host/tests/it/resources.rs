@@ -96,6 +96,34 @@ async fn a_prompt_named_with_its_server_is_rendered_by_that_server() {
 }
 
 #[tokio::test]
+async fn one_prompt_is_found_by_its_qualified_or_its_own_name() {
+    let host = host_of(&["alpha", "beta"]).await;
+
+    let (server, prompt) = host.qualified_prompt("beta__greet").await.unwrap().unwrap();
+    assert_eq!((server.as_str(), prompt.name.as_str()), ("beta", "greet"));
+    let (server, prompt) = host.server_prompt("alpha", "greet").await.unwrap().unwrap();
+    assert_eq!((server.as_str(), prompt.name.as_str()), ("alpha", "greet"));
+
+    // Names that are not quite right find nothing.
+    for qualified in ["beta__nope", "gamma__greet", "greet", "beta_greet"] {
+        assert!(
+            host.qualified_prompt(qualified).await.unwrap().is_none(),
+            "{qualified}"
+        );
+    }
+    assert!(
+        host.server_prompt("alpha", "alpha__greet")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        host.server_prompt("gamma", "greet").await,
+        Err(HostError::UnknownServer { .. })
+    ));
+}
+
+#[tokio::test]
 async fn an_ambiguous_prompt_is_reported_as_a_prompt() {
     let host = host_of(&["alpha", "beta"]).await;
 
