@@ -23,7 +23,7 @@ peers="${SWITCHBOARD_PEERS_DIR:-$root/.peers}"
 scripts/install-peers.sh >/dev/null
 export PATH="$peers/node/node_modules/node/bin:$PATH"
 cargo build --locked -q -p switchboard-conformance --bin conformance-server --bin conformance-client \
-    -p switchboard-cli --bin switchboard
+    -p switchboard-cli --bin switchboard --bin switchboard-serve
 target="${CARGO_TARGET_DIR:-$root/target}"
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

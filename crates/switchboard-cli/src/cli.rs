@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::env;
+pub use switchboard_cli::serve::{DbArgs, ServeArgs};
 
 const AFTER_HELP: &str = "\
 Servers come from an mcpServers config (the file Claude Desktop, Cursor or VS Code use) and from
@@ -171,21 +172,7 @@ Try it:
   switchboard --stdio 'switchboard serve echo' call echo --arg text=hello
   switchboard --stdio 'switchboard serve expenses --db ./expenses.sqlite3' \\
       call expenses/add_expense --arg amount=12.50 --arg category=food --arg description=lunch")]
-    Serve {
-        /// Which server.
-        #[arg(value_enum)]
-        server: ServerKind,
-        #[command(flatten)]
-        db: DbArgs,
-        /// Serve Streamable HTTP at http://ADDR/mcp instead of stdio, for both protocol eras.
-        /// Bind to loopback unless the server must be reached from elsewhere.
-        #[arg(long, value_name = "ADDR")]
-        http: Option<std::net::SocketAddr>,
-        /// A host name the HTTP server answers to besides localhost, 127.0.0.1 and [::1]
-        /// (the Host and Origin headers are checked against this list). Repeatable.
-        #[arg(long = "allow-host", value_name = "NAME", requires = "http")]
-        allow_host: Vec<String>,
-    },
+    Serve(ServeArgs),
 
     /// Serve every server of a gateway.toml as one MCP endpoint (both eras), or write an example.
     #[command(after_help = "\
@@ -336,26 +323,6 @@ pub enum ApproveArg {
     Never,
     Writes,
     Always,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ServerKind {
-    /// One tool, echo(text): the benchmark workload.
-    Echo,
-    /// The expense tracker: add, list, summarise, update and delete expenses (uses --db).
-    Expenses,
-    /// The bookmark manager: add, search, tag, update and delete bookmarks (uses --db).
-    Bookmarks,
-}
-
-/// Where a server that keeps data stores it.
-#[derive(Debug, Args)]
-pub struct DbArgs {
-    /// The database: a postgres:// URL, or a SQLite file path (created if missing). Default:
-    /// expenses.sqlite3 (or bookmarks.sqlite3 for `serve bookmarks`) in the user's data
-    /// directory.
-    #[arg(long, env = env::DATABASE_URL, value_name = "URL|PATH")]
-    pub db: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,8 +9,8 @@ pub const TIMEOUT: &str = "SWITCHBOARD_TIMEOUT";
 /// Directory for per-server stderr logs (default: the user's data directory).
 pub const LOG_DIR: &str = "SWITCHBOARD_LOG_DIR";
 /// Filter for Switchboard's own diagnostics on stderr, in `tracing` syntax (e.g. `debug`).
-pub const LOG: &str = "SWITCHBOARD_LOG";
-/// Default for --db: the database of servers that keep data (a postgres:// URL or a SQLite path).
-pub const DATABASE_URL: &str = "DATABASE_URL";
+pub use switchboard_cli::serve::LOG;
+// `serve` and `expenses` also read `DATABASE_URL` (default for --db) and `serve` reads
+// `SWITCHBOARD_SERVE_IN_PROCESS`: see `switchboard_cli::serve`, which `switchboard-serve` shares.
 /// Default for --model of `ask` and `chat` (provider/name).
 pub const MODEL: &str = "SWITCHBOARD_MODEL";

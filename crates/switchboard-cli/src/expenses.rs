@@ -1,10 +1,6 @@
-//! `switchboard expenses import|export`, and opening the expense database for
-//! `switchboard serve expenses`.
+//! `switchboard expenses import|export`.
 
-use std::{
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
+use std::{path::Path, process::ExitCode};
 
 use switchboard_expenses::{Expenses, ExpensesError, Format};
 use switchboard_store::StoreError;
@@ -17,12 +13,6 @@ use crate::{
 
 /// Largest file `expenses import` reads.
 const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
-
-/// Where the expenses live when neither --db nor $DATABASE_URL says.
-pub fn default_db() -> Option<PathBuf> {
-    directories::ProjectDirs::from("dev", "switchboard", "switchboard")
-        .map(|dirs| dirs.data_local_dir().join("expenses.sqlite3"))
-}
 
 /// Map an expense-store failure to an exit code: a wrong --db or a bad input file is a usage
 /// error; a database that cannot be reached is a connection error.
@@ -41,21 +31,10 @@ fn failure(error: ExpensesError) -> Failure {
     }
 }
 
-/// Open (creating and migrating) the expense database: `db`, else the default file.
-pub async fn open(db: Option<&str>) -> Result<Expenses, Failure> {
-    let db = match db {
-        Some(db) => db.to_owned(),
-        None => default_db()
-            .ok_or_else(|| {
-                Failure::usage(
-                    "cannot find the user's data directory for the expense database; give --db PATH or a postgres:// URL"
-                        .to_owned(),
-                )
-            })?
-            .display()
-            .to_string(),
-    };
-    switchboard_expenses::open(&db).await.map_err(failure)
+/// Open (creating and migrating) the expense database: `db`, else the default file (the
+/// same as `serve expenses` opens).
+async fn open(db: Option<&str>) -> Result<Expenses, Failure> {
+    Ok(switchboard_cli::serve::open_expenses(db).await?)
 }
 
 fn format_of(format: TransferFormat) -> Format {

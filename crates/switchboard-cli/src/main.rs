@@ -5,7 +5,6 @@
 //! documented exit codes.
 
 mod audit;
-mod bookmarks;
 mod chat;
 mod cli;
 mod discover;
@@ -16,7 +15,6 @@ mod form;
 mod gateway;
 mod output;
 mod run;
-mod serve;
 mod settings;
 mod terminal;
 mod verbose;
@@ -28,13 +26,16 @@ use clap::Parser;
 use crate::{cli::Cli, run::Failure};
 
 fn main() -> ExitCode {
+    // `serve` runs from `switchboard-serve` when it is installed beside this binary; this
+    // returns only when it is not (or must not be) used.
+    switchboard_cli::serve::hand_over();
     let cli = Cli::parse();
     if !gateway::init_logs(&cli.command, cli.global.verbose) {
-        init_tracing(cli.global.verbose);
+        switchboard_cli::serve::init_logs(cli.global.verbose);
     }
     // A stdio server is one connection: a single-threaded runtime avoids cross-thread
     // wake-ups on every message. The host side connects many servers in parallel.
-    let mut builder = if matches!(cli.command, cli::Command::Serve { .. }) {
+    let mut builder = if matches!(cli.command, cli::Command::Serve(_)) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
@@ -75,19 +76,4 @@ fn report(failure: &Failure) -> ExitCode {
         eprintln!("switchboard: {}", failure.message);
     }
     failure.code
-}
-
-fn init_tracing(verbose: bool) {
-    use tracing_subscriber::EnvFilter;
-    let default = if verbose {
-        "warn,switchboard=debug"
-    } else {
-        "warn"
-    };
-    let filter = EnvFilter::try_from_env(env::LOG).unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
 }

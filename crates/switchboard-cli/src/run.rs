@@ -19,13 +19,7 @@ use crate::{
 };
 
 /// The documented exit codes.
-pub mod exit {
-    pub const TOOL_ERROR: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const CONNECTION: u8 = 3;
-    pub const AGENT: u8 = 4;
-    pub const INTERRUPTED: u8 = 130;
-}
+pub use switchboard_cli::exit;
 
 /// A failed run: what to print and which exit code to use.
 #[derive(Debug)]
@@ -60,6 +54,15 @@ impl Failure {
         Failure {
             message: "interrupted".to_owned(),
             code: ExitCode::from(exit::INTERRUPTED),
+        }
+    }
+}
+
+impl From<switchboard_cli::serve::ServeError> for Failure {
+    fn from(error: switchboard_cli::serve::ServeError) -> Self {
+        Failure {
+            code: ExitCode::from(error.exit_code()),
+            message: error.to_string(),
         }
     }
 }
@@ -108,7 +111,7 @@ fn target_server(command: &Command, config: &Config) -> Option<String> {
     };
     match command {
         Command::Servers
-        | Command::Serve { .. }
+        | Command::Serve(_)
         | Command::Expenses { .. }
         | Command::Audit { .. }
         | Command::Discover(_)
@@ -134,21 +137,9 @@ fn no_servers_message() -> String {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    if let Command::Serve {
-        server,
-        db,
-        http,
-        allow_host,
-    } = cli.command
-    {
-        let listen = match http {
-            Some(address) => crate::serve::Listen::Http {
-                address,
-                extra_hosts: allow_host,
-            },
-            None => crate::serve::Listen::Stdio,
-        };
-        return crate::serve::serve(server, db, listen).await;
+    if let Command::Serve(args) = cli.command {
+        switchboard_cli::serve::serve(args).await?;
+        return Ok(ExitCode::SUCCESS);
     }
 
     if let Command::Expenses { command } = cli.command {
@@ -234,7 +225,7 @@ async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<E
         }
     }
     match command {
-        Command::Serve { .. }
+        Command::Serve(_)
         | Command::Expenses { .. }
         | Command::Audit { .. }
         | Command::Discover(_)

@@ -12,6 +12,7 @@ mod gateway;
 mod interop;
 mod interop_server;
 mod interop_sse;
+mod serve;
 
 use std::path::{Path, PathBuf};
 

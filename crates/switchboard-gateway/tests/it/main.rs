@@ -2,7 +2,7 @@
 //! `switchboard serve ...` and the rmcp-based fixture over stdio, the echo server over HTTP),
 //! used by our own client in both eras and by raw HTTP for what clients should never send.
 //!
-//! The binaries must be built first: `cargo build -p switchboard-cli --bin switchboard -p
+//! The binaries must be built first: `cargo build -p switchboard-cli -p
 //! test-support --bin sb-fixture-server` (a workspace build does it).
 
 #![allow(clippy::unwrap_used, clippy::large_futures)]
