@@ -158,6 +158,8 @@ fn the_http_front_serves_and_stops_on_sigterm() {
     };
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     assert!(ready.contains(r#""name":"fx""#), "{ready}");
+    let missing = http_get(port, "/nope").unwrap();
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -188,7 +190,21 @@ fn the_http_front_serves_and_stops_on_sigterm() {
         serde_json::from_str::<serde_json::Value>(first).is_ok(),
         "not JSON: {first}"
     );
-    assert!(logs.contains("\"request_id\""), "{logs}");
+    // A request that went wrong has its line, with its request id; one that succeeded is
+    // logged only at debug level (calls have lines of their own).
+    let refused = logs
+        .lines()
+        .find(|line| line.contains("request refused or failed"))
+        .unwrap_or_else(|| panic!("no line for the 404: {logs}"));
+    let refused: serde_json::Value = serde_json::from_str(refused).unwrap();
+    assert_eq!(refused["fields"]["status"], 404, "{refused}");
+    assert!(
+        refused["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{refused}"
+    );
+    assert!(!logs.contains("request answered"), "{logs}");
 }
 
 #[test]
