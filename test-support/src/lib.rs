@@ -5,12 +5,15 @@
 //! - The `sb-fixture-server` binary serves it over stdio, with fault modes that imitate broken
 //!   servers (exit during the handshake, crash mid-call, garbage on stdout, silence).
 //! - [`bin_path`] and [`peers`] find built binaries and the installed third-party peers.
+//! - [`restart::Restartable`]: a 2026-07-28 HTTP server on our kit that a test can crash and
+//!   start again on the same address.
 
 #![allow(clippy::unwrap_used)]
 
 pub mod fake_llm;
 pub mod fixture;
 pub mod peers;
+pub mod restart;
 pub mod ws_bridge;
 
 use std::path::PathBuf;

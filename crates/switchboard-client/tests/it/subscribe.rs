@@ -261,83 +261,6 @@ async fn a_reconnected_server_is_subscribed_again_in_both_eras() {
     }
 }
 
-/// A catalogue with nothing in it: what makes the kit declare `listChanged` for its lists.
-struct Empty;
-
-impl switchboard_server::Catalogue for Empty {
-    fn list(
-        &self,
-        _list: switchboard_server::ListRequest,
-        _cx: switchboard_server::RequestContext,
-    ) -> futures::future::BoxFuture<
-        'static,
-        Result<Vec<serde_json::Value>, switchboard_server::HandlerError>,
-    > {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-
-    fn call_tool(
-        &self,
-        name: String,
-        _arguments: serde_json::Map<String, serde_json::Value>,
-        _cx: switchboard_server::RequestContext,
-    ) -> switchboard_server::CatalogueResult {
-        Box::pin(async move { Err(unknown(name)) })
-    }
-
-    fn read_resource(
-        &self,
-        uri: String,
-        _cx: switchboard_server::RequestContext,
-    ) -> switchboard_server::CatalogueResult {
-        Box::pin(async move { Err(unknown(uri)) })
-    }
-
-    fn get_prompt(
-        &self,
-        name: String,
-        _arguments: serde_json::Map<String, serde_json::Value>,
-        _cx: switchboard_server::RequestContext,
-    ) -> switchboard_server::CatalogueResult {
-        Box::pin(async move { Err(unknown(name)) })
-    }
-}
-
-fn unknown(name: String) -> switchboard_server::HandlerError {
-    switchboard_server::HandlerError::NotFound {
-        message: format!("unknown: {name}"),
-        data: serde_json::json!({"name": name}),
-    }
-}
-
-/// A server whose lists change and whose resources take subscriptions, served over HTTP on
-/// `listener` by a runtime of its own: shutting that runtime down ends every connection and
-/// stream at once, as a crash would.
-fn serve_on_own_runtime(listener: std::net::TcpListener) -> (Server, tokio::runtime::Runtime) {
-    let server = Server::builder("restarting", "1")
-        .catalogue(std::sync::Arc::new(Empty))
-        .resource_subscriptions()
-        .build()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let serving = server.clone();
-    runtime.spawn(async move {
-        listener.set_nonblocking(true).unwrap();
-        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        switchboard_server::serve_listener(
-            serving,
-            listener,
-            switchboard_server::HttpConfig::default(),
-        )
-        .await
-    });
-    (server, runtime)
-}
-
 /// Events until both `wanted` have arrived (others are skipped), within `T`.
 async fn until_both(events: &mut mpsc::Receiver<ServerEvent>, wanted: [&str; 2]) {
     let mut seen = [false; 2];
@@ -360,13 +283,11 @@ async fn until_both(events: &mut mpsc::Receiver<ServerEvent>, wanted: [&str; 2])
 
 #[tokio::test]
 async fn modern_listen_streams_are_opened_again_when_the_server_comes_back() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let (first, runtime) = serve_on_own_runtime(listener);
+    let mut upstream = test_support::restart::Restartable::start();
     let entry = ServerEntry::new(
         name("restarting"),
         Transport::StreamableHttp {
-            url: format!("http://{address}/mcp").parse().unwrap(),
+            url: upstream.url().parse().unwrap(),
             headers: Default::default(),
         },
     );
@@ -380,8 +301,10 @@ async fn modern_listen_streams_are_opened_again_when_the_server_comes_back() {
     // it carries one) and the updates one (acknowledged before subscribe_resource returned).
     let mut heard = false;
     for _ in 0..50 {
-        first.notify_list_changed(switchboard_server::ListKind::Tools);
-        first.notify_resource_updated("kit://a");
+        upstream
+            .server()
+            .notify_list_changed(switchboard_server::ListKind::Tools);
+        upstream.server().notify_resource_updated("kit://a");
         if tokio::time::timeout(
             Duration::from_millis(100),
             until_both(&mut events, ["tools", "kit://a"]),
@@ -396,29 +319,17 @@ async fn modern_listen_streams_are_opened_again_when_the_server_comes_back() {
     assert!(heard, "the first server's announcements never arrived");
 
     // The server goes away with both streams, and comes back on the same address.
-    runtime.shutdown_background();
-    drop(first);
+    upstream.crash();
     while events.try_recv().is_ok() {}
     tokio::time::sleep(Duration::from_millis(100)).await;
-    // The old runtime closes its listener in the background.
-    let mut listener = None;
-    for _ in 0..100 {
-        match std::net::TcpListener::bind(address) {
-            Ok(bound) => {
-                listener = Some(bound);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
-    let listener = listener.unwrap_or_else(|| panic!("{address} stayed in use"));
-    let (second, runtime) = serve_on_own_runtime(listener);
+    upstream.restart().await;
 
     // Both streams are opened again, and each reports what it may have missed meanwhile.
     until_both(&mut events, ["tools", "kit://a"]).await;
     // And they carry the new server's announcements.
-    second.notify_list_changed(switchboard_server::ListKind::Tools);
-    second.notify_resource_updated("kit://a");
+    upstream
+        .server()
+        .notify_list_changed(switchboard_server::ListKind::Tools);
+    upstream.server().notify_resource_updated("kit://a");
     until_both(&mut events, ["tools", "kit://a"]).await;
-    runtime.shutdown_background();
 }

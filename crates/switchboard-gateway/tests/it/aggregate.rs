@@ -230,6 +230,69 @@ async fn upstream_list_changes_reach_gateway_clients_of_both_eras() {
     }
 }
 
+/// Whether a `tools/list_changed` reaches `events` within `within`.
+async fn tools_changed(
+    events: &mut tokio::sync::mpsc::Receiver<ServerEvent>,
+    within: Duration,
+) -> bool {
+    tokio::time::timeout(within, async {
+        loop {
+            match events.recv().await {
+                Some(ServerEvent::ToolsChanged) => return true,
+                Some(_) => continue,
+                None => return false,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn list_changes_keep_coming_after_a_modern_upstream_restarts() {
+    let mut upstream = test_support::restart::Restartable::start();
+    let running = start(&format!("[upstreams.up]\nurl = \"{}\"\n", upstream.url())).await;
+    let client = running.connect(EraPreference::Legacy).await;
+    let mut events = client.take_events().unwrap();
+    // The gateway's listen stream to the upstream opens in the background: announce until a
+    // change gets through.
+    let mut heard = false;
+    for _ in 0..50 {
+        upstream
+            .server()
+            .notify_list_changed(switchboard_server::ListKind::Tools);
+        if tools_changed(&mut events, Duration::from_millis(100)).await {
+            heard = true;
+            break;
+        }
+    }
+    assert!(
+        heard,
+        "the upstream's announcements never reached the client"
+    );
+
+    // The upstream crashes and comes back on the same address: the gateway listens again and
+    // tells its clients the lists may have changed meanwhile.
+    upstream.crash();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    while events.try_recv().is_ok() {}
+    upstream.restart().await;
+    assert!(
+        tools_changed(&mut events, TIMEOUT).await,
+        "nothing told the client after the upstream came back"
+    );
+    // And the new upstream's own announcements get through.
+    while events.try_recv().is_ok() {}
+    upstream
+        .server()
+        .notify_list_changed(switchboard_server::ListKind::Tools);
+    assert!(
+        tools_changed(&mut events, TIMEOUT).await,
+        "the restarted upstream's announcement never reached the client"
+    );
+    client.close().await;
+}
+
 #[tokio::test]
 async fn progress_from_an_upstream_reaches_the_client() {
     let running = start(&fixture_upstream("fx", &[])).await;
