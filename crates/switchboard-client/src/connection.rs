@@ -287,13 +287,11 @@ fn listen_for_changes(
         return None;
     }
     let filter = filter.build();
-    let missed = listen::missed_changes(&filter);
     Some(tokio::spawn(listen::keep_listening(
         service.peer().clone(),
         filter,
         handler.clone(),
         None,
-        missed,
     )))
 }
 
@@ -1455,13 +1453,11 @@ impl Connection {
                     format!("the server did not acknowledge a subscription to {refused}"),
                 ));
             }
-            let missed = listen::missed_changes(&filter);
             Some(tokio::spawn(listen::keep_listening(
                 self.service.peer().clone(),
                 filter,
                 self.handler.clone(),
                 Some(subscription),
-                missed,
             )))
         };
         if let Some(old) = std::mem::replace(&mut listen.task, task) {

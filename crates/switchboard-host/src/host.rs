@@ -901,7 +901,7 @@ impl Host {
             prompts
                 .iter()
                 .find(|prompt| qualify(&server, &prompt.name) == qualified)
-                .map(|prompt| (server.clone(), prompt.clone()))
+                .map(|prompt| (server, prompt.clone()))
         };
         if let Some(server) = scope {
             let (server, prompts) = self.list_of::<Prompt>(server).await?;

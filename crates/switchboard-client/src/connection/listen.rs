@@ -69,16 +69,16 @@ fn pause(attempt: u32) -> Duration {
 }
 
 /// Listen with `filter` for as long as the connection lives: pass on what arrives, open the
-/// stream again when it ends, and report `missed` each time it is open again. `opened` is a
-/// stream already open (whose acknowledgement the caller checked); without one, the first
-/// attempt is made at once.
+/// stream again when it ends, and report what it may have missed ([`missed_changes`]) each
+/// time it is open again. `opened` is a stream already open (whose acknowledgement the caller
+/// checked); without one, the first attempt is made at once.
 pub(super) async fn keep_listening(
     peer: Peer<RoleClient>,
     filter: SubscriptionFilter,
     handler: ClientSide,
     opened: Option<Subscription>,
-    missed: Vec<ServerEvent>,
 ) {
+    let missed = missed_changes(&filter);
     let mut subscription = opened;
     // Whether the next stream that opens follows one that ended or an attempt that failed.
     let mut gap = false;
@@ -127,7 +127,7 @@ pub(super) async fn keep_listening(
 }
 
 /// The events a stream with `filter` may have missed while it was closed.
-pub(super) fn missed_changes(filter: &SubscriptionFilter) -> Vec<ServerEvent> {
+fn missed_changes(filter: &SubscriptionFilter) -> Vec<ServerEvent> {
     let mut missed = Vec::new();
     if filter.tools_list_changed.unwrap_or(false) {
         missed.push(ServerEvent::ToolsChanged);
