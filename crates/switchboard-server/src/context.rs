@@ -3,16 +3,17 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use serde_json::{Value, json, value::RawValue};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     error::HandlerError,
     input::{InputRequest, InputRequired, InputSource, ask_client},
+    tasks::Task,
     wire,
 };
 
@@ -69,7 +70,15 @@ pub struct RequestContext {
     pub(crate) inputs: InputSource,
     /// The handler's own state across 2026-07-28 rounds (see [`Self::set_state`]).
     pub(crate) state: Arc<Mutex<Option<Value>>>,
+    /// The task the handler runs as, once it runs as one: then input goes through the task.
+    pub(crate) task: Arc<OnceLock<Arc<Task>>>,
+    /// How [`Self::start_task`] asks the kit to make the call a task; `None` when it cannot be.
+    pub(crate) starter: Option<Arc<Mutex<Option<TaskStarter>>>>,
 }
+
+/// Sent by [`RequestContext::start_task`]: the kit answers on the inner sender once the task
+/// exists.
+pub(crate) type TaskStarter = oneshot::Sender<oneshot::Sender<()>>;
 
 /// Syslog severities, as MCP names them, least severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -126,6 +135,8 @@ impl RequestContext {
             log_level: None,
             inputs: InputSource::Unavailable("a detached context has no client to ask for input"),
             state: Arc::default(),
+            task: Arc::default(),
+            starter: None,
         }
     }
 
@@ -165,8 +176,21 @@ impl RequestContext {
         self.client_capabilities.as_deref()
     }
 
-    /// Send `notifications/progress`, if the client asked for progress on this request.
+    /// Send `notifications/progress`, if the client asked for progress on this request. Inside
+    /// a task, which has no stream to send on, the progress becomes the task's
+    /// `statusMessage` instead.
     pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        if let Some(task) = self.task.get() {
+            let done = match total {
+                Some(total) => format!("{progress}/{total}"),
+                None => progress.to_string(),
+            };
+            task.set_message(match message {
+                Some(message) => format!("{message} ({done})"),
+                None => done,
+            });
+            return;
+        }
         let (Some(token), Some(outbound)) = (&self.progress_token, &self.outbound) else {
             return;
         };
@@ -233,12 +257,20 @@ impl RequestContext {
     ///   current [`Self::state`]: return it with `?`. The client answers, calls again, and the
     ///   handler runs again from the start.
     ///
+    /// - Inside a task (see [`crate::TaskSupport`]) the requests are published on the task,
+    ///   which reports `input_required` until the client answers them with `tasks/update`;
+    ///   this waits for that, for as long as the task is not cancelled.
+    ///
     /// Either way a request the client's capabilities do not cover is refused
     /// ([`HandlerError::MissingClientCapability`]); check [`Self::can_ask`] first to do without.
     pub async fn inputs(
         &self,
         requests: &[(&str, InputRequest)],
     ) -> Result<HashMap<String, Value>, HandlerError> {
+        if let Some(task) = self.task.get() {
+            self.check_declared(requests)?;
+            return task.ask(requests).await;
+        }
         match &self.inputs {
             InputSource::Unavailable(reason) => Err(HandlerError::Internal((*reason).to_owned())),
             InputSource::Client(client) => {
@@ -292,6 +324,36 @@ impl RequestContext {
     }
 
     /// Refuse requests the client's capabilities do not cover, before any is sent or asked for.
+    /// Go on as a task, if the call can be one: the call is answered now with a task
+    /// (`resultType: "task"`), and the handler carries on in the background, where the client
+    /// polls it with `tasks/get`. For a tool declared with
+    /// [`crate::ToolBuilder::task_starts_in_handler`], whose handler first gathers input in
+    /// 2026-07-28 rounds and then starts the long part. When the call cannot become a task (the
+    /// client did not declare the extension, or the tool does not support tasks) this does
+    /// nothing and the handler goes on answering the call itself.
+    pub async fn start_task(&self) {
+        if self.task.get().is_some() {
+            return;
+        }
+        let Some(starter) = self
+            .starter
+            .as_ref()
+            .and_then(|starter| starter.lock().unwrap_or_else(|e| e.into_inner()).take())
+        else {
+            return;
+        };
+        let (started, created) = oneshot::channel();
+        if starter.send(started).is_ok() {
+            // The kit made the task (or could not, and the call ended): go on either way.
+            let _ = created.await;
+        }
+    }
+
+    /// The id of the task the handler runs as, if it runs as one.
+    pub fn task_id(&self) -> Option<&str> {
+        self.task.get().map(|task| task.id())
+    }
+
     fn check_declared(&self, requests: &[(&str, InputRequest)]) -> Result<(), HandlerError> {
         match requests.iter().find(|(_, request)| !self.can_ask(request)) {
             Some((_, request)) => Err(HandlerError::MissingClientCapability {

@@ -213,8 +213,24 @@ fn without_nagle(
 }
 
 fn json_error(status: StatusCode, error: &ErrorObject) -> Response {
+    json_error_to(status, None, error)
+}
+
+/// An error answer to the request with this id (`null` when there is none, or it is not a
+/// string or a number).
+fn json_error_to(
+    status: StatusCode,
+    id: Option<&serde_json::value::RawValue>,
+    error: &ErrorObject,
+) -> Response {
+    let id = id.filter(|raw| {
+        let text = raw.get();
+        text.starts_with('"')
+            || text.starts_with('-')
+            || text.starts_with(|c: char| c.is_ascii_digit())
+    });
     let mut body = Vec::new();
-    wire::write_error(&mut body, None, error);
+    wire::write_error(&mut body, id, error);
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -276,6 +292,9 @@ fn accepts(headers: &HeaderMap, media: &str) -> bool {
 /// Just enough of the body to route it and check the headers against it.
 #[derive(Debug, Default, Deserialize)]
 struct Peek<'a> {
+    /// The request's id, so that a refusal before dispatch still names the request.
+    #[serde(default, borrow)]
+    id: Option<&'a serde_json::value::RawValue>,
     #[serde(default, borrow)]
     method: Option<&'a str>,
     #[serde(default, borrow)]
@@ -288,6 +307,8 @@ struct PeekParams<'a> {
     name: Option<std::borrow::Cow<'a, str>>,
     #[serde(default, borrow)]
     uri: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "taskId", default, borrow)]
+    task_id: Option<std::borrow::Cow<'a, str>>,
     #[serde(rename = "_meta", default, borrow)]
     meta: Option<PeekMeta<'a>>,
 }
@@ -340,6 +361,10 @@ fn check_modern_headers(
     let body_name = match peek.method {
         Some("resources/read") => params.and_then(|p| p.uri.as_deref()),
         Some("tools/call" | "prompts/get") => params.and_then(|p| p.name.as_deref()),
+        // The tasks extension routes on the task (SEP-2663).
+        Some("tasks/get" | "tasks/update" | "tasks/cancel") => {
+            params.and_then(|p| p.task_id.as_deref())
+        }
         _ => None,
     };
     match (header_str(headers, NAME_HEADER), body_name) {
@@ -636,7 +661,7 @@ async fn post_message(
     if let Some(version) = modern_version
         && let Err(error) = check_modern_headers(&headers, &peek, version)
     {
-        return json_error(StatusCode::BAD_REQUEST, &error);
+        return json_error_to(StatusCode::BAD_REQUEST, peek.id, &error);
     }
     if modern_version.is_some()
         && peek.method == Some("tools/call")
@@ -644,7 +669,7 @@ async fn post_message(
         && let Some(schema) = state.server.tool_input_schema(name)
         && let Err(error) = check_param_headers(&headers, schema, &body)
     {
-        return json_error(StatusCode::BAD_REQUEST, &error);
+        return json_error_to(StatusCode::BAD_REQUEST, peek.id, &error);
     }
 
     // Which session: a new one for initialize, the named one, or none (stateless).

@@ -86,6 +86,7 @@ mod registry;
 mod request_state;
 mod server;
 mod stdio;
+mod tasks;
 pub mod wire;
 
 pub use catalogue::{Catalogue, CatalogueResult, LIST_CHANGES_QUEUE, ListKind, ListRequest};
@@ -108,3 +109,6 @@ pub use server::{
     REMOVED_IN_MODERN, RESOURCE_UPDATES_QUEUE, Server, ServerBuilder, Session, meta_key,
 };
 pub use stdio::{SHUTDOWN_GRACE, serve, serve_session, serve_stdio};
+pub use tasks::{
+    MAX_TASKS, TASK_GRACE, TASK_POLL_INTERVAL, TASK_TTL, TASKS_EXTENSION, TaskSupport,
+};

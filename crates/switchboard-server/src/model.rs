@@ -156,6 +156,10 @@ pub struct ToolDescriptor {
     pub output_schema: Option<Value>,
     #[serde(skip_serializing_if = "ToolAnnotations::is_empty")]
     pub annotations: ToolAnnotations,
+    /// How the tool runs: `{"taskSupport": "optional"|"required"}` for a tool that can run as
+    /// a task (2026-07-28 tasks extension; legacy lists leave it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Value>,
     #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Map<String, Value>>,
 }

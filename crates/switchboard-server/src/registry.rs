@@ -21,6 +21,7 @@ use crate::{
         PromptArgument, PromptDescriptor, PromptOutput, ResourceContents, ResourceDescriptor,
         ResourceTemplateDescriptor, ToolAnnotations, ToolDescriptor, ToolOutput,
     },
+    tasks::TaskSupport,
 };
 
 pub(crate) type ToolFn = dyn Fn(Value, RequestContext) -> BoxFuture<'static, Result<ToolOutput, HandlerError>>
@@ -69,6 +70,10 @@ pub struct Tool {
     /// are not validated.
     pub(crate) validator: OnceLock<Option<jsonschema::Validator>>,
     pub(crate) handler: Arc<ToolFn>,
+    /// Whether the tool can run as a task (see [`ToolBuilder::task_support`]).
+    pub(crate) task_support: Option<TaskSupport>,
+    /// The handler makes the call a task itself, with [`RequestContext::start_task`].
+    pub(crate) task_in_handler: bool,
 }
 
 impl std::fmt::Debug for Tool {
@@ -90,9 +95,12 @@ impl Tool {
                 input_schema: serde_json::json!({"type": "object"}),
                 output_schema: None,
                 annotations: ToolAnnotations::default(),
+                execution: None,
                 meta: None,
             },
             required_capabilities: Vec::new(),
+            task_support: None,
+            task_in_handler: false,
         }
     }
 
@@ -128,6 +136,8 @@ impl Tool {
 pub struct ToolBuilder {
     descriptor: ToolDescriptor,
     required_capabilities: Vec<String>,
+    task_support: Option<TaskSupport>,
+    task_in_handler: bool,
 }
 
 impl ToolBuilder {
@@ -185,6 +195,30 @@ impl ToolBuilder {
         self
     }
 
+    /// The tool can run as a task (the 2026-07-28 tasks extension, SEP-2663): when the client
+    /// declared `io.modelcontextprotocol/tasks`, a call is answered at once with a task and
+    /// the handler runs in the background. With [`TaskSupport::Optional`] a client that did
+    /// not declare it gets the result as from any tool; with [`TaskSupport::Required`] it gets
+    /// `-32021`. The server then advertises the extension, and serves `tasks/get`,
+    /// `tasks/update` and `tasks/cancel`.
+    pub fn task_support(mut self, support: TaskSupport) -> Self {
+        self.task_support = Some(support);
+        self.descriptor.execution = Some(serde_json::json!({"taskSupport": support.name()}));
+        self
+    }
+
+    /// The handler, not the kit, decides when the call becomes a task: it runs as a plain
+    /// call (asking for input in 2026-07-28 rounds, say) until it calls
+    /// [`RequestContext::start_task`]. Implies [`TaskSupport::Optional`] unless
+    /// [`Self::task_support`] said otherwise.
+    pub fn task_starts_in_handler(mut self) -> Self {
+        if self.task_support.is_none() {
+            self = self.task_support(TaskSupport::Optional);
+        }
+        self.task_in_handler = true;
+        self
+    }
+
     /// The scope a caller needs to use this tool, recorded in `_meta` under
     /// [`SCOPE_META_KEY`].
     pub fn scope(self, scope: impl Into<String>) -> Self {
@@ -229,6 +263,8 @@ impl ToolBuilder {
             required_capabilities: self.required_capabilities,
             validator: OnceLock::new(),
             handler: erased,
+            task_support: self.task_support,
+            task_in_handler: self.task_in_handler,
         }
     }
 }

@@ -34,6 +34,7 @@ use crate::{
     model::{PromptOutput, ResourceContents, ToolOutput},
     registry::{Prompt, Resource, ResourceTemplate, Tool, encode},
     request_state::{Binding, StateKey},
+    tasks::{self, MAX_TASKS, TASK_TTL, TASKS_EXTENSION, TaskSupport, Tasks},
     wire::{self, Envelope, ErrorObject, Kind, code},
 };
 
@@ -119,10 +120,14 @@ struct Inner {
     resources: HashMap<String, Resource>,
     templates: Vec<ResourceTemplate>,
     prompts: HashMap<String, Prompt>,
-    /// What `initialize` and `server/discover` declare.
+    /// What `initialize` declares.
     capabilities: Value,
+    /// What `server/discover` declares: the same, plus the extensions of 2026-07-28.
+    modern_capabilities: Value,
     /// `{"tools":[...]}` and friends, encoded once at build time.
     tools_list: Vec<u8>,
+    /// The tool list for legacy sessions, when it differs (no `execution` of tasks).
+    legacy_tools_list: Option<Vec<u8>>,
     resources_list: Vec<u8>,
     templates_list: Vec<u8>,
     prompts_list: Vec<u8>,
@@ -138,6 +143,8 @@ struct Inner {
     changes: Option<broadcast::Sender<ListKind>>,
     /// Where resource updates are announced; only a server that takes subscriptions has one.
     updates: Option<broadcast::Sender<Arc<str>>>,
+    /// The tasks of tools that run as tasks; only a server with such tools has them.
+    tasks: Option<Arc<Tasks>>,
 }
 
 /// An MCP server: its tools, resources and prompts, and the dispatcher. Cheap to clone.
@@ -169,6 +176,8 @@ pub struct ServerBuilder {
     completer: Option<Arc<Completer>>,
     request_state_key: Option<[u8; 32]>,
     catalogue: Option<Arc<dyn Catalogue>>,
+    task_ttl: std::time::Duration,
+    max_tasks: usize,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -231,6 +240,20 @@ impl ServerBuilder {
     /// bytes, kept secret), so that any of them accepts another's state.
     pub fn request_state_key(mut self, key: [u8; 32]) -> Self {
         self.request_state_key = Some(key);
+        self
+    }
+
+    /// How long a task stays readable after it was created (its `ttlMs`; default
+    /// [`crate::TASK_TTL`]). Only servers with tools that run as tasks keep any.
+    pub fn task_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.task_ttl = ttl;
+        self
+    }
+
+    /// Most tasks kept at once (default [`crate::MAX_TASKS`]); running tasks count, and ended
+    /// ones until they expire.
+    pub fn max_tasks(mut self, max: usize) -> Self {
+        self.max_tasks = max;
         self
     }
 
@@ -306,9 +329,25 @@ impl ServerBuilder {
             capabilities.insert("completions".into(), json!({}));
         }
         capabilities.insert("logging".into(), json!({}));
+        let has_tasks = self.tools.iter().any(|t| t.task_support.is_some());
+        let mut modern_capabilities = capabilities.clone();
+        if has_tasks {
+            modern_capabilities.insert("extensions".into(), json!({TASKS_EXTENSION: {}}));
+        }
 
         let tools_list =
             encode(&json!({"tools": self.tools.iter().map(|t| &t.descriptor).collect::<Vec<_>>()}));
+        let legacy_tools_list = has_tasks.then(|| {
+            let descriptors: Vec<_> = self
+                .tools
+                .iter()
+                .map(|t| crate::model::ToolDescriptor {
+                    execution: None,
+                    ..t.descriptor.clone()
+                })
+                .collect();
+            encode(&json!({"tools": descriptors}))
+        });
         let resources_list = encode(
             &json!({"resources": self.resources.iter().map(|r| &r.descriptor).collect::<Vec<_>>()}),
         );
@@ -362,7 +401,10 @@ impl ServerBuilder {
                 templates: self.templates,
                 prompts,
                 capabilities: Value::Object(capabilities),
+                modern_capabilities: Value::Object(modern_capabilities),
                 tools_list,
+                legacy_tools_list,
+                tasks: has_tasks.then(|| Arc::new(Tasks::new(self.task_ttl, self.max_tasks))),
                 resources_list,
                 templates_list,
                 prompts_list,
@@ -829,6 +871,8 @@ impl Server {
             completer: None,
             request_state_key: None,
             catalogue: None,
+            task_ttl: TASK_TTL,
+            max_tasks: MAX_TASKS,
         }
     }
 
@@ -1091,6 +1135,8 @@ impl Server {
             },
             inputs,
             state: Arc::new(Mutex::new(state)),
+            task: Arc::default(),
+            starter: None,
         }
     }
 
@@ -1185,6 +1231,44 @@ impl Server {
                     .with_data(json!({"requiredCapabilities": missing})),
                 ));
             }
+            let as_task = match tool.task_support {
+                None => None,
+                Some(support) => {
+                    let declared_tasks =
+                        era == Era::Modern && tasks::declares_tasks(declared.as_deref());
+                    if !declared_tasks && support == TaskSupport::Required {
+                        return Err(Failure::Rejected(tasks::extension_required(&format!(
+                            "the tool {}",
+                            tool.name()
+                        ))));
+                    }
+                    declared_tasks.then_some(tool.task_in_handler)
+                }
+            };
+            let store = inner.tasks.as_ref().filter(|_| as_task.is_some());
+            if store.is_some() {
+                tasks::runtime_available()?;
+            }
+            if let (Some(store), Some(false)) = (store, as_task) {
+                // The kit makes the task before the handler runs, and answers with it.
+                let cancel = CancellationToken::new();
+                let task = store.create(session.caller.as_deref(), cancel.clone())?;
+                let mut context = self.context(
+                    session,
+                    era,
+                    call.meta.as_ref(),
+                    declared,
+                    cancel,
+                    InputSource::Unavailable("a task asks for input through the task"),
+                    None,
+                );
+                // The request's stream ends with this answer; the task outlives it.
+                context.outbound = None;
+                let _ = context.task.set(task.clone());
+                tasks::run(task.clone(), (tool.handler)(arguments, context));
+                wire::write_result(out, id, &task.created());
+                return Ok(None);
+            }
             let (inputs, state, round) = self.round(
                 session,
                 era,
@@ -1198,7 +1282,7 @@ impl Server {
                 call.request_state.as_deref(),
             )?;
             let cancel = CancellationToken::new();
-            let context = self.context(
+            let mut context = self.context(
                 session,
                 era,
                 call.meta.as_ref(),
@@ -1207,11 +1291,66 @@ impl Server {
                 inputs,
                 state,
             );
-            let handler = (tool.handler)(arguments, context);
             let owned_id = id.to_owned();
-            let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
-                encode_outcome::<ToolOutput>(&owned_id, era, handler.await, None, round.as_ref())
-            });
+            let future: BoxFuture<'static, Vec<u8>> = match store {
+                // The handler makes the call a task when it is ready to (`start_task`).
+                Some(store) => {
+                    let (starter, start) = tokio::sync::oneshot::channel();
+                    context.starter = Some(Arc::new(Mutex::new(Some(starter))));
+                    let slot = context.task.clone();
+                    let handler = (tool.handler)(arguments, context);
+                    let store = store.clone();
+                    let caller = session.caller.clone();
+                    let cancel = cancel.clone();
+                    Box::pin(async move {
+                        use futures::future::{Either, select};
+                        match select(handler, start).await {
+                            Either::Left((outcome, _)) => encode_outcome::<ToolOutput>(
+                                &owned_id,
+                                era,
+                                outcome,
+                                None,
+                                round.as_ref(),
+                            ),
+                            Either::Right((Ok(started), handler)) => {
+                                let mut out = Vec::with_capacity(256);
+                                match store.create(caller.as_deref(), cancel) {
+                                    Ok(task) => {
+                                        let _ = slot.set(task.clone());
+                                        let _ = started.send(());
+                                        tasks::run(task.clone(), handler);
+                                        wire::write_result(&mut out, &owned_id, &task.created());
+                                    }
+                                    Err(error) => {
+                                        wire::write_error(&mut out, Some(&owned_id), &error);
+                                    }
+                                }
+                                out
+                            }
+                            // The handler let go of its context: it cannot start a task now.
+                            Either::Right((Err(_), handler)) => encode_outcome::<ToolOutput>(
+                                &owned_id,
+                                era,
+                                handler.await,
+                                None,
+                                round.as_ref(),
+                            ),
+                        }
+                    })
+                }
+                None => {
+                    let handler = (tool.handler)(arguments, context);
+                    Box::pin(async move {
+                        encode_outcome::<ToolOutput>(
+                            &owned_id,
+                            era,
+                            handler.await,
+                            None,
+                            round.as_ref(),
+                        )
+                    })
+                }
+            };
             return Ok(run_inline(future, out, cancel, &session.in_flight, id));
         }
 
@@ -1268,6 +1407,12 @@ impl Server {
         let era = self
             .era_of(session, method, meta.as_ref())
             .map_err(Failure::Rejected)?;
+        if let Some(store) = &inner.tasks
+            && era == Era::Modern
+            && matches!(method, "tasks/get" | "tasks/update" | "tasks/cancel")
+        {
+            return self.task_request(store, session, id, method, params, meta.as_ref(), out);
+        }
         if inner.subscribable && matches!(method, "resources/subscribe" | "resources/unsubscribe") {
             return self.subscription(
                 inner.catalogue.as_ref(),
@@ -1304,7 +1449,7 @@ impl Server {
             "server/discover" => {
                 let mut result = json!({
                     "supportedVersions": [MODERN_VERSION],
-                    "capabilities": inner.capabilities,
+                    "capabilities": inner.modern_capabilities,
                     "_meta": { meta_key::SERVER_INFO: inner.info },
                 });
                 if let Some(instructions) = &inner.instructions {
@@ -1340,7 +1485,13 @@ impl Server {
                     &json!({"completion": {"values": values, "total": total, "hasMore": total > MAX_COMPLETIONS}}),
                 );
             }
-            "tools/list" => respond_raw(out, id, era, &inner.tools_list, &inner.cache_hints),
+            "tools/list" => {
+                let list = match (&inner.legacy_tools_list, era) {
+                    (Some(legacy), Era::Legacy) => legacy,
+                    _ => &inner.tools_list,
+                };
+                respond_raw(out, id, era, list, &inner.cache_hints)
+            }
             "resources/list" => {
                 respond_raw(out, id, era, &inner.resources_list, &inner.cache_hints)
             }
@@ -1515,7 +1666,56 @@ fn resource_subscriptions(value: &Value) -> Result<Vec<String>, Failure> {
         .collect())
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskParams {
+    task_id: String,
+    #[serde(default)]
+    input_responses: Option<HashMap<String, Value>>,
+}
+
 impl Server {
+    /// `tasks/get`, `tasks/update` or `tasks/cancel`, from a client that declared the tasks
+    /// extension, about one of its own tasks.
+    #[allow(clippy::too_many_arguments)]
+    fn task_request(
+        &self,
+        store: &Tasks,
+        session: &Session,
+        id: &RawValue,
+        method: &str,
+        params: Option<&RawValue>,
+        meta: Option<&RequestMeta<'_>>,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Pending>, Failure> {
+        let declared = self.declared_capabilities(session, Era::Modern, meta);
+        if !tasks::declares_tasks(declared.as_deref()) {
+            return Err(Failure::Rejected(tasks::extension_required(method)));
+        }
+        let TaskParams {
+            task_id,
+            input_responses,
+        } = parse_params(params, method)?;
+        let task = store.find(&task_id, session.caller.as_deref())?;
+        match method {
+            "tasks/get" => respond(out, id, Era::Modern, &task.detailed()),
+            "tasks/update" => {
+                let Some(responses) = input_responses else {
+                    return Err(Failure::Method(ErrorObject::invalid_params(
+                        "tasks/update needs inputResponses: the answers by the keys of the task's inputRequests",
+                    )));
+                };
+                task.answer(responses)?;
+                respond(out, id, Era::Modern, &json!({}));
+            }
+            _ => {
+                task.cancel();
+                respond(out, id, Era::Modern, &json!({}));
+            }
+        }
+        Ok(None)
+    }
+
     /// `tools/call` on a server with a catalogue.
     fn forward_call(
         &self,

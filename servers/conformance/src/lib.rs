@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_server::{
     CompletionRef, CompletionRequest, Content, HandlerError, InputRequest, LogLevel, Prompt,
-    PromptOutput, RequestContext, Resource, ResourceContents, ResourceTemplate, Role, Server, Tool,
-    ToolOutput, model::PromptMessage,
+    PromptOutput, RequestContext, Resource, ResourceContents, ResourceTemplate, Role, Server,
+    TaskSupport, Tool, ToolOutput, model::PromptMessage,
 };
 
 /// A 1×1 PNG.
@@ -524,6 +524,103 @@ fn complete(request: &CompletionRequest) -> Vec<String> {
         .collect()
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GreetArguments {
+    /// Who to greet.
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ComputeArguments {
+    /// How long the computation takes, in seconds (at most an hour).
+    #[schemars(range(min = 0, max = 3600))]
+    pub seconds: f64,
+    /// A label to put in the result.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct FileArguments {
+    /// The file to delete.
+    pub filename: String,
+}
+
+/// The tasks extension's fixtures (SEP-2663, the `tasks-*` scenarios): tools that run as
+/// tasks, next to one that never does.
+fn task_tools() -> Vec<Tool> {
+    let confirm = |message: String| {
+        InputRequest::elicitation(
+            message,
+            json!({"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]}),
+        )
+    };
+    vec![
+        Tool::builder("greet", "Greets by name, at once (never a task).")
+            .read_only()
+            .handler(|args: GreetArguments, _| async move { Ok(ToolOutput::text(format!("Hello, {}!", args.name))) }),
+        Tool::builder("slow_compute", "Sleeps `seconds`, then answers; runs as a task for clients that take tasks.")
+            .read_only()
+            .task_support(TaskSupport::Optional)
+            .handler(|args: ComputeArguments, cx| async move {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs_f64(args.seconds)) => {}
+                    () = cx.cancellation().cancelled() => return Err(HandlerError::Internal("cancelled".into())),
+                }
+                let label = args.label.unwrap_or_default();
+                Ok(ToolOutput::text(format!("Computed {label} in {} s", args.seconds)))
+            }),
+        Tool::builder("failing_job", "Works for a second, then reports a tool error; only as a task.")
+            .task_support(TaskSupport::Required)
+            .handler(|_: NoArguments, _| async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(ToolOutput::error("the job failed: the input data is inconsistent"))
+            }),
+        Tool::builder("protocol_error_job", "Panics, which the task reports as a protocol error.")
+            .task_support(TaskSupport::Required)
+            .handler(|_: NoArguments, _| async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                // A bug in a tool, as the kit meets it: the task fails with -32603.
+                panic!("protocol_error_job fails on purpose")
+            }),
+        Tool::builder("confirm_delete", "Asks the user to confirm, then deletes the file (pretend).")
+            .destructive()
+            .task_support(TaskSupport::Optional)
+            .handler(move |args: FileArguments, cx| async move {
+                let answer = cx.input("confirm", confirm(format!("Delete {}?", args.filename))).await?;
+                let confirmed = answer["action"] == "accept" && answer["content"]["confirm"] == true;
+                Ok(ToolOutput::text(if confirmed {
+                    format!("Deleted {}", args.filename)
+                } else {
+                    format!("Kept {}", args.filename)
+                }))
+            }),
+        Tool::builder("multi_input", "Asks two questions at once, then answers with both.")
+            .task_support(TaskSupport::Optional)
+            .handler(|_: NoArguments, cx| async move {
+                let answers = cx
+                    .inputs(&[
+                        ("first", ask_for("First name?", "name")),
+                        ("second", ask_for("Second name?", "name")),
+                    ])
+                    .await?;
+                let first = accepted(&answers["first"], "name").unwrap_or_default();
+                let second = accepted(&answers["second"], "name").unwrap_or_default();
+                Ok(ToolOutput::text(format!("Got {first} and {second}")))
+            }),
+        Tool::builder("test_tool_with_task", "Asks the user's name in 2026-07-28 rounds, then greets them from a task.")
+            .task_support(TaskSupport::Required)
+            .task_starts_in_handler()
+            .handler(|_: NoArguments, cx| async move {
+                let answer = cx.input("user_name", ask_for("What is your name?", "name")).await?;
+                let name = accepted(&answer, "name").unwrap_or_else(|| "stranger".into());
+                cx.start_task().await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(ToolOutput::text(format!("Hello, {name}! (from task {})", cx.task_id().unwrap_or("none"))))
+            }),
+    ]
+}
+
 /// The conformance fixture server.
 pub fn server() -> Server {
     let (resources, templates) = resources();
@@ -531,7 +628,7 @@ pub fn server() -> Server {
         .instructions("The MCP conformance suite's fixture server, on Switchboard's server kit.")
         .resource_subscriptions()
         .completions(complete);
-    for tool in tools().into_iter().chain(input_tools()) {
+    for tool in tools().into_iter().chain(input_tools()).chain(task_tools()) {
         builder = builder.tool(tool);
     }
     for resource in resources {

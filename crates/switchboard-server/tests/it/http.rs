@@ -13,8 +13,8 @@ use switchboard_server::HttpConfig;
 
 use crate::{MODERN_META, test_server};
 
-struct Running {
-    url: String,
+pub(crate) struct Running {
+    pub(crate) url: String,
     port: u16,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -33,7 +33,7 @@ async fn start_with(config: HttpConfig) -> Running {
     serve(test_server(), config).await
 }
 
-async fn serve(server: switchboard_server::Server, config: HttpConfig) -> Running {
+pub(crate) async fn serve(server: switchboard_server::Server, config: HttpConfig) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let task = tokio::spawn(switchboard_server::serve_listener(server, listener, config));

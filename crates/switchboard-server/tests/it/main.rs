@@ -10,6 +10,7 @@ mod http;
 mod input;
 mod stdio;
 mod subscriptions;
+mod tasks;
 
 use std::{collections::HashMap, time::Duration};
 
