@@ -2,6 +2,9 @@
 
 mod direct;
 mod listen;
+mod tasks;
+
+pub use tasks::{TASK_POLL_DEFAULT, TASK_POLL_MAX, TASK_POLL_MIN};
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
@@ -742,8 +745,13 @@ impl Connection {
             let value = self
                 .request_once(method, current.clone(), limits, &extras)
                 .await?;
-            if value.get("resultType").and_then(Value::as_str) != Some("input_required") {
-                return Ok(value);
+            match value.get("resultType").and_then(Value::as_str) {
+                Some("input_required") => {}
+                // The call runs on as a task (SEP-2663): its result comes from tasks/get.
+                Some("task") if method == "tools/call" => {
+                    return self.follow_task(&value, limits, &extras).await;
+                }
+                _ => return Ok(value),
             }
             let (responses, state) = self
                 .answer_input_requests(method, &value, extras.relay.as_ref())

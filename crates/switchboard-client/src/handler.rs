@@ -273,11 +273,19 @@ impl ClientHandler for ClientSide {
         // The version here is what `initialize` asks for; discovery sends its own. Asking a
         // legacy server for 2026-07-28 in `initialize` would name a revision that has no
         // handshake.
-        let capabilities: ClientCapabilities = self
+        let mut capabilities: ClientCapabilities = self
             .callbacks
             .as_ref()
             .and_then(|callbacks| serde_json::from_value(callbacks.supported().capabilities()).ok())
             .unwrap_or_default();
+        // Tool calls follow tasks to their end (SEP-2663), so a server may run any call as one.
+        capabilities
+            .extensions
+            .get_or_insert_with(Default::default)
+            .insert(
+                rmcp::model::TASKS_EXTENSION_ID.to_owned(),
+                Default::default(),
+            );
         ClientConfig::new(capabilities, self.info.clone())
             .with_protocol_version(ProtocolVersion::V_2025_11_25)
     }

@@ -14,6 +14,7 @@ mod order;
 mod resilience;
 mod soak;
 mod subscribe;
+mod tasks;
 mod transports;
 
 use std::sync::{Arc, Mutex};
