@@ -15,7 +15,8 @@
 #   $SWITCHBOARD_PEERS_DIR/node/   npm project from test-support/peers/node/package.json
 #                                  (+ package-lock.json, installed with `npm ci`):
 #                                  node 22 (npm package `node`), server-everything, TS SDK v1,
-#                                  conformance suite, Inspector.
+#                                  TS SDK v2 client, ext-tasks (tasks client), conformance
+#                                  suite, Inspector.
 #                                  Node 22 is bootstrapped first and npm runs with it first on
 #                                  PATH: under Node 20, npm silently resolves Inspector 0.15.0
 #                                  and the conformance CLI crashes.
@@ -40,7 +41,7 @@
 # Network: only the npm registry and PyPI (as configured for npm and pip) are used. Per-request
 # timeouts are short (npm 30 s, 1 retry; pip 30 s, 1 retry), so an unreachable registry gives
 # a clear error instead of a hang. Output: progress goes to stderr; the last line on stdout is
-#   peers: node v22.x, server-everything ..., ts-sdk ..., conformance ..., inspector ..., mcp ..., ...
+#   peers: node v22.x, server-everything ..., ts-sdk ..., ts-client ..., ext-tasks ..., conformance ..., inspector ..., mcp ..., ...
 set -euo pipefail
 
 log() { printf 'install-peers: %s\n' "$*" >&2; }
@@ -194,6 +195,7 @@ summary() { # the version line, from what is actually installed
     const d = process.argv[1] + "/node_modules/@modelcontextprotocol/";
     const v = (p) => require(d + p + "/package.json").version;
     console.log(`node ${process.version}, server-everything ${v("server-everything")}, ts-sdk ${v("sdk")}, ` +
+      `ts-client ${v("client")}, ext-tasks ${v("ext-tasks")}, ` +
       `conformance ${v("conformance")}, inspector ${v("inspector")}`);' "$NODE_DIR")
   p=$("$VPY" -c '
 from importlib.metadata import version as v
