@@ -800,16 +800,28 @@ async fn fly(
 }
 
 /// What the gateway's client can answer, declared to the upstream for its request: the client
-/// capabilities the gateway relays (elicitation, sampling, roots), as its client declared them.
+/// capabilities the gateway relays (elicitation, sampling, roots), as its client declared them,
+/// and the tasks extension when its client declared it (the gateway's client follows an
+/// upstream's task to its end, so a tool that runs only as a task works for such a client,
+/// and one that does not take tasks gets the upstream's refusal, as it would directly).
 fn relayed_capabilities(cx: &RequestContext) -> Value {
     let declared = cx.client_capabilities().and_then(Value::as_object);
-    Value::Object(
-        ["elicitation", "sampling", "roots"]
-            .into_iter()
-            .filter_map(|key| Some((key.to_owned(), declared?.get(key)?.clone())))
-            .filter(|(_, value)| !value.is_null())
-            .collect(),
-    )
+    let mut relayed: Map<String, Value> = ["elicitation", "sampling", "roots"]
+        .into_iter()
+        .filter_map(|key| Some((key.to_owned(), declared?.get(key)?.clone())))
+        .filter(|(_, value)| !value.is_null())
+        .collect();
+    if let Some(tasks) = declared
+        .and_then(|d| d.get("extensions"))
+        .and_then(|e| e.get(switchboard_server::TASKS_EXTENSION))
+        .filter(|v| !v.is_null())
+    {
+        relayed.insert(
+            "extensions".to_owned(),
+            serde_json::json!({ switchboard_server::TASKS_EXTENSION: tasks }),
+        );
+    }
+    Value::Object(relayed)
 }
 
 async fn forward_call(

@@ -13,7 +13,9 @@
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
-use crate::{context::RequestContext, error::HandlerError, server::CompletionRequest};
+use crate::{
+    context::RequestContext, error::HandlerError, server::CompletionRequest, tasks::TaskSupport,
+};
 
 /// Pending list-change notices per listener before the oldest are dropped (a listener that
 /// falls behind is told that every list changed).
@@ -131,6 +133,27 @@ pub trait Catalogue: Send + Sync + 'static {
     /// Every accepted subscription is paired with one [`Catalogue::unsubscribe`]: when the
     /// client unsubscribes, or else when its session ends or its listen stream closes. So a
     /// catalogue may count subscribers per resource.
+    /// Whether calls of `tool` can run as tasks (the 2026-07-28 tasks extension): for a
+    /// client that declared the extension, the kit then answers with a task and runs
+    /// [`Self::call_tool`] in the background, where [`RequestContext::input`] goes through the
+    /// task. A catalogue that says so must also answer `true` to [`Self::runs_tasks`].
+    /// `None` (the default): the tool runs as a plain call. Asked only when the client
+    /// declared the extension and [`Self::runs_tasks`] is `true`.
+    fn task_support(
+        &self,
+        tool: String,
+        cx: RequestContext,
+    ) -> BoxFuture<'static, Option<TaskSupport>> {
+        let _ = (tool, cx);
+        Box::pin(async { None })
+    }
+
+    /// Whether the server takes part in the tasks extension at all: it advertises it and
+    /// answers `tasks/get`, `tasks/update` and `tasks/cancel`. Default `false`.
+    fn runs_tasks(&self) -> bool {
+        false
+    }
+
     fn subscribe(
         &self,
         uri: String,

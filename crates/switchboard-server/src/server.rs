@@ -329,7 +329,8 @@ impl ServerBuilder {
             capabilities.insert("completions".into(), json!({}));
         }
         capabilities.insert("logging".into(), json!({}));
-        let has_tasks = self.tools.iter().any(|t| t.task_support.is_some());
+        let has_tasks = self.tools.iter().any(|t| t.task_support.is_some())
+            || self.catalogue.as_ref().is_some_and(|c| c.runs_tasks());
         let mut modern_capabilities = capabilities.clone();
         if has_tasks {
             modern_capabilities.insert("extensions".into(), json!({TASKS_EXTENSION: {}}));
@@ -1231,43 +1232,21 @@ impl Server {
                     .with_data(json!({"requiredCapabilities": missing})),
                 ));
             }
-            let as_task = match tool.task_support {
-                None => None,
-                Some(support) => {
-                    let declared_tasks =
-                        era == Era::Modern && tasks::declares_tasks(declared.as_deref());
-                    if !declared_tasks && support == TaskSupport::Required {
-                        return Err(Failure::Rejected(tasks::extension_required(&format!(
-                            "the tool {}",
-                            tool.name()
-                        ))));
-                    }
-                    declared_tasks.then_some(tool.task_in_handler)
-                }
-            };
-            let store = inner.tasks.as_ref().filter(|_| as_task.is_some());
-            if store.is_some() {
-                tasks::runtime_available()?;
-            }
-            if let (Some(store), Some(false)) = (store, as_task) {
+            let as_task = runs_as_task(tool.task_support, era, declared.as_deref(), tool.name())?;
+            let store = inner.tasks.as_ref().filter(|_| as_task);
+            if let Some(store) = store
+                && !tool.task_in_handler
+            {
                 // The kit makes the task before the handler runs, and answers with it.
-                let cancel = CancellationToken::new();
-                let task = store.create(session.caller.as_deref(), cancel.clone())?;
-                let mut context = self.context(
-                    session,
-                    era,
-                    call.meta.as_ref(),
-                    declared,
-                    cancel,
-                    InputSource::Unavailable("a task asks for input through the task"),
-                    None,
-                );
-                // The request's stream ends with this answer; the task outlives it.
-                context.outbound = None;
-                let _ = context.task.set(task.clone());
-                tasks::run(task.clone(), (tool.handler)(arguments, context));
+                let context = self.task_context(session, era, call.meta.as_ref(), declared);
+                let task = start_task(store, session.caller.as_deref(), context, |cx| {
+                    tasks::tool_result((tool.handler)(arguments, cx))
+                })?;
                 wire::write_result(out, id, &task.created());
                 return Ok(None);
+            }
+            if store.is_some() {
+                tasks::runtime_available()?;
             }
             let (inputs, state, round) = self.round(
                 session,
@@ -1318,7 +1297,7 @@ impl Server {
                                     Ok(task) => {
                                         let _ = slot.set(task.clone());
                                         let _ = started.send(());
-                                        tasks::run(task.clone(), handler);
+                                        tasks::run(task.clone(), tasks::tool_result(handler));
                                         wire::write_result(&mut out, &owned_id, &task.created());
                                     }
                                     Err(error) => {
@@ -1666,6 +1645,43 @@ fn resource_subscriptions(value: &Value) -> Result<Vec<String>, Failure> {
         .collect())
 }
 
+/// Whether a call of a tool with this task support runs as a task for this client: when the
+/// client declared the extension (2026-07-28). A tool that runs only as a task is refused
+/// (`-32021`) to a client that did not.
+fn runs_as_task(
+    support: Option<TaskSupport>,
+    era: Era,
+    declared: Option<&Value>,
+    tool: &str,
+) -> Result<bool, Failure> {
+    let Some(support) = support else {
+        return Ok(false);
+    };
+    let declared_tasks = era == Era::Modern && tasks::declares_tasks(declared);
+    if !declared_tasks && support == TaskSupport::Required {
+        return Err(Failure::Rejected(tasks::extension_required(&format!(
+            "the tool {tool}"
+        ))));
+    }
+    Ok(declared_tasks)
+}
+
+/// Make a task for `caller`, and run `work` as it with `context` (from
+/// [`Server::task_context`]), whose cancellation is the task's. The task, to answer the call
+/// with.
+fn start_task(
+    store: &Tasks,
+    caller: Option<&Caller>,
+    context: RequestContext,
+    work: impl FnOnce(RequestContext) -> BoxFuture<'static, Result<Map<String, Value>, HandlerError>>,
+) -> Result<Arc<tasks::Task>, ErrorObject> {
+    tasks::runtime_available()?;
+    let task = store.create(caller, context.cancelled.clone())?;
+    let _ = context.task.set(task.clone());
+    tasks::run(task.clone(), work(context));
+    Ok(task)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TaskParams {
@@ -1716,6 +1732,28 @@ impl Server {
         Ok(None)
     }
 
+    /// The context of a handler that runs as a task: no stream to send on (the request's ends
+    /// with its answer), and input through the task once [`start_task`] made it.
+    fn task_context(
+        &self,
+        session: &Session,
+        era: Era,
+        meta: Option<&RequestMeta<'_>>,
+        declared: Option<Arc<Value>>,
+    ) -> RequestContext {
+        let mut context = self.context(
+            session,
+            era,
+            meta,
+            declared,
+            CancellationToken::new(),
+            InputSource::Unavailable("a task asks for input through the task"),
+            None,
+        );
+        context.outbound = None;
+        context
+    }
+
     /// `tools/call` on a server with a catalogue.
     fn forward_call(
         &self,
@@ -1733,6 +1771,23 @@ impl Server {
             None => Map::new(),
         };
         let declared = self.declared_capabilities(session, era, call.meta.as_ref());
+        // For a client that takes tasks, the catalogue says (maybe after a lookup) whether the
+        // tool runs as one; a tool that must, for a client that does not, is the catalogue's
+        // to refuse.
+        let task_store = self
+            .inner
+            .tasks
+            .clone()
+            .filter(|_| era == Era::Modern && tasks::declares_tasks(declared.as_deref()));
+        let as_task = match task_store {
+            Some(store) => {
+                tasks::runtime_available()?;
+                let name = call.name.clone().into_owned();
+                let context = self.task_context(session, era, call.meta.as_ref(), declared.clone());
+                Some((store, name, context, session.caller.clone()))
+            }
+            None => None,
+        };
         let (inputs, state, round) = self.round(
             session,
             era,
@@ -1755,12 +1810,30 @@ impl Server {
             inputs,
             state,
         );
-        let calling = catalogue.call_tool(call.name.into_owned(), arguments, context);
         let owned_id = id.to_owned();
-        let future: BoxFuture<'static, Vec<u8>> =
-            Box::pin(
-                async move { encode_outcome(&owned_id, era, calling.await, None, round.as_ref()) },
-            );
+        let catalogue = catalogue.clone();
+        let name = call.name.into_owned();
+        let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
+            if let Some((store, tool, task_context, caller)) = as_task
+                && catalogue
+                    .task_support(tool.clone(), task_context.clone())
+                    .await
+                    .is_some()
+            {
+                let mut out = Vec::with_capacity(256);
+                match start_task(&store, caller.as_deref(), task_context, |cx| {
+                    catalogue.call_tool(tool, arguments, cx)
+                }) {
+                    Ok(task) => {
+                        wire::write_result(&mut out, &owned_id, &task.created());
+                    }
+                    Err(error) => wire::write_error(&mut out, Some(&owned_id), &error),
+                }
+                return out;
+            }
+            let calling = catalogue.call_tool(name, arguments, context);
+            encode_outcome(&owned_id, era, calling.await, None, round.as_ref())
+        });
         Ok(run_inline(future, out, cancel, &session.in_flight, id))
     }
 

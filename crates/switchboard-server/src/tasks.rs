@@ -431,6 +431,20 @@ impl Tasks {
     }
 }
 
+/// A tool's output as the result object a completed task carries.
+pub(crate) fn tool_result(
+    work: BoxFuture<'static, Result<ToolOutput, HandlerError>>,
+) -> BoxFuture<'static, Result<Map<String, Value>, HandlerError>> {
+    Box::pin(async move {
+        match serde_json::to_value(work.await?) {
+            Ok(Value::Object(result)) => Ok(result),
+            _ => Err(HandlerError::Internal(
+                "the tool's result is not a JSON object".into(),
+            )),
+        }
+    })
+}
+
 /// Tasks run on the tokio runtime the server runs on: `-32603` when there is none.
 pub(crate) fn runtime_available() -> Result<(), ErrorObject> {
     tokio::runtime::Handle::try_current()
@@ -442,7 +456,10 @@ pub(crate) fn runtime_available() -> Result<(), ErrorObject> {
 
 /// Run `work` as `task`: its result, its error or its panic ends the task, unless
 /// `tasks/cancel` ended it first, which drops `work`.
-pub(crate) fn run(task: Arc<Task>, work: BoxFuture<'static, Result<ToolOutput, HandlerError>>) {
+pub(crate) fn run(
+    task: Arc<Task>,
+    work: BoxFuture<'static, Result<Map<String, Value>, HandlerError>>,
+) {
     tokio::spawn(async move {
         // A task of its own, so that a panic ends this task as failed instead of unwinding here.
         let mut running = tokio::spawn(work);
@@ -455,12 +472,9 @@ pub(crate) fn run(task: Arc<Task>, work: BoxFuture<'static, Result<ToolOutput, H
             }
         };
         task.end(match joined {
-            Ok(Ok(output)) => {
-                let mut result = serde_json::to_value(&output).unwrap_or_else(|_| json!({}));
-                if let Value::Object(fields) = &mut result {
-                    fields.insert("resultType".into(), json!("complete"));
-                }
-                End::Completed(result)
+            Ok(Ok(mut result)) => {
+                result.insert("resultType".into(), json!("complete"));
+                End::Completed(Value::Object(result))
             }
             Ok(Err(error)) => End::Failed(error.to_wire()),
             Err(error) if error.is_panic() => {

@@ -278,3 +278,51 @@ async fn upstream_logs_during_a_call_reach_the_client() {
         connection.close().await;
     }
 }
+
+/// A tool that runs only as a task upstream works through the gateway for a client that takes
+/// tasks (the gateway relays the declaration and follows the upstream's task), and is refused
+/// as it would be directly to one that does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_tasks_are_followed_for_clients_that_take_them() {
+    let upstream = conformance_upstream().await;
+    let running = gateway(&upstream, EraPreference::Modern).await;
+    let connection = client(
+        &running,
+        EraPreference::Modern,
+        Arc::new(Answers::default()),
+    )
+    .await;
+    let result = connection
+        .call_tool("conf__failing_job", None, CallOptions::default())
+        .await
+        .unwrap();
+    assert!(result.is_error);
+    assert_eq!(
+        text(&result),
+        "the job failed: the input data is inconsistent"
+    );
+    assert_eq!(
+        call(
+            &connection,
+            "conf__slow_compute",
+            json!({"seconds": 0.2, "label": "via"})
+        )
+        .await,
+        "Computed via in 0.2 s"
+    );
+
+    let refused = crate::answer(
+        crate::post(
+            &running,
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"conf__failing_job",{}}}}}"#,
+                crate::MODERN_META
+            ),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], -32021, "{refused}");
+}

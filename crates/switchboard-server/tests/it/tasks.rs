@@ -706,3 +706,104 @@ async fn over_http_the_task_id_travels_in_mcp_name() {
     .await;
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
 }
+
+/// A catalogue whose one tool can run as a task; the server answers tasks for it like for a
+/// static tool.
+struct TaskCatalogue;
+
+impl switchboard_server::Catalogue for TaskCatalogue {
+    fn list(
+        &self,
+        _list: switchboard_server::ListRequest,
+        _cx: switchboard_server::RequestContext,
+    ) -> futures::future::BoxFuture<'static, Result<Vec<Value>, HandlerError>> {
+        Box::pin(async {
+            Ok(vec![
+                json!({"name": "later", "inputSchema": {"type": "object"}}),
+            ])
+        })
+    }
+
+    fn call_tool(
+        &self,
+        name: String,
+        _arguments: serde_json::Map<String, Value>,
+        cx: switchboard_server::RequestContext,
+    ) -> switchboard_server::CatalogueResult {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let text = format!("{name} ran (task: {})", cx.task_id().is_some());
+            match json!({"content": [{"type": "text", "text": text}]}) {
+                Value::Object(result) => Ok(result),
+                _ => unreachable!(),
+            }
+        })
+    }
+
+    fn read_resource(
+        &self,
+        uri: String,
+        _cx: switchboard_server::RequestContext,
+    ) -> switchboard_server::CatalogueResult {
+        Box::pin(async move { Err(HandlerError::Internal(format!("no {uri}"))) })
+    }
+
+    fn get_prompt(
+        &self,
+        name: String,
+        _arguments: serde_json::Map<String, Value>,
+        _cx: switchboard_server::RequestContext,
+    ) -> switchboard_server::CatalogueResult {
+        Box::pin(async move { Err(HandlerError::Internal(format!("no {name}"))) })
+    }
+
+    fn runs_tasks(&self) -> bool {
+        true
+    }
+
+    fn task_support(
+        &self,
+        tool: String,
+        _cx: switchboard_server::RequestContext,
+    ) -> futures::future::BoxFuture<'static, Option<TaskSupport>> {
+        Box::pin(async move { (tool == "later").then_some(TaskSupport::Optional) })
+    }
+}
+
+#[tokio::test]
+async fn a_catalogue_tool_can_run_as_a_task() {
+    let server = Server::builder("catalogue-tasks", "1")
+        .catalogue(Arc::new(TaskCatalogue))
+        .build()
+        .unwrap();
+    let discover = ask(&server, "server/discover", json!({}), &without_tasks()).await;
+    assert_eq!(
+        discover["result"]["capabilities"]["extensions"][TASKS_EXTENSION],
+        json!({})
+    );
+    let id = start(&server, "later", json!({})).await;
+    let task = until(&server, &id, ended).await;
+    assert_eq!(
+        task["result"]["content"][0]["text"],
+        "later ran (task: true)"
+    );
+
+    let plain = ask(
+        &server,
+        "tools/call",
+        json!({"name": "later"}),
+        &without_tasks(),
+    )
+    .await;
+    assert_eq!(
+        plain["result"]["content"][0]["text"],
+        "later ran (task: false)"
+    );
+    // A tool the catalogue does not run as a task answers plainly even to a client that
+    // takes tasks.
+    let other = call(&server, "sooner", json!({})).await;
+    assert_eq!(
+        other["result"]["content"][0]["text"],
+        "sooner ran (task: false)"
+    );
+}
