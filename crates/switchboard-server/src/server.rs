@@ -14,7 +14,7 @@ use std::{
     borrow::Cow,
     collections::HashMap,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
     task::{Context, Poll, Waker},
 };
 
@@ -1245,9 +1245,6 @@ impl Server {
                 wire::write_result(out, id, &task.created());
                 return Ok(None);
             }
-            if store.is_some() {
-                tasks::runtime_available()?;
-            }
             let (inputs, state, round) = self.round(
                 session,
                 era,
@@ -1283,38 +1280,26 @@ impl Server {
                     let cancel = cancel.clone();
                     Box::pin(async move {
                         use futures::future::{Either, select};
-                        match select(handler, start).await {
-                            Either::Left((outcome, _)) => encode_outcome::<ToolOutput>(
-                                &owned_id,
-                                era,
-                                outcome,
-                                None,
-                                round.as_ref(),
-                            ),
+                        let outcome = match select(handler, start).await {
+                            Either::Left((outcome, _)) => outcome,
                             Either::Right((Ok(started), handler)) => {
                                 let mut out = Vec::with_capacity(256);
-                                match store.create(caller.as_deref(), cancel) {
+                                let work = tasks::tool_result(handler);
+                                match launch_task(&store, caller.as_deref(), cancel, &slot, work) {
                                     Ok(task) => {
-                                        let _ = slot.set(task.clone());
                                         let _ = started.send(());
-                                        tasks::run(task.clone(), tasks::tool_result(handler));
                                         wire::write_result(&mut out, &owned_id, &task.created());
                                     }
                                     Err(error) => {
                                         wire::write_error(&mut out, Some(&owned_id), &error);
                                     }
                                 }
-                                out
+                                return out;
                             }
                             // The handler let go of its context: it cannot start a task now.
-                            Either::Right((Err(_), handler)) => encode_outcome::<ToolOutput>(
-                                &owned_id,
-                                era,
-                                handler.await,
-                                None,
-                                round.as_ref(),
-                            ),
-                        }
+                            Either::Right((Err(_), handler)) => handler.await,
+                        };
+                        encode_outcome::<ToolOutput>(&owned_id, era, outcome, None, round.as_ref())
                     })
                 }
                 None => {
@@ -1657,7 +1642,7 @@ fn runs_as_task(
     let Some(support) = support else {
         return Ok(false);
     };
-    let declared_tasks = era == Era::Modern && tasks::declares_tasks(declared);
+    let declared_tasks = tasks::takes_tasks(era, declared);
     if !declared_tasks && support == TaskSupport::Required {
         return Err(Failure::Rejected(tasks::extension_required(&format!(
             "the tool {tool}"
@@ -1666,20 +1651,34 @@ fn runs_as_task(
     Ok(declared_tasks)
 }
 
-/// Make a task for `caller`, and run `work` as it with `context` (from
-/// [`Server::task_context`]), whose cancellation is the task's. The task, to answer the call
-/// with.
+/// Make a task for `caller`, cancelled through `cancel`, record it in `slot` (the task of
+/// the handler's context), and run `work` (not yet polled) as it. The task, to answer the call
+/// with; `-32603` where no runtime can run it.
+fn launch_task(
+    store: &Tasks,
+    caller: Option<&Caller>,
+    cancel: CancellationToken,
+    slot: &OnceLock<Arc<tasks::Task>>,
+    work: BoxFuture<'static, Result<Map<String, Value>, HandlerError>>,
+) -> Result<Arc<tasks::Task>, ErrorObject> {
+    tasks::runtime_available()?;
+    let task = store.create(caller, cancel)?;
+    let _ = slot.set(task.clone());
+    tasks::run(task.clone(), work);
+    Ok(task)
+}
+
+/// [`launch_task`] for a handler that runs as a task from the start, with `context` (from
+/// [`Server::task_context`]), whose cancellation becomes the task's.
 fn start_task(
     store: &Tasks,
     caller: Option<&Caller>,
     context: RequestContext,
     work: impl FnOnce(RequestContext) -> BoxFuture<'static, Result<Map<String, Value>, HandlerError>>,
 ) -> Result<Arc<tasks::Task>, ErrorObject> {
-    tasks::runtime_available()?;
-    let task = store.create(caller, context.cancelled.clone())?;
-    let _ = context.task.set(task.clone());
-    tasks::run(task.clone(), work(context));
-    Ok(task)
+    let slot = context.task.clone();
+    let cancel = context.cancelled.clone();
+    launch_task(store, caller, cancel, &slot, work(context))
 }
 
 #[derive(Debug, Deserialize)]
@@ -1705,7 +1704,7 @@ impl Server {
         out: &mut Vec<u8>,
     ) -> Result<Option<Pending>, Failure> {
         let declared = self.declared_capabilities(session, Era::Modern, meta);
-        if !tasks::declares_tasks(declared.as_deref()) {
+        if !tasks::takes_tasks(Era::Modern, declared.as_deref()) {
             return Err(Failure::Rejected(tasks::extension_required(method)));
         }
         let TaskParams {
@@ -1778,10 +1777,10 @@ impl Server {
             .inner
             .tasks
             .clone()
-            .filter(|_| era == Era::Modern && tasks::declares_tasks(declared.as_deref()));
+            .filter(|_| tasks::takes_tasks(era, declared.as_deref()));
         let as_task = match task_store {
+            // `start_task` refuses a task where no runtime can run it.
             Some(store) => {
-                tasks::runtime_available()?;
                 let name = call.name.clone().into_owned();
                 let context = self.task_context(session, era, call.meta.as_ref(), declared.clone());
                 Some((store, name, context, session.caller.clone()))

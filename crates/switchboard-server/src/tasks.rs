@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    context::Caller,
+    context::{Caller, Era},
     error::HandlerError,
     input::InputRequest,
     model::ToolOutput,
@@ -67,12 +67,14 @@ impl TaskSupport {
     }
 }
 
-/// Whether these client capabilities declare the tasks extension.
-pub(crate) fn declares_tasks(capabilities: Option<&Value>) -> bool {
-    capabilities
-        .and_then(|c| c.get("extensions"))
-        .and_then(|e| e.get(TASKS_EXTENSION))
-        .is_some_and(|v| !v.is_null())
+/// Whether a request of this era, with these client capabilities, takes tasks: a 2026-07-28
+/// request that declares the extension.
+pub(crate) fn takes_tasks(era: Era, capabilities: Option<&Value>) -> bool {
+    era == Era::Modern
+        && capabilities
+            .and_then(|c| c.get("extensions"))
+            .and_then(|e| e.get(TASKS_EXTENSION))
+            .is_some_and(|v| !v.is_null())
 }
 
 /// `-32021` for a request that needs the extension from a client that did not declare it.
@@ -243,31 +245,27 @@ impl Task {
     /// (answered already, or never asked) are ignored.
     pub(crate) fn answer(&self, mut responses: HashMap<String, Value>) -> Result<(), ErrorObject> {
         let mut state = self.state();
+        let mut answered = Vec::new();
         for (key, waiting) in &state.waiting {
-            if let Some(answer) = responses.get(key)
-                && let Err(message) = waiting.request.check_answer(answer)
-            {
+            let Some(answer) = responses.remove(key) else {
+                continue;
+            };
+            if let Err(message) = waiting.request.check_answer(&answer) {
                 return Err(ErrorObject::invalid_params(format!(
                     "inputResponses.{key}: {message}"
                 ))
                 .with_data(json!({"key": key})));
             }
+            answered.push((key.clone(), answer));
         }
-        let answered: Vec<String> = state
-            .waiting
-            .keys()
-            .filter(|key| responses.contains_key(*key))
-            .cloned()
-            .collect();
-        for key in &answered {
-            if let (Some(waiting), Some(answer)) =
-                (state.waiting.remove(key), responses.remove(key))
-            {
+        let any = !answered.is_empty();
+        for (key, answer) in answered {
+            if let Some(waiting) = state.waiting.remove(&key) {
                 // The handler may have stopped waiting (cancelled): nothing to do then.
                 let _ = waiting.answer.send(answer);
             }
         }
-        if !answered.is_empty() {
+        if any {
             state.last_updated = now_rfc3339();
         }
         Ok(())

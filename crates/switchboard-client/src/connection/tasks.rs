@@ -52,12 +52,20 @@ impl Drop for CancelTask {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let mut params = CancelTaskParams::new(std::mem::take(&mut self.task_id));
-        params.meta = self.meta.take();
+        let params = CancelTaskParams::new(std::mem::take(&mut self.task_id));
         tracing::debug!(task = %params.task_id, "task abandoned by its caller; cancelling it");
+        // The call's `_meta` goes in the options: rmcp sets the connection's over the params'.
+        let mut options = rmcp::service::PeerRequestOptions::with_timeout(TASK_CANCEL_TIMEOUT);
+        options.meta = self.meta.take();
         runtime.spawn(async move {
             let request = ClientRequest::CancelTaskRequest(CancelTaskRequest::new(params));
-            let _ = tokio::time::timeout(TASK_CANCEL_TIMEOUT, peer.send_request(request)).await;
+            let cancelling = async {
+                peer.send_request_with_option(request, options)
+                    .await?
+                    .await_response()
+                    .await
+            };
+            let _ = tokio::time::timeout(TASK_CANCEL_TIMEOUT, cancelling).await;
         });
     }
 }
@@ -94,8 +102,7 @@ impl Connection {
         let mut answered: HashSet<String> = HashSet::new();
         let outcome = tokio::time::timeout_at(deadline, async {
             loop {
-                let mut params = GetTaskParams::new(task_id.clone());
-                params.meta = extras.meta.clone();
+                let params = GetTaskParams::new(task_id.clone());
                 let request = ClientRequest::GetTaskRequest(GetTaskRequest::new(params));
                 let task = self
                     .request_once("tasks/get", request, poll, &quiet)
@@ -105,7 +112,7 @@ impl Connection {
                     Some("working") => {}
                     Some("input_required") => {
                         if self
-                            .answer_task_input(&task_id, &task, &mut answered, poll, extras)
+                            .answer_task_input(&task_id, &task, &mut answered, poll, extras, &quiet)
                             .await?
                         {
                             // Look again at once: the answers may have finished it.
@@ -163,6 +170,7 @@ impl Connection {
         answered: &mut HashSet<String>,
         poll: Limits,
         extras: &Extras,
+        quiet: &Extras,
     ) -> Result<bool, ClientError> {
         let fresh: Map<String, Value> = match task.get("inputRequests") {
             Some(Value::Object(requests)) => requests
@@ -191,14 +199,9 @@ impl Connection {
             return Ok(false);
         };
         answered.extend(responses.keys().cloned());
-        let mut params = UpdateTaskParams::new(task_id.to_owned(), responses);
-        params.meta = extras.meta.clone();
+        let params = UpdateTaskParams::new(task_id.to_owned(), responses);
         let request = ClientRequest::UpdateTaskRequest(UpdateTaskRequest::new(params));
-        let quiet = Extras {
-            meta: extras.meta.clone(),
-            ..Extras::default()
-        };
-        self.request_once("tasks/update", request, poll, &quiet)
+        self.request_once("tasks/update", request, poll, quiet)
             .await?;
         Ok(true)
     }
