@@ -136,6 +136,11 @@ pub fn print_tools(tools: &[HostTool], json: bool) -> std::io::Result<()> {
         {
             flags.push("destructive");
         }
+        match tool.tool.task_support() {
+            Some(switchboard_client::model::TaskSupport::Optional) => flags.push("task"),
+            Some(switchboard_client::model::TaskSupport::Required) => flags.push("task only"),
+            None => {}
+        }
         let flags = if flags.is_empty() {
             String::new()
         } else {

@@ -127,8 +127,21 @@ pub struct Tool {
     pub output_schema: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<ToolAnnotations>,
+    /// How the tool runs: `{"taskSupport": "optional"}` says it can run as a task (the
+    /// 2026-07-28 tasks extension). Kept as the server sent it, so a gateway relays it as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Map<String, Value>>,
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Map<String, Value>>,
+}
+
+/// Whether a tool can run as a task, from its `execution.taskSupport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskSupport {
+    /// The tool runs as a task when the client asks for one, and as a plain call otherwise.
+    Optional,
+    /// The tool runs only as a task: a client must declare the tasks extension to call it.
+    Required,
 }
 
 fn empty_object_schema() -> Value {
@@ -142,6 +155,16 @@ impl Tool {
             .as_ref()
             .and_then(|a| a.read_only_hint)
             .unwrap_or(false)
+    }
+
+    /// Whether the tool can run as a task. `"forbidden"`, no `execution`, and a value this
+    /// client does not know all mean it runs as a plain call.
+    pub fn task_support(&self) -> Option<TaskSupport> {
+        match self.execution.as_ref()?.get("taskSupport")?.as_str()? {
+            "optional" => Some(TaskSupport::Optional),
+            "required" => Some(TaskSupport::Required),
+            _ => None,
+        }
     }
 }
 

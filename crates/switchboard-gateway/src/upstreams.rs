@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use switchboard_client::{
     CallOptions,
-    model::{CompletionTarget, Progress, Prompt},
+    model::{self as client_model, CompletionTarget, Progress, Prompt},
 };
 use switchboard_config::ServerName;
 use switchboard_host::{
@@ -29,7 +29,7 @@ use switchboard_host::{
 };
 use switchboard_server::{
     Catalogue, CatalogueResult, CompletionRef, CompletionRequest, HandlerError, ListRequest,
-    RequestContext,
+    RequestContext, TaskSupport,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
@@ -516,6 +516,37 @@ impl Catalogue for Upstreams {
                 )
                 .await?;
             result
+        })
+    }
+
+    /// The gateway runs its own tasks: a 2026-07-28 client that declared the extension gets a
+    /// task for every upstream tool listed with `execution.taskSupport`, whatever the
+    /// upstream's era, and the call runs upstream in the background as a plain call (or as the
+    /// upstream's own task, which the gateway's client follows).
+    fn runs_tasks(&self) -> bool {
+        true
+    }
+
+    fn task_support(
+        &self,
+        tool: String,
+        cx: RequestContext,
+    ) -> BoxFuture<'static, Option<TaskSupport>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let found = inner.find_tool(&tool).await?;
+            let support = match found.tool.task_support()? {
+                client_model::TaskSupport::Optional => TaskSupport::Optional,
+                client_model::TaskSupport::Required => TaskSupport::Required,
+            };
+            // A call this caller may not make is refused at once, as a plain call, and never
+            // becomes a task that fails.
+            if let Some(security) = &inner.security {
+                let wire = serde_json::to_value(&found.tool).ok()?;
+                let facts = ToolFacts::from_wire(found.server.as_str(), &wire);
+                security.tool_allowed(&Access::of(&cx), &facts).ok()?;
+            }
+            Some(support)
         })
     }
 

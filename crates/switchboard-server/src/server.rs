@@ -1968,8 +1968,20 @@ impl Server {
             );
             let listing = catalogue.list(list, context);
             let hints = inner.cache_hints.clone();
+            // A tool's `execution` says it can run as a task: only true for a 2026-07-28
+            // client of a catalogue that runs tasks (a legacy client would read it as the
+            // 2025-11-25 tasks this kit does not speak).
+            let strip_execution =
+                list == ListRequest::Tools && (era == Era::Legacy || !catalogue.runs_tasks());
             Box::pin(async move {
-                let outcome = listing.await.map(|items| {
+                let outcome = listing.await.map(|mut items| {
+                    if strip_execution {
+                        for item in &mut items {
+                            if let Some(tool) = item.as_object_mut() {
+                                tool.remove("execution");
+                            }
+                        }
+                    }
                     let mut result = Map::new();
                     result.insert(list.result_key().to_owned(), Value::Array(items));
                     result

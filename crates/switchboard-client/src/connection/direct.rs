@@ -19,7 +19,9 @@
 //!   this revision cancels a request over HTTP;
 //! - the wire tap of `--verbose`, which sees every message sent and received.
 //!
-//! Lists, completions, pings and `subscriptions/listen` still go through rmcp.
+//! `tools/list` takes this path too, so the tools arrive as the server sent them: rmcp's `Tool`
+//! has no `execution`, and a gateway must know which tools can run as tasks. Other lists,
+//! completions, pings and `subscriptions/listen` still go through rmcp.
 
 use std::{
     collections::HashMap,
@@ -145,7 +147,10 @@ impl DirectPost {
 
     /// Whether this path carries `method`.
     pub(crate) fn carries(method: &str) -> bool {
-        matches!(method, "tools/call" | "resources/read" | "prompts/get")
+        matches!(
+            method,
+            "tools/call" | "resources/read" | "prompts/get" | "tools/list"
+        )
     }
 
     /// Note which arguments of the tools on a `tools/list` page must also travel as headers.

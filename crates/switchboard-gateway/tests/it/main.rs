@@ -188,6 +188,7 @@ pub fn modern_headers(body: &str) -> Vec<(&'static str, String)> {
     let name = match method {
         "resources/read" => message.pointer("/params/uri"),
         "tools/call" | "prompts/get" => message.pointer("/params/name"),
+        "tasks/get" | "tasks/update" | "tasks/cancel" => message.pointer("/params/taskId"),
         _ => None,
     };
     if let Some(name) = name.and_then(|n| n.as_str()) {

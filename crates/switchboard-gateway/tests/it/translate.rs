@@ -326,3 +326,130 @@ async fn upstream_tasks_are_followed_for_clients_that_take_them() {
     .await;
     assert_eq!(refused["error"]["code"], -32021, "{refused}");
 }
+
+/// The `_meta` of a 2026-07-28 request from a client that declared the tasks extension and
+/// elicitation.
+const TASKS_META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{},"extensions":{"io.modelcontextprotocol/tasks":{}}}}"#;
+
+/// One raw 2026-07-28 request to the gateway from a client that declared tasks.
+async fn ask_with_tasks(running: &Running, id: u32, method: &str, params: Value) -> Value {
+    let mut params = params.as_object().cloned().unwrap_or_default();
+    let meta: Value = serde_json::from_str(&format!("{{{TASKS_META}}}")).unwrap();
+    params.insert("_meta".into(), meta["_meta"].clone());
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    crate::answer(crate::post(running, body.to_string()).send().await.unwrap()).await
+}
+
+/// `tasks/get` until the task's status is `status` (at most [`TIMEOUT`]).
+async fn task_until(running: &Running, task_id: &str, status: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let got = ask_with_tasks(running, 90, "tasks/get", json!({"taskId": task_id})).await;
+        if got["result"]["status"] == status {
+            return got["result"].clone();
+        }
+        assert!(
+            got["result"]["status"] == "working" || got["result"]["status"] == "input_required",
+            "task {task_id} waiting for {status}: {got}"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "task {task_id} not {status} in time: {got}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_runs_tasks_of_its_own_for_upstream_task_tools() {
+    let upstream = conformance_upstream().await;
+    let running = gateway(&upstream, EraPreference::Modern).await;
+
+    // Listed with `execution` for a 2026-07-28 client; a legacy client is not shown it.
+    let listed = ask_with_tasks(&running, 1, "tools/list", json!({})).await;
+    let tools = listed["result"]["tools"].as_array().unwrap();
+    let execution = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name} listed: {listed}"))
+            .get("execution")
+            .cloned()
+    };
+    assert_eq!(
+        execution("conf__confirm_delete"),
+        Some(json!({"taskSupport": "optional"}))
+    );
+    assert_eq!(execution("conf__test_simple_text"), None);
+    let legacy = client(
+        &running,
+        EraPreference::Legacy,
+        Arc::new(Answers::default()),
+    )
+    .await;
+    let legacy_tools = legacy.list_tools(TIMEOUT).await.unwrap();
+    assert!(legacy_tools.iter().all(|t| t.execution.is_none()));
+    assert!(
+        legacy_tools
+            .iter()
+            .any(|t| t.name == "conf__confirm_delete")
+    );
+
+    // The call answers with the gateway's task at once; the input the upstream asks for is
+    // the task's to ask, and its answer finishes the call.
+    let created = ask_with_tasks(
+        &running,
+        2,
+        "tools/call",
+        json!({"name": "conf__confirm_delete", "arguments": {"filename": "notes.txt"}}),
+    )
+    .await;
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    let task_id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let waiting = task_until(&running, &task_id, "input_required").await;
+    let requests = waiting["inputRequests"].as_object().unwrap();
+    assert_eq!(requests.len(), 1, "{waiting}");
+    let (key, request) = requests.iter().next().unwrap();
+    assert_eq!(request["method"], "elicitation/create", "{waiting}");
+    let updated = ask_with_tasks(
+        &running,
+        3,
+        "tasks/update",
+        json!({"taskId": task_id, "inputResponses": {
+            key: {"action": "accept", "content": {"confirm": true}}
+        }}),
+    )
+    .await;
+    assert!(updated.get("result").is_some(), "{updated}");
+    let done = task_until(&running, &task_id, "completed").await;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "Deleted notes.txt",
+        "{done}"
+    );
+
+    // A plain tool stays a plain call for the same client.
+    let plain = ask_with_tasks(
+        &running,
+        4,
+        "tools/call",
+        json!({"name": "conf__test_simple_text", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(plain["result"]["resultType"], "complete", "{plain}");
+
+    // An upstream tool error completes the task with `isError`, as it would directly.
+    let failing = ask_with_tasks(
+        &running,
+        5,
+        "tools/call",
+        json!({"name": "conf__failing_job", "arguments": {}}),
+    )
+    .await;
+    let failing_id = failing["result"]["taskId"].as_str().unwrap().to_owned();
+    let failed = task_until(&running, &failing_id, "completed").await;
+    assert_eq!(failed["result"]["isError"], true, "{failed}");
+
+    // Unknown task ids are the kit's -32602, answered by the gateway itself.
+    let unknown = ask_with_tasks(&running, 6, "tasks/get", json!({"taskId": "nope"})).await;
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+}
