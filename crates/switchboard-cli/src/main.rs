@@ -25,6 +25,13 @@ use clap::Parser;
 
 use crate::{cli::Cli, run::Failure};
 
+/// mimalloc rather than the C library's allocator: the gateway's per-call work is mostly small
+/// allocations freed on another thread, where glibc's malloc spent a fifth of the gateway's
+/// CPU (see `docs/performance.md`). `switchboard-serve` keeps the system allocator, for its
+/// idle memory.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // `serve` runs from `switchboard-serve` when it is installed beside this binary; this
     // returns only when it is not (or must not be) used.
