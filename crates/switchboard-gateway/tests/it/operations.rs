@@ -222,3 +222,63 @@ async fn the_upstreams_are_listed_in_the_registry_shape() {
         .unwrap();
     assert_eq!(evil.status(), StatusCode::FORBIDDEN);
 }
+
+/// An upstream whose one tool reports progress three times, a millisecond apart, then answers.
+fn stepping_upstream() -> switchboard_server::Server {
+    switchboard_server::Server::builder("steps", "1")
+        .tool(
+            switchboard_server::Tool::builder("steps", "Three progress steps, then done.").handler(
+                |_: Value, cx| async move {
+                    for step in 1..=3u32 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        cx.progress(f64::from(step), Some(3.0), None).await;
+                    }
+                    Ok(switchboard_server::ToolOutput::text("done"))
+                },
+            ),
+        )
+        .build()
+        .unwrap()
+}
+
+/// The gateway's front sets `TCP_NODELAY` on every connection it accepts: an answer it streams
+/// as several events (the upstream's progress, then the result) is a series of small writes,
+/// and Nagle's algorithm with the client's delayed ACK would hold each one for 40 ms (issue
+/// 10). Each call here takes a few milliseconds; with the stall every one would take over 40.
+#[tokio::test]
+async fn streamed_answers_never_wait_for_a_delayed_ack() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = crate::http_upstream(stepping_upstream()).await;
+    let running = start(&format!("[upstreams.up]\nurl = \"{}\"\n", upstream.url)).await;
+    let meta = MODERN_META.replace(
+        r#""io.modelcontextprotocol/clientCapabilities":{}"#,
+        r#""io.modelcontextprotocol/clientCapabilities":{},"progressToken":"p""#,
+    );
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"up__steps","arguments":{{}},{meta}}}}}"#
+    );
+    let client = reqwest::Client::new();
+    let mut times = Vec::new();
+    // Past TCP's quick-ACK start, which acknowledges the first segments at once.
+    for _ in 0..25 {
+        let started = std::time::Instant::now();
+        let mut request = client
+            .post(running.url())
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        for (name, value) in crate::modern_headers(&body) {
+            request = request.header(name, value);
+        }
+        let response = request.body(body.clone()).send().await.unwrap();
+        let text = response.text().await.unwrap();
+        assert!(text.contains("notifications/progress"), "{text}");
+        assert!(text.contains(r#""text":"done""#), "{text}");
+        times.push(started.elapsed());
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    assert!(
+        median < Duration::from_millis(36),
+        "answers waited for delayed ACKs: median {median:?} of {times:?}"
+    );
+}

@@ -337,6 +337,46 @@ async fn a_slow_call_streams_progress_then_the_result() {
     assert_eq!(messages[4]["result"]["content"][0]["text"], "slept");
 }
 
+/// Nagle's algorithm holds a small write while an earlier one is unacknowledged, and a client
+/// that is only reading delays its ACK by 40 ms: together they stall every answer written in
+/// more than one piece (rmcp's default HTTP server takes 44 ms a call this way; issue 10). An
+/// answer streamed as five events, on one keep-alive connection, is such a series of writes,
+/// so with `TCP_NODELAY` on every accepted connection none of them waits. The calls sleep 4 ms
+/// in all; the stall would make every one of them take over 40 ms.
+#[tokio::test]
+async fn streamed_answers_never_wait_for_a_delayed_ack() {
+    let server = start().await;
+    let client = client();
+    let body = modern(7, "tools/call", r#""name":"slow","arguments":{"ms":4}"#).replace(
+        r#""io.modelcontextprotocol/clientCapabilities":{}"#,
+        r#""io.modelcontextprotocol/clientCapabilities":{},"progressToken":"p""#,
+    );
+    let mut times = Vec::new();
+    // Past TCP's quick-ACK start, which acknowledges the first segments at once.
+    for _ in 0..25 {
+        let started = std::time::Instant::now();
+        let response = client
+            .post(&server.url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "slow")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let text = response.text().await.unwrap();
+        assert_eq!(sse_messages(&text).len(), 5, "{text}");
+        times.push(started.elapsed());
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    assert!(
+        median < Duration::from_millis(36),
+        "answers waited for delayed ACKs: median {median:?} of {times:?}"
+    );
+}
+
 fn http_entry(url: &str) -> ServerEntry {
     ServerEntry::new(
         ServerName::new("kit-http").unwrap(),
