@@ -161,11 +161,7 @@ impl Upstreams {
         let started = Instant::now();
         let time = chrono::Utc::now();
         let access = Access::of_caller(caller);
-        let facts = match serde_json::to_value(&tool.tool) {
-            Ok(wire) => ToolFacts::from_wire(tool.server.as_str(), &wire),
-            Err(_) => return Ok(None),
-        };
-        let Err(refusal) = security.tool_allowed(&access, &facts) else {
+        let Err(refusal) = security.tool_allowed(&access, &tool_facts(&tool)) else {
             return Ok(None);
         };
         metrics::counter!(m::ERRORS, "server" => tool.server.to_string(), "class" => "insufficient_scope").increment(1);
@@ -358,6 +354,24 @@ fn result_object(raw: Value) -> Map<String, Value> {
     object
 }
 
+/// What the scope policy reads of an upstream tool: the fields [`ToolFacts::from_wire`] reads of
+/// its wire form, taken from the listed tool without serializing it (and its schemas) again on
+/// every call.
+fn tool_facts(tool: &HostTool) -> ToolFacts {
+    ToolFacts {
+        server: tool.server.to_string(),
+        name: tool.tool.name.clone(),
+        declared_scope: tool
+            .tool
+            .meta
+            .as_ref()
+            .and_then(|meta| meta.get(switchboard_policy::scope::SCOPE_META_KEY))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        read_only: tool.tool.is_read_only(),
+    }
+}
+
 fn request_id(cx: &RequestContext) -> &str {
     cx.caller()
         .and_then(|c| c.request_id.as_deref())
@@ -542,9 +556,9 @@ impl Catalogue for Upstreams {
             // A call this caller may not make is refused at once, as a plain call, and never
             // becomes a task that fails.
             if let Some(security) = &inner.security {
-                let wire = serde_json::to_value(&found.tool).ok()?;
-                let facts = ToolFacts::from_wire(found.server.as_str(), &wire);
-                security.tool_allowed(&Access::of(&cx), &facts).ok()?;
+                security
+                    .tool_allowed(&Access::of(&cx), &tool_facts(&found))
+                    .ok()?;
             }
             Some(support)
         })
@@ -889,24 +903,11 @@ async fn forward_call(
             CallAudit::refused(server.as_str(), &tool_name, "header_mismatch"),
         );
     }
-    let read_only = tool
-        .tool
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.read_only_hint == Some(true));
+    let read_only = tool.tool.is_read_only();
     if let Some((security, access)) = security {
         // Checked for every call, also of tools the caller was not shown: a hidden tool
         // called by its exact name is refused here.
-        let facts = match serde_json::to_value(&tool.tool) {
-            Ok(wire) => ToolFacts::from_wire(server.as_str(), &wire),
-            Err(_) => ToolFacts {
-                server: server.to_string(),
-                name: tool_name.clone(),
-                declared_scope: None,
-                read_only,
-            },
-        };
-        if let Err(refusal) = security.tool_allowed(access, &facts) {
+        if let Err(refusal) = security.tool_allowed(access, &tool_facts(&tool)) {
             metrics::counter!(m::ERRORS, "server" => server.to_string(), "class" => "insufficient_scope").increment(1);
             tracing::info!(client = access.client_id(), server = %server, tool = %tool_name, %refusal, "refused a call");
             return (

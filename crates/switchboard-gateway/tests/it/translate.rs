@@ -327,15 +327,20 @@ async fn upstream_tasks_are_followed_for_clients_that_take_them() {
     assert_eq!(refused["error"]["code"], -32021, "{refused}");
 }
 
-/// The `_meta` of a 2026-07-28 request from a client that declared the tasks extension and
-/// elicitation.
-const TASKS_META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{},"extensions":{"io.modelcontextprotocol/tasks":{}}}}"#;
-
-/// One raw 2026-07-28 request to the gateway from a client that declared tasks.
+/// One raw 2026-07-28 request to the gateway from a client that declared the tasks extension
+/// and elicitation.
 async fn ask_with_tasks(running: &Running, id: u32, method: &str, params: Value) -> Value {
     let mut params = params.as_object().cloned().unwrap_or_default();
-    let meta: Value = serde_json::from_str(&format!("{{{TASKS_META}}}")).unwrap();
-    params.insert("_meta".into(), meta["_meta"].clone());
+    params.insert(
+        "_meta".into(),
+        json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {
+                "elicitation": {},
+                "extensions": {"io.modelcontextprotocol/tasks": {}},
+            },
+        }),
+    );
     let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
     crate::answer(crate::post(running, body.to_string()).send().await.unwrap()).await
 }
