@@ -11,10 +11,12 @@
 # `switchboard gateway` in front of it (with its own baseline, conformance-baseline-gateway.yml,
 # of what it does not pass on yet); then `conformance client` for the
 # same two sets, which starts a mock server per scenario (in parallel, on ephemeral ports of all
-# interfaces; the traffic stays on loopback) and runs conformance-client against each.
+# interfaces; the traffic stays on loopback) and runs conformance-client against each; and
+# last `conformance client --suite all`, every client scenario, scored or not.
 # Results go to results/conformance/{server,client}-<set>/ (git-ignored). The exit code is
 # non-zero when a scored scenario fails that the baseline does not list, or a listed one now
-# passes. Scenarios a set does not score (extensions, added after the release) never count.
+# passes. Scenarios a set does not score (extensions, added after the release) do not count
+# there; they count in the `--suite all` run, which must pass whole.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -115,13 +117,29 @@ done
 for set in 2025-11-25 2026-07-28; do
     run_set client "$set" --command "$target/debug/conformance-client"
 done
-# Report only: every client scenario the suite has (`--suite all`), scored or not. Its
-# result does not change the exit code; the unscored auth extensions are expected to fail.
+# Every client scenario the suite has (`--suite all`), scored or not: the auth extensions
+# (client credentials, enterprise-managed, DPoP, workload identity) included. It gates too.
+# The suite runs these scenarios side by side, and `sse-retry` has been seen to fail that way
+# (a reconnect measured early) while it passes alone; so a scenario that fails here is run
+# once more on its own, and only a second failure fails the run. Both are reported.
 log=$(mktemp)
 (cd "$peers/node" && npx --no-install conformance client --command "$target/debug/conformance-client" \
     --suite all -o "$root/results/conformance/client-all") >"$log" 2>&1 || true
-failing=$(grep -E '^✗' "$log" | sed -E 's/^✗ ([^:]+):.*/\1/' | tr '\n' ' ')
-summary+=("client --suite all (report only): $(grep -E '^Total:' "$log" | tail -n 1); failing: ${failing:-none}")
+grep -E '^✗|Total:' "$log" | sed "s/^/[client --suite all] /" || true
+failing=$(grep -E '^✗' "$log" | sed -E 's/^✗ ([^:]+):.*/\1/' | tr '\n' ' ' || true)
+verdict="ok"
+rerun=""
+for scenario in $failing; do
+    if (cd "$peers/node" && npx --no-install conformance client --command "$target/debug/conformance-client" \
+            --scenario "$scenario" -o "$root/results/conformance/client-all-rerun") >/dev/null 2>&1; then
+        rerun+="$scenario passed alone; "
+    else
+        rerun+="$scenario FAILED again alone; "
+        verdict="FAILED"
+        status=1
+    fi
+done
+summary+=("client --suite all: $(grep -E '^Total:' "$log" | tail -n 1); failing: ${failing:-none}${rerun:+ ($rerun)} ($verdict)")
 rm -f "$log"
 
 printf '\nconformance summary:\n'

@@ -405,7 +405,11 @@ impl Connection {
                 let client = http_client(&name, headers)?;
                 let (result, refusal) = match &options.oauth {
                     Some(oauth) => {
-                        let (client, failure) = OAuthHttp::new(client, url.clone(), oauth.clone());
+                        let (client, failure) = OAuthHttp::new(client, url.clone(), oauth.clone())
+                            .map_err(|reason| ClientError::Authorization {
+                                server: name.clone(),
+                                reason,
+                            })?;
                         let (result, refusal) =
                             Self::streamable(name.clone(), label, client, url, options).await;
                         let result = match result {

@@ -21,7 +21,7 @@ use switchboard_client::{
     CallOptions, ClientError, ConnectOptions, Connection, EraPreference,
     callbacks::{CallbackError, CallbackFuture},
     model::Content,
-    oauth::{Authorizer, OAuthOptions},
+    oauth::{Authorizer, ClientAuthentication, Grant, OAuthOptions},
 };
 use switchboard_config::{ServerEntry, Transport};
 use switchboard_server::{Server, Tool, ToolOutput};
@@ -41,12 +41,21 @@ struct Issued {
     tokens: HashMap<String, String>,
     /// The `resource` of each token request.
     resources: Vec<String>,
+    /// The `grant_type` of each token request.
+    grants: Vec<String>,
 }
+
+/// The client that may use the client-credentials grant, and its secret.
+const MACHINE_CLIENT: (&str, &str) = ("machine-client", "machine-secret");
+/// The workload assertion the JWT-bearer grant accepts.
+const WORKLOAD_JWT: &str = "eyJhbGciOiJFUzI1NiJ9.e30.workload";
 
 #[derive(Clone)]
 struct Protected {
     base: String,
     issued: Arc<Mutex<Issued>>,
+    /// Where the metadata says tokens come from, when not from this server.
+    token_endpoint: Option<String>,
 }
 
 impl Protected {
@@ -108,12 +117,17 @@ async fn server_metadata(State(protected): State<Protected>) -> Json<Value> {
     Json(json!({
         "issuer": base,
         "authorization_endpoint": format!("{base}/authorize"),
-        "token_endpoint": format!("{base}/token"),
+        "token_endpoint": protected.token_endpoint.clone().unwrap_or_else(|| format!("{base}/token")),
         "registration_endpoint": format!("{base}/register"),
         "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
         "authorization_response_iss_parameter_supported": true,
     }))
 }
@@ -147,17 +161,58 @@ async fn authorize(
     Redirect::to(target.as_str())
 }
 
+/// The client a token request authenticated as with HTTP Basic, if any.
+fn basic_client(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let encoded = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let (id, secret) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
 async fn token(
     State(protected): State<Protected>,
+    headers: axum::http::HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let mut issued = protected.issued.lock().unwrap();
-    let Some(scope) = form.get("code").and_then(|code| issued.codes.remove(code)) else {
-        return (
+    let grant = form.get("grant_type").cloned().unwrap_or_default();
+    issued.grants.push(grant.clone());
+    let refused = |error: &str, description: &str| {
+        (
             StatusCode::BAD_REQUEST,
-            Json(json!({"error": "invalid_grant"})),
+            Json(json!({"error": error, "error_description": description})),
         )
-            .into_response();
+            .into_response()
+    };
+    let scope = match grant.as_str() {
+        "client_credentials" => {
+            let (id, secret) = MACHINE_CLIENT;
+            if basic_client(&headers) != Some((id.to_owned(), secret.to_owned())) {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({"error": "invalid_client"})),
+                )
+                    .into_response();
+            }
+            format!("{READ} {WRITE}")
+        }
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
+            if form.get("assertion").map(String::as_str) != Some(WORKLOAD_JWT) {
+                return refused("invalid_grant", "the assertion is not trusted");
+            }
+            format!("{READ} {WRITE}")
+        }
+        _ => match form.get("code").and_then(|code| issued.codes.remove(code)) {
+            Some(scope) => scope,
+            None => return refused("invalid_grant", "unknown code"),
+        },
     };
     issued
         .resources
@@ -173,11 +228,17 @@ struct Empty {}
 
 /// Serve the protected server on a free loopback port; its base URL and what it issued.
 async fn protected_server() -> (String, Arc<Mutex<Issued>>) {
+    protected_server_with(None).await
+}
+
+/// The same, with its metadata naming `token_endpoint` for tokens.
+async fn protected_server_with(token_endpoint: Option<String>) -> (String, Arc<Mutex<Issued>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://localhost:{}", listener.local_addr().unwrap().port());
     let protected = Protected {
         base: base.clone(),
         issued: Arc::default(),
+        token_endpoint,
     };
     let kit = Server::builder("protected", "1")
         .tool(
@@ -332,4 +393,118 @@ async fn without_oauth_a_protected_server_is_refused() {
         !matches!(error, ClientError::Authorization { .. }),
         "{error}"
     );
+}
+
+fn without_user(grant: Grant) -> ConnectOptions {
+    ConnectOptions {
+        era: EraPreference::Modern,
+        oauth: Some(OAuthOptions::without_user(grant)),
+        ..ConnectOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn client_credentials_and_a_workload_jwt_authorize_without_a_user() {
+    let (id, secret) = MACHINE_CLIENT;
+    let grants = [
+        (
+            "client_credentials",
+            Grant::ClientCredentials {
+                client_id: id.to_owned(),
+                authentication: ClientAuthentication::Secret(switchboard_config::Secret::new(
+                    secret.to_owned(),
+                )),
+            },
+        ),
+        (
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            Grant::JwtBearer {
+                assertion: switchboard_config::Secret::new(WORKLOAD_JWT.to_owned()),
+                client_id: None,
+            },
+        ),
+    ];
+    for (grant_type, grant) in grants {
+        let (base, issued) = protected_server().await;
+        let connection = Connection::connect(&entry(&base), &without_user(grant))
+            .await
+            .unwrap();
+        let result = connection
+            .call_tool("write", None, CallOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(result.content.len(), 1, "{grant_type}");
+        let issued = issued.lock().unwrap();
+        assert_eq!(issued.grants, [grant_type], "one token request");
+        assert!(issued.authorizations.is_empty(), "no user was asked");
+        assert_eq!(issued.resources, [format!("{base}/mcp")], "{grant_type}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_grant_without_a_user_is_reported_and_not_repeated() {
+    let (base, issued) = protected_server().await;
+    let grant = Grant::JwtBearer {
+        assertion: switchboard_config::Secret::new("not.a.trusted-jwt".to_owned()),
+        client_id: Some("workload".to_owned()),
+    };
+    let error = Connection::connect(&entry(&base), &without_user(grant))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ClientError::Authorization { .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("invalid_grant") && message.contains("the assertion is not trusted"),
+        "the server's reason is quoted: {message}"
+    );
+    assert!(
+        !message.contains("not.a.trusted-jwt"),
+        "the assertion is a secret: {message}"
+    );
+    assert_eq!(issued.lock().unwrap().grants.len(), 1, "asked once");
+
+    let (id, _) = MACHINE_CLIENT;
+    let wrong_secret = Grant::ClientCredentials {
+        client_id: id.to_owned(),
+        authentication: ClientAuthentication::Secret(switchboard_config::Secret::new(
+            "wrong".to_owned(),
+        )),
+    };
+    let error = Connection::connect(&entry(&base), &without_user(wrong_secret))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ClientError::Authorization { .. }),
+        "{error:?}"
+    );
+    assert_eq!(issued.lock().unwrap().grants.len(), 2, "asked once more");
+}
+
+#[tokio::test]
+async fn metadata_cannot_send_token_requests_to_link_local_addresses() {
+    // The instance-metadata address of cloud machines: a server naming it as its token
+    // endpoint must not get the client to post there.
+    let (base, issued) =
+        protected_server_with(Some("http://169.254.169.254/latest/token".to_owned())).await;
+    let grant = Grant::JwtBearer {
+        assertion: switchboard_config::Secret::new(WORKLOAD_JWT.to_owned()),
+        client_id: None,
+    };
+    let started = std::time::Instant::now();
+    let error = Connection::connect(&entry(&base), &without_user(grant))
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("169.254.169.254") && message.contains("may not be reached"),
+        "{message}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "refused before connecting"
+    );
+    assert!(issued.lock().unwrap().grants.is_empty());
 }

@@ -46,7 +46,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&invocation).await {
+    match Box::pin(run(&invocation)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(scenario = %invocation.scenario, "{error}");

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use serde_json::Value;
 use switchboard_client::{
     callbacks::{CallbackError, CallbackFuture},
-    oauth::{Authorizer, OAuthOptions, PreregisteredClient},
+    oauth::{
+        Authorizer, ClientAuthentication, Grant, IdentityProvider, OAuthOptions,
+        PreregisteredClient, SigningAlgorithm,
+    },
 };
 use switchboard_config::Secret;
 
@@ -17,11 +20,57 @@ pub const CLIENT_METADATA_URL: &str = "https://conformance-test.local/client-met
 /// redirect from the authorization endpoint's answer instead of following it.
 pub const REDIRECT_URI: &str = "http://localhost:3030/callback";
 
-/// How the fixture identifies itself: a pre-registered client when the scenario's context
-/// gives one (`client_id`, `client_secret`), otherwise its metadata document or registration.
+/// How the fixture authorizes, as a host configured with the scenario's context would:
+/// - a private key (`private_key_pem`): client credentials with a signed assertion;
+/// - an enterprise ID token (`idp_id_token`): enterprise-managed authorization;
+/// - a workload's JWT (`valid_jwt`): the JWT-bearer grant;
+/// - otherwise the user's consent, as a pre-registered client when the context gives one
+///   (`client_id`, `client_secret`; client credentials when that is all the authorization
+///   server offers), or by its metadata document or registration.
+///
+/// DPoP is on, as by default: tokens are bound when the authorization server offers it.
 pub fn options(context: &Value) -> OAuthOptions {
     let text = |key: &str| context.get(key).and_then(Value::as_str).map(str::to_owned);
+    let secret = |key: &str| text(key).map(Secret::new);
+    let grant = if let (Some(client_id), Some(key_pem)) =
+        (text("client_id"), secret("private_key_pem"))
+    {
+        Grant::ClientCredentials {
+            client_id,
+            authentication: ClientAuthentication::PrivateKeyJwt {
+                key_pem,
+                algorithm: text("signing_algorithm")
+                    .and_then(|name| SigningAlgorithm::from_name(&name))
+                    .unwrap_or(SigningAlgorithm::Es256),
+            },
+        }
+    } else if let (Some(id_token), Some(issuer), Some(token_endpoint), Some(idp_client)) = (
+        secret("idp_id_token"),
+        text("idp_issuer"),
+        text("idp_token_endpoint"),
+        text("idp_client_id"),
+    ) {
+        Grant::EnterpriseManaged {
+            idp: IdentityProvider {
+                issuer,
+                token_endpoint,
+                client_id: idp_client,
+            },
+            id_token,
+            client_id: text("client_id").unwrap_or_default(),
+            client_secret: secret("client_secret").unwrap_or_else(|| Secret::new(String::new())),
+        }
+    } else if let Some(assertion) = secret("valid_jwt") {
+        Grant::JwtBearer {
+            assertion,
+            client_id: text("client_id"),
+        }
+    } else {
+        Grant::AuthorizationCode
+    };
     OAuthOptions {
+        grant,
+        dpop: true,
         redirect_uri: REDIRECT_URI.to_owned(),
         client_name: "switchboard-conformance-client".to_owned(),
         client: text("client_id").map(|client_id| PreregisteredClient {
