@@ -58,7 +58,7 @@ pub struct PathFigures {
     /// CPU per call at 32 in flight of every server process on the path (the gateway's row
     /// includes the upstream's).
     pub cpu_us_per_call: f64,
-    /// The gateway process alone (`None` for the direct path).
+    /// The forwarding process alone (the gateway or the relay; `None` for the direct path).
     pub gateway_cpu_us_per_call: Option<f64>,
 }
 
@@ -85,6 +85,8 @@ impl SessionMemory {
 #[derive(Debug, Clone)]
 pub struct GatewayMeasurements {
     pub direct: PathFigures,
+    /// Through `bench-floor --relay`: the floor of any forwarder on this machine.
+    pub relay: PathFigures,
     pub gateway: PathFigures,
     /// Cores used by other processes on average during the timed phases.
     pub background_cores: f64,
@@ -143,6 +145,20 @@ pub async fn available(places: &Locations) -> Result<(), String> {
     }
 }
 
+/// How `bench-floor --relay` is started in front of the upstream.
+fn relay_launch(places: &Locations, upstream: SocketAddr, port: u16) -> Launch {
+    Launch {
+        program: places.floor(),
+        args: vec![
+            "--relay".into(),
+            format!("127.0.0.1:{port}"),
+            "--to".into(),
+            upstream.to_string(),
+        ],
+        envs: Vec::new(),
+    }
+}
+
 /// Run the gateway workload.
 pub async fn measure(
     places: &Locations,
@@ -163,6 +179,13 @@ pub async fn measure(
     std::fs::write(&config, gateway_toml(upstream_addr, plan.max_sessions()))
         .with_context(|| format!("could not write {}", config.display()))?;
 
+    let (relay, mut relayed, _) = workload::start(
+        Transport::Http,
+        &|port| Ok(relay_launch(places, upstream_addr, port)),
+        &opening,
+    )
+    .await
+    .context("starting the byte relay (bench-floor --relay)")?;
     let (gateway, mut through, _) = workload::start(
         Transport::Http,
         &|port| Ok(gateway_launch(places, &config, port)),
@@ -170,14 +193,21 @@ pub async fn measure(
     )
     .await
     .context("starting switchboard gateway")?;
-    let figures = overhead(&upstream, &mut direct, &gateway, &mut through, plan).await;
+    let paths = [
+        Route::new("direct", None, &mut direct)?,
+        Route::new("relay", Some(&relay), &mut relayed)?,
+        Route::new("gateway", Some(&gateway), &mut through)?,
+    ];
+    let figures = overhead(&upstream, paths, plan).await;
     let figures = figures.map_err(|error| {
         let mut gateway = gateway;
         gateway.explain(error)
     });
     drop(through);
+    drop(relayed);
     drop(direct);
-    let (direct_figures, gateway_figures, background_cores) = figures?;
+    relay.stop().await;
+    let ([direct_figures, relay_figures, gateway_figures], background_cores) = figures?;
 
     let mut sessions = Vec::new();
     let plain = idle_sessions(
@@ -200,6 +230,7 @@ pub async fn measure(
 
     Ok(GatewayMeasurements {
         direct: direct_figures,
+        relay: relay_figures,
         gateway: gateway_figures,
         background_cores,
         sessions,
@@ -222,19 +253,49 @@ fn seconds(ticks: u64) -> f64 {
     ticks as f64 / procfs::ticks_per_second() as f64
 }
 
-/// The timed phases on both paths, taking turns.
-async fn overhead(
+/// One way to the upstream's echo tool, measured in turn with the others.
+struct Route<'a> {
+    name: &'static str,
+    /// The process between the driver and the upstream, if any.
+    forwarder: Option<ProcessTree>,
+    session: &'a mut Session,
+}
+
+impl<'a> Route<'a> {
+    fn new(
+        name: &'static str,
+        forwarder: Option<&ServerProcess>,
+        session: &'a mut Session,
+    ) -> anyhow::Result<Route<'a>> {
+        let forwarder = forwarder
+            .map(|process| ProcessTree::of(process.pid()))
+            .transpose()
+            .context("could not read /proc")?;
+        Ok(Route {
+            name,
+            forwarder,
+            session,
+        })
+    }
+
+    fn forwarder_ticks(&self) -> u64 {
+        self.forwarder.as_ref().map_or(0, ticks)
+    }
+}
+
+/// The timed phases on every path, taking turns: all the sequential phases, then all the
+/// concurrent ones, so background load hits every path alike.
+async fn overhead<const N: usize>(
     upstream: &ServerProcess,
-    direct: &mut Session,
-    gateway: &ServerProcess,
-    through: &mut Session,
+    mut paths: [Route<'_>; N],
     plan: &GatewayPlan,
-) -> anyhow::Result<(PathFigures, PathFigures, f64)> {
+) -> anyhow::Result<([PathFigures; N], f64)> {
     let calls = &plan.calls;
     let call = protocol::ECHO;
     let upstream_tree = ProcessTree::of(upstream.pid()).context("could not read /proc")?;
-    let gateway_tree = ProcessTree::of(gateway.pid()).context("could not read /proc")?;
-    for (name, session) in [("direct", &mut *direct), ("gateway", &mut *through)] {
+    for path in &mut paths {
+        let name = path.name;
+        let session = &mut *path.session;
         session
             .sequential(call, calls.warmup_sequential, calls.phase_cap, None)
             .await
@@ -251,59 +312,56 @@ async fn overhead(
         }
     }
 
+    let all_servers = |paths: &[Route<'_>]| {
+        ticks(&upstream_tree) + paths.iter().map(Route::forwarder_ticks).sum::<u64>()
+    };
     let busy_from = procfs::machine_busy_ticks();
-    let servers_from = ticks(&upstream_tree) + ticks(&gateway_tree);
+    let servers_from = all_servers(&paths);
     let driver_from = procfs::own_cpu_ticks();
     let started = Instant::now();
 
-    let (direct_sequential, direct_histogram) = direct
-        .timed_sequential(call, calls.sequential_calls, calls.phase_cap)
-        .await
-        .context("direct: the sequential phase")?;
-    let (gateway_sequential, gateway_histogram) = through
-        .timed_sequential(call, calls.sequential_calls, calls.phase_cap)
-        .await
-        .context("gateway: the sequential phase")?;
+    let mut sequential = Vec::with_capacity(N);
+    for path in &mut paths {
+        let name = path.name;
+        let (completed, histogram) = path
+            .session
+            .timed_sequential(call, calls.sequential_calls, calls.phase_cap)
+            .await
+            .with_context(|| format!("{name}: the sequential phase"))?;
+        sequential.push(Latency::of(completed, &histogram));
+    }
     let budget = calls.concurrent_budget(Transport::Http);
-
-    let upstream_before = ticks(&upstream_tree);
-    let (direct_concurrent, direct_concurrent_histogram) = direct
-        .timed_concurrent_http(call, budget)
-        .await
-        .context("direct: the concurrent phase")?;
-    let upstream_direct = ticks(&upstream_tree).saturating_sub(upstream_before);
-
-    let upstream_before = ticks(&upstream_tree);
-    let gateway_before = ticks(&gateway_tree);
-    let (gateway_concurrent, gateway_concurrent_histogram) = through
-        .timed_concurrent_http(call, budget)
-        .await
-        .context("gateway: the concurrent phase")?;
-    let upstream_via_gateway = ticks(&upstream_tree).saturating_sub(upstream_before);
-    let gateway_own = ticks(&gateway_tree).saturating_sub(gateway_before);
+    let mut figures = Vec::with_capacity(N);
+    for (path, sequential) in paths.iter_mut().zip(sequential) {
+        let name = path.name;
+        let upstream_before = ticks(&upstream_tree);
+        let forwarder_before = path.forwarder_ticks();
+        let (completed, histogram) = path
+            .session
+            .timed_concurrent_http(call, budget)
+            .await
+            .with_context(|| format!("{name}: the concurrent phase"))?;
+        let upstream_ticks = ticks(&upstream_tree).saturating_sub(upstream_before);
+        let forwarder_ticks = path.forwarder_ticks().saturating_sub(forwarder_before);
+        let per_call = |ticks: u64| seconds(ticks) * 1e6 / completed.calls.max(1) as f64;
+        figures.push(PathFigures {
+            sequential,
+            concurrent: Latency::of(completed, &histogram),
+            cpu_us_per_call: per_call(upstream_ticks + forwarder_ticks),
+            gateway_cpu_us_per_call: path.forwarder.as_ref().map(|_| per_call(forwarder_ticks)),
+        });
+    }
 
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     let background = procfs::machine_busy_ticks()
         .saturating_sub(busy_from)
-        .saturating_sub((ticks(&upstream_tree) + ticks(&gateway_tree)).saturating_sub(servers_from))
+        .saturating_sub(all_servers(&paths).saturating_sub(servers_from))
         .saturating_sub(procfs::own_cpu_ticks().saturating_sub(driver_from));
     let background_cores = seconds(background) / elapsed;
-
-    let per_call =
-        |ticks: u64, completed: &Completed| seconds(ticks) * 1e6 / completed.calls.max(1) as f64;
-    let direct_figures = PathFigures {
-        sequential: Latency::of(direct_sequential, &direct_histogram),
-        concurrent: Latency::of(direct_concurrent, &direct_concurrent_histogram),
-        cpu_us_per_call: per_call(upstream_direct, &direct_concurrent),
-        gateway_cpu_us_per_call: None,
-    };
-    let gateway_figures = PathFigures {
-        sequential: Latency::of(gateway_sequential, &gateway_histogram),
-        concurrent: Latency::of(gateway_concurrent, &gateway_concurrent_histogram),
-        cpu_us_per_call: per_call(upstream_via_gateway + gateway_own, &gateway_concurrent),
-        gateway_cpu_us_per_call: Some(per_call(gateway_own, &gateway_concurrent)),
-    };
-    Ok((direct_figures, gateway_figures, background_cores))
+    let figures: [PathFigures; N] = figures
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("one figure per path"))?;
+    Ok((figures, background_cores))
 }
 
 /// Start a fresh server, open idle sessions step by step, and read its RSS after each step.
@@ -395,10 +453,11 @@ pub fn report(m: &GatewayMeasurements, plan: &GatewayPlan) -> String {
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for (name, path) in [
         ("direct (serve echo --http)", &m.direct),
+        ("through a byte relay (bench-floor --relay)", &m.relay),
         ("through the gateway", &m.gateway),
     ] {
         let cpu = match path.gateway_cpu_us_per_call {
-            Some(own) => format!("{:.1} (gateway {own:.1})", path.cpu_us_per_call),
+            Some(own) => format!("{:.1} (forwarder {own:.1})", path.cpu_us_per_call),
             None => format!("{:.1}", path.cpu_us_per_call),
         };
         let _ = writeln!(
@@ -414,36 +473,13 @@ pub fn report(m: &GatewayMeasurements, plan: &GatewayPlan) -> String {
             thousands(path.concurrent.calls_per_second),
         );
     }
-    let ratio = crate::report::ratio;
-    let _ = writeln!(
-        out,
-        "| gateway ÷ direct | {} | {} | {} | {} | {} | {} | {} |",
-        ratio(
-            m.gateway.sequential.p50_us as f64,
-            m.direct.sequential.p50_us as f64
-        ),
-        ratio(
-            m.gateway.sequential.p99_us as f64,
-            m.direct.sequential.p99_us as f64
-        ),
-        ratio(
-            m.gateway.sequential.calls_per_second,
-            m.direct.sequential.calls_per_second
-        ),
-        ratio(
-            m.gateway.concurrent.p50_us as f64,
-            m.direct.concurrent.p50_us as f64
-        ),
-        ratio(
-            m.gateway.concurrent.p99_us as f64,
-            m.direct.concurrent.p99_us as f64
-        ),
-        ratio(
-            m.gateway.concurrent.calls_per_second,
-            m.direct.concurrent.calls_per_second
-        ),
-        ratio(m.gateway.cpu_us_per_call, m.direct.cpu_us_per_call),
-    );
+    for (name, over, under) in [
+        ("relay ÷ direct", &m.relay, &m.direct),
+        ("gateway ÷ direct", &m.gateway, &m.direct),
+        ("gateway ÷ relay", &m.gateway, &m.relay),
+    ] {
+        let _ = writeln!(out, "{}", ratio_row(name, over, under));
+    }
     let _ = writeln!(
         out,
         "\nOther processes used {:.2} cores on average during the timed phases.{}",
@@ -498,6 +534,16 @@ pub fn report(m: &GatewayMeasurements, plan: &GatewayPlan) -> String {
         crate::report::ratio(p50_ratio, 1.0),
         verdict(p50_ratio < 1.2),
     );
+    let _ = writeln!(
+        out,
+        "- for scale, a byte relay that only frames and copies (no forwarder does less) adds {}: {} µs vs {} µs",
+        crate::report::ratio(
+            m.relay.sequential.p50_us as f64,
+            m.direct.sequential.p50_us as f64
+        ),
+        m.relay.sequential.p50_us,
+        m.direct.sequential.p50_us,
+    );
     for memory in &m.sessions {
         let (limit, strict) = if memory.server == "gateway" {
             (64.0, true)
@@ -517,6 +563,39 @@ pub fn report(m: &GatewayMeasurements, plan: &GatewayPlan) -> String {
         );
     }
     out
+}
+
+/// One table row of `over ÷ under` for every column.
+fn ratio_row(name: &str, over: &PathFigures, under: &PathFigures) -> String {
+    let ratio = crate::report::ratio;
+    let cells = [
+        ratio(
+            over.sequential.p50_us as f64,
+            under.sequential.p50_us as f64,
+        ),
+        ratio(
+            over.sequential.p99_us as f64,
+            under.sequential.p99_us as f64,
+        ),
+        ratio(
+            over.sequential.calls_per_second,
+            under.sequential.calls_per_second,
+        ),
+        ratio(
+            over.concurrent.p50_us as f64,
+            under.concurrent.p50_us as f64,
+        ),
+        ratio(
+            over.concurrent.p99_us as f64,
+            under.concurrent.p99_us as f64,
+        ),
+        ratio(
+            over.concurrent.calls_per_second,
+            under.concurrent.calls_per_second,
+        ),
+        ratio(over.cpu_us_per_call, under.cpu_us_per_call),
+    ];
+    format!("| {name} | {} |", cells.join(" | "))
 }
 
 fn verdict(met: bool) -> &'static str {
