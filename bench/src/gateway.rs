@@ -567,34 +567,16 @@ pub fn report(m: &GatewayMeasurements, plan: &GatewayPlan) -> String {
 
 /// One table row of `over ÷ under` for every column.
 fn ratio_row(name: &str, over: &PathFigures, under: &PathFigures) -> String {
-    let ratio = crate::report::ratio;
-    let cells = [
-        ratio(
-            over.sequential.p50_us as f64,
-            under.sequential.p50_us as f64,
-        ),
-        ratio(
-            over.sequential.p99_us as f64,
-            under.sequential.p99_us as f64,
-        ),
-        ratio(
-            over.sequential.calls_per_second,
-            under.sequential.calls_per_second,
-        ),
-        ratio(
-            over.concurrent.p50_us as f64,
-            under.concurrent.p50_us as f64,
-        ),
-        ratio(
-            over.concurrent.p99_us as f64,
-            under.concurrent.p99_us as f64,
-        ),
-        ratio(
-            over.concurrent.calls_per_second,
-            under.concurrent.calls_per_second,
-        ),
-        ratio(over.cpu_us_per_call, under.cpu_us_per_call),
+    let columns: [fn(&PathFigures) -> f64; 7] = [
+        |path| path.sequential.p50_us as f64,
+        |path| path.sequential.p99_us as f64,
+        |path| path.sequential.calls_per_second,
+        |path| path.concurrent.p50_us as f64,
+        |path| path.concurrent.p99_us as f64,
+        |path| path.concurrent.calls_per_second,
+        |path| path.cpu_us_per_call,
     ];
+    let cells = columns.map(|column| crate::report::ratio(column(over), column(under)));
     format!("| {name} | {} |", cells.join(" | "))
 }
 

@@ -890,22 +890,14 @@ impl Machine<'_> {
             .clone()
             .unwrap_or_else(|| self.metadata.token_endpoint.clone());
         let assertion = client_assertion(client_id, &audience, key_pem, algorithm)?;
-        let scope = self.scopes.join(" ");
-        let mut form = vec![
+        let form = [
             ("grant_type", GRANT_CLIENT_CREDENTIALS),
             ("client_assertion_type", CLIENT_ASSERTION_TYPE),
             ("client_assertion", assertion.as_str()),
             ("resource", self.resource.as_str()),
         ];
-        if !scope.is_empty() {
-            form.push(("scope", &scope));
-        }
-        let token = self
-            .net
-            .token_request(&self.metadata.token_endpoint, &form, None)
+        self.redeem(&form, client_id, AuthError::ClientCredentialsError)
             .await
-            .map_err(AuthError::ClientCredentialsError)?;
-        self.keep(client_id, token).await
     }
 
     /// The JWT-bearer grant with an assertion issued to this workload (RFC 7523 §2.1).
@@ -914,7 +906,6 @@ impl Machine<'_> {
         assertion: &Secret,
         client_id: Option<&str>,
     ) -> Result<(), AuthError> {
-        let scope = self.scopes.join(" ");
         let mut form = vec![
             ("grant_type", GRANT_JWT_BEARER),
             ("assertion", assertion.expose()),
@@ -923,6 +914,24 @@ impl Machine<'_> {
         if let Some(client_id) = client_id {
             form.push(("client_id", client_id));
         }
+        self.redeem(
+            &form,
+            client_id.unwrap_or_default(),
+            AuthError::AuthorizationFailed,
+        )
+        .await
+    }
+
+    /// Send a token request of ours (`form`, plus the scopes asked for) and keep its token;
+    /// `refused` says how a refusal is reported.
+    async fn redeem(
+        &self,
+        form: &[(&str, &str)],
+        client_id: &str,
+        refused: fn(String) -> AuthError,
+    ) -> Result<(), AuthError> {
+        let scope = self.scopes.join(" ");
+        let mut form = form.to_vec();
         if !scope.is_empty() {
             form.push(("scope", &scope));
         }
@@ -930,8 +939,8 @@ impl Machine<'_> {
             .net
             .token_request(&self.metadata.token_endpoint, &form, None)
             .await
-            .map_err(AuthError::AuthorizationFailed)?;
-        self.keep(client_id.unwrap_or_default(), token).await
+            .map_err(refused)?;
+        self.keep(client_id, token).await
     }
 
     /// Enterprise-managed authorization through rmcp: the ID token for an ID-JAG at the

@@ -109,16 +109,12 @@ impl DpopKey {
         url: &Url,
         token: Option<&str>,
     ) -> Result<String, String> {
-        let mut jti = [0u8; 16];
-        self.random
-            .fill(&mut jti)
-            .map_err(|_| "the system's random source failed".to_owned())?;
         // The target URI without query and fragment (RFC 9449 §4.2).
         let mut htu = url.clone();
         htu.set_query(None);
         htu.set_fragment(None);
         let claims = ProofClaims {
-            jti: URL_SAFE_NO_PAD.encode(jti),
+            jti: random_id_from(&self.random)?,
             htm: method,
             htu: htu.into(),
             iat: SystemTime::now()
@@ -145,8 +141,12 @@ impl DpopKey {
 
 /// 128 random bits, base64url: a `jti`.
 pub(crate) fn random_id() -> Result<String, String> {
+    random_id_from(&SystemRandom::new())
+}
+
+fn random_id_from(random: &SystemRandom) -> Result<String, String> {
     let mut id = [0u8; 16];
-    SystemRandom::new()
+    random
         .fill(&mut id)
         .map_err(|_| "the system's random source failed".to_owned())?;
     Ok(URL_SAFE_NO_PAD.encode(id))

@@ -545,17 +545,17 @@ async fn a_handler_can_gather_input_in_rounds_and_then_become_a_task() {
     assert_eq!(first["result"]["resultType"], "input_required");
     assert!(first["result"].get("taskId").is_none());
     let state = first["result"]["requestState"].clone();
-    let second = ask(
-        &server,
-        "tools/call",
-        json!({
+    // The second round: the user's name, with or without the tasks extension declared.
+    let answer_with = |name: &'static str, capabilities: Value| {
+        let params = json!({
             "name": "gather_then_task",
-            "inputResponses": {"user_name": {"action": "accept", "content": {"name": "Alice"}}},
+            "inputResponses": {"user_name": {"action": "accept", "content": {"name": name}}},
             "requestState": state,
-        }),
-        &with_tasks(),
-    )
-    .await;
+        });
+        let server = &server;
+        async move { ask(server, "tools/call", params, &capabilities).await }
+    };
+    let second = answer_with("Alice", with_tasks()).await;
     let created = &second["result"];
     assert_eq!(created["resultType"], "task", "{second}");
     assert!(created.get("requestState").is_none());
@@ -567,17 +567,7 @@ async fn a_handler_can_gather_input_in_rounds_and_then_become_a_task() {
     );
 
     // Without the extension the same handler answers the call itself.
-    let plain = ask(
-        &server,
-        "tools/call",
-        json!({
-            "name": "gather_then_task",
-            "inputResponses": {"user_name": {"action": "accept", "content": {"name": "Bob"}}},
-            "requestState": state,
-        }),
-        &without_tasks(),
-    )
-    .await;
+    let plain = answer_with("Bob", without_tasks()).await;
     assert_eq!(
         plain["result"]["content"][0]["text"],
         "Hi Bob (task: false)"
