@@ -128,6 +128,13 @@ pub trait CallRelay: Send + Sync + fmt::Debug {
     fn log(&self, message: crate::model::LogMessage) {
         let _ = message;
     }
+
+    /// The server answered the call with a task (the 2026-07-28 tasks extension), which the
+    /// client now follows to its end: a gateway starts its own task for its client here.
+    /// Called once per call, before the first `tasks/get`.
+    fn task_started(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Why a callback could not answer. It reaches the server as a JSON-RPC error (legacy era) or

@@ -753,6 +753,9 @@ impl Connection {
                 Some("input_required") => {}
                 // The call runs on as a task (SEP-2663): its result comes from tasks/get.
                 Some("task") if method == "tools/call" => {
+                    if let Some(relay) = &extras.relay {
+                        relay.task_started().await;
+                    }
                     return self.follow_task(&value, limits, &extras).await;
                 }
                 _ => return Ok(value),

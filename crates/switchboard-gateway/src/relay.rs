@@ -59,6 +59,8 @@ pub(crate) enum RelayEvent {
         reply: oneshot::Sender<Answer>,
     },
     Log(LogMessage),
+    /// The upstream made the call a task: the gateway's own task starts now.
+    TaskStarted,
 }
 
 /// The relay given to the client crate for one call: a channel to the catalogue.
@@ -101,6 +103,13 @@ impl CallRelay for ChannelRelay {
     fn log(&self, message: LogMessage) {
         // Logs are advisory: a full queue drops them rather than slowing the call.
         let _ = self.events.try_send(RelayEvent::Log(message));
+    }
+
+    fn task_started(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {
+            // A call whose flight is gone has nobody to start a task for.
+            let _ = self.events.send(RelayEvent::TaskStarted).await;
+        })
     }
 }
 
@@ -254,6 +263,9 @@ impl Flight {
                     self.asks.push(ask);
                 }
             }
+            // Does nothing where the call cannot become a task (the gateway's client did not
+            // declare the extension): the upstream's task is then followed within the call.
+            RelayEvent::TaskStarted => cx.start_task().await,
         }
     }
 

@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use switchboard_client::{
     CallOptions,
-    model::{self as client_model, CompletionTarget, Progress, Prompt},
+    model::{CompletionTarget, Progress, Prompt},
 };
 use switchboard_config::ServerName;
 use switchboard_host::{
@@ -29,7 +29,7 @@ use switchboard_host::{
 };
 use switchboard_server::{
     Catalogue, CatalogueResult, CompletionRef, CompletionRequest, HandlerError, ListRequest,
-    RequestContext, TaskSupport,
+    RequestContext, TaskStart,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
@@ -533,34 +533,27 @@ impl Catalogue for Upstreams {
         })
     }
 
-    /// The gateway runs its own tasks: a 2026-07-28 client that declared the extension gets a
-    /// task for every upstream tool listed with `execution.taskSupport`, whatever the
-    /// upstream's era, and the call runs upstream in the background as a plain call (or as the
-    /// upstream's own task, which the gateway's client follows).
+    /// The gateway runs tasks of its own for a 2026-07-28 client that declared the extension,
+    /// for the upstream tools listed with `execution.taskSupport`: the call goes upstream as
+    /// the client's would (its input rounds passed on), and when the upstream answers with a
+    /// task, the gateway answers its client with one of its own and follows the upstream's to
+    /// its end. So a tool that gathers input before it becomes a task looks the same through
+    /// the gateway as directly, and one the upstream answers at once is answered at once.
     fn runs_tasks(&self) -> bool {
         true
     }
 
-    fn task_support(
+    fn task_start(
         &self,
         tool: String,
-        cx: RequestContext,
-    ) -> BoxFuture<'static, Option<TaskSupport>> {
+        _cx: RequestContext,
+    ) -> BoxFuture<'static, Option<TaskStart>> {
+        // The call starts as a plain one, so a call this caller may not make is refused as
+        // one and never becomes a task that fails.
         let inner = self.inner.clone();
         Box::pin(async move {
-            let found = inner.find_tool(&tool).await?;
-            let support = match found.tool.task_support()? {
-                client_model::TaskSupport::Optional => TaskSupport::Optional,
-                client_model::TaskSupport::Required => TaskSupport::Required,
-            };
-            // A call this caller may not make is refused at once, as a plain call, and never
-            // becomes a task that fails.
-            if let Some(security) = &inner.security {
-                security
-                    .tool_allowed(&Access::of(&cx), &tool_facts(&found))
-                    .ok()?;
-            }
-            Some(support)
+            inner.find_tool(&tool).await?.tool.task_support()?;
+            Some(TaskStart::InHandler)
         })
     }
 

@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
 use crate::{
-    context::RequestContext, error::HandlerError, server::CompletionRequest, tasks::TaskSupport,
+    context::RequestContext, error::HandlerError, server::CompletionRequest, tasks::TaskStart,
 };
 
 /// Pending list-change notices per listener before the oldest are dropped (a listener that
@@ -133,17 +133,24 @@ pub trait Catalogue: Send + Sync + 'static {
     /// Every accepted subscription is paired with one [`Catalogue::unsubscribe`]: when the
     /// client unsubscribes, or else when its session ends or its listen stream closes. So a
     /// catalogue may count subscribers per resource.
-    /// Whether calls of `tool` can run as tasks (the 2026-07-28 tasks extension): for a
-    /// client that declared the extension, the kit then answers with a task and runs
-    /// [`Self::call_tool`] in the background, where [`RequestContext::input`] goes through the
-    /// task. A catalogue that says so must also answer `true` to [`Self::runs_tasks`].
-    /// `None` (the default): the tool runs as a plain call. Asked only when the client
-    /// declared the extension and [`Self::runs_tasks`] is `true`.
-    fn task_support(
+    /// Whether and when calls of `tool` become tasks (the 2026-07-28 tasks extension), for a
+    /// client that declared the extension:
+    ///
+    /// - [`TaskStart::Upfront`]: the kit answers with a task at once and runs
+    ///   [`Self::call_tool`] in the background, where [`RequestContext::input`] goes through
+    ///   the task;
+    /// - [`TaskStart::InHandler`]: [`Self::call_tool`] runs as a plain call (it may ask for
+    ///   input in 2026-07-28 rounds) until it calls [`RequestContext::start_task`]; if it
+    ///   never does, the call is answered plainly.
+    ///
+    /// `None` (the default): the tool runs as a plain call. A catalogue that runs tasks must
+    /// also answer `true` to [`Self::runs_tasks`]; this is asked only when it does and the
+    /// client declared the extension.
+    fn task_start(
         &self,
         tool: String,
         cx: RequestContext,
-    ) -> BoxFuture<'static, Option<TaskSupport>> {
+    ) -> BoxFuture<'static, Option<TaskStart>> {
         let _ = (tool, cx);
         Box::pin(async { None })
     }

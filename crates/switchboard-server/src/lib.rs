@@ -110,5 +110,5 @@ pub use server::{
 };
 pub use stdio::{SHUTDOWN_GRACE, serve, serve_session, serve_stdio};
 pub use tasks::{
-    MAX_TASKS, TASK_GRACE, TASK_POLL_INTERVAL, TASK_TTL, TASKS_EXTENSION, TaskSupport,
+    MAX_TASKS, TASK_GRACE, TASK_POLL_INTERVAL, TASK_TTL, TASKS_EXTENSION, TaskStart, TaskSupport,
 };

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json, value::RawValue};
 use tokio_util::sync::CancellationToken;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
 use crate::{
     announce::{Held, Subscriptions, Update, next_change, next_update},
@@ -34,7 +34,7 @@ use crate::{
     model::{PromptOutput, ResourceContents, ToolOutput},
     registry::{Prompt, Resource, ResourceTemplate, Tool, encode},
     request_state::{Binding, StateKey},
-    tasks::{self, MAX_TASKS, TASK_TTL, TASKS_EXTENSION, TaskSupport, Tasks},
+    tasks::{self, MAX_TASKS, TASK_TTL, TASKS_EXTENSION, TaskStart, TaskSupport, Tasks},
     wire::{self, Envelope, ErrorObject, Kind, code},
 };
 
@@ -1268,53 +1268,22 @@ impl Server {
                 state,
             );
             let owned_id = id.to_owned();
-            let future: BoxFuture<'static, Vec<u8>> = match store {
-                // The handler makes the call a task when it is ready to (`start_task`).
-                Some(store) => {
-                    let (starter, start) = tokio::sync::oneshot::channel();
-                    context.starter = Some(Arc::new(Mutex::new(Some(starter))));
-                    let slot = context.task.clone();
-                    let handler = (tool.handler)(arguments, context);
-                    let store = store.clone();
-                    let caller = session.caller.clone();
-                    let cancel = cancel.clone();
-                    Box::pin(async move {
-                        use futures::future::{Either, select};
-                        let outcome = match select(handler, start).await {
-                            Either::Left((outcome, _)) => outcome,
-                            Either::Right((Ok(started), handler)) => {
-                                let mut out = Vec::with_capacity(256);
-                                let work = tasks::tool_result(handler);
-                                match launch_task(&store, caller.as_deref(), cancel, &slot, work) {
-                                    Ok(task) => {
-                                        let _ = started.send(());
-                                        wire::write_result(&mut out, &owned_id, &task.created());
-                                    }
-                                    Err(error) => {
-                                        wire::write_error(&mut out, Some(&owned_id), &error);
-                                    }
-                                }
-                                return out;
-                            }
-                            // The handler let go of its context: it cannot start a task now.
-                            Either::Right((Err(_), handler)) => handler.await,
-                        };
-                        encode_outcome::<ToolOutput>(&owned_id, era, outcome, None, round.as_ref())
-                    })
+            // With a store, the handler makes the call a task when it is ready to.
+            let starting = store
+                .map(|store| TaskOnStart::arm(&mut context, store.clone(), session.caller.clone()));
+            let handler = (tool.handler)(arguments, context);
+            let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
+                match starting {
+                    Some(starting) => starting.run(handler, &owned_id, era, round.as_ref()).await,
+                    None => encode_outcome::<ToolOutput>(
+                        &owned_id,
+                        era,
+                        handler.await,
+                        None,
+                        round.as_ref(),
+                    ),
                 }
-                None => {
-                    let handler = (tool.handler)(arguments, context);
-                    Box::pin(async move {
-                        encode_outcome::<ToolOutput>(
-                            &owned_id,
-                            era,
-                            handler.await,
-                            None,
-                            round.as_ref(),
-                        )
-                    })
-                }
-            };
+            });
             return Ok(run_inline(future, out, cancel, &session.in_flight, id));
         }
 
@@ -1681,6 +1650,68 @@ fn start_task(
     launch_task(store, caller, cancel, &slot, work(context))
 }
 
+/// A call whose handler may make it a task ([`RequestContext::start_task`]): a tool built with
+/// [`crate::ToolBuilder::task_starts_in_handler`], or a catalogue's with
+/// [`tasks::TaskStart::InHandler`].
+struct TaskOnStart {
+    start: oneshot::Receiver<oneshot::Sender<()>>,
+    slot: Arc<OnceLock<Arc<tasks::Task>>>,
+    store: Arc<Tasks>,
+    caller: Option<Arc<Caller>>,
+    cancel: CancellationToken,
+}
+
+impl TaskOnStart {
+    /// Give `context` (not yet handed to its handler) the means to start the task.
+    fn arm(context: &mut RequestContext, store: Arc<Tasks>, caller: Option<Arc<Caller>>) -> Self {
+        let (starter, start) = oneshot::channel();
+        context.starter = Some(Arc::new(Mutex::new(Some(starter))));
+        TaskOnStart {
+            start,
+            slot: context.task.clone(),
+            store,
+            caller,
+            cancel: context.cancelled.clone(),
+        }
+    }
+
+    /// Run `handler` as a plain call until it starts the task: the call is then answered with
+    /// the task, and the handler goes on in the background as it.
+    async fn run<T: Serialize + Send + 'static>(
+        self,
+        handler: BoxFuture<'static, Result<T, HandlerError>>,
+        id: &RawValue,
+        era: Era,
+        round: Option<&Round>,
+    ) -> Vec<u8> {
+        use futures::future::{Either, select};
+        let outcome = match select(handler, self.start).await {
+            Either::Left((outcome, _)) => outcome,
+            Either::Right((Ok(started), handler)) => {
+                let mut out = Vec::with_capacity(256);
+                let work = tasks::tool_result(handler);
+                match launch_task(
+                    &self.store,
+                    self.caller.as_deref(),
+                    self.cancel,
+                    &self.slot,
+                    work,
+                ) {
+                    Ok(task) => {
+                        let _ = started.send(());
+                        wire::write_result(&mut out, id, &task.created());
+                    }
+                    Err(error) => wire::write_error(&mut out, Some(id), &error),
+                }
+                return out;
+            }
+            // The handler let go of its context: it cannot start a task now.
+            Either::Right((Err(_), handler)) => handler.await,
+        };
+        encode_outcome(id, era, outcome, None, round)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TaskParams {
@@ -1800,7 +1831,7 @@ impl Server {
             call.request_state.as_deref(),
         )?;
         let cancel = CancellationToken::new();
-        let context = self.context(
+        let mut context = self.context(
             session,
             era,
             call.meta.as_ref(),
@@ -1813,25 +1844,35 @@ impl Server {
         let catalogue = catalogue.clone();
         let name = call.name.into_owned();
         let future: BoxFuture<'static, Vec<u8>> = Box::pin(async move {
-            if let Some((store, tool, task_context, caller)) = as_task
-                && catalogue
-                    .task_support(tool.clone(), task_context.clone())
+            let mut starting = None;
+            if let Some((store, tool, task_context, caller)) = as_task {
+                match catalogue
+                    .task_start(tool.clone(), task_context.clone())
                     .await
-                    .is_some()
-            {
-                let mut out = Vec::with_capacity(256);
-                match start_task(&store, caller.as_deref(), task_context, |cx| {
-                    catalogue.call_tool(tool, arguments, cx)
-                }) {
-                    Ok(task) => {
-                        wire::write_result(&mut out, &owned_id, &task.created());
+                {
+                    Some(TaskStart::Upfront) => {
+                        let mut out = Vec::with_capacity(256);
+                        match start_task(&store, caller.as_deref(), task_context, |cx| {
+                            catalogue.call_tool(tool, arguments, cx)
+                        }) {
+                            Ok(task) => {
+                                wire::write_result(&mut out, &owned_id, &task.created());
+                            }
+                            Err(error) => wire::write_error(&mut out, Some(&owned_id), &error),
+                        }
+                        return out;
                     }
-                    Err(error) => wire::write_error(&mut out, Some(&owned_id), &error),
+                    Some(TaskStart::InHandler) => {
+                        starting = Some(TaskOnStart::arm(&mut context, store, caller));
+                    }
+                    None => {}
                 }
-                return out;
             }
             let calling = catalogue.call_tool(name, arguments, context);
-            encode_outcome(&owned_id, era, calling.await, None, round.as_ref())
+            match starting {
+                Some(starting) => starting.run(calling, &owned_id, era, round.as_ref()).await,
+                None => encode_outcome(&owned_id, era, calling.await, None, round.as_ref()),
+            }
         });
         Ok(run_inline(future, out, cancel, &session.in_flight, id))
     }

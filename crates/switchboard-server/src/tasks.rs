@@ -22,6 +22,7 @@ use std::{
 };
 
 use futures::future::BoxFuture;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -30,7 +31,6 @@ use crate::{
     context::{Caller, Era},
     error::HandlerError,
     input::InputRequest,
-    model::ToolOutput,
     wire::{ErrorObject, code},
 };
 
@@ -65,6 +65,18 @@ impl TaskSupport {
             TaskSupport::Required => "required",
         }
     }
+}
+
+/// When a catalogue's tool call becomes a task, for a client that takes tasks
+/// ([`crate::Catalogue::task_start`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStart {
+    /// At once: the call is answered with a task before the catalogue's `call_tool` runs.
+    Upfront,
+    /// When the catalogue's `call_tool` calls [`crate::RequestContext::start_task`]: until
+    /// then it is a plain call, which may ask for input in 2026-07-28 rounds (a gateway starts
+    /// its task when its upstream does).
+    InHandler,
 }
 
 /// Whether a request of this era, with these client capabilities, takes tasks: a 2026-07-28
@@ -430,8 +442,8 @@ impl Tasks {
 }
 
 /// A tool's output as the result object a completed task carries.
-pub(crate) fn tool_result(
-    work: BoxFuture<'static, Result<ToolOutput, HandlerError>>,
+pub(crate) fn tool_result<T: Serialize + Send + 'static>(
+    work: BoxFuture<'static, Result<T, HandlerError>>,
 ) -> BoxFuture<'static, Result<Map<String, Value>, HandlerError>> {
     Box::pin(async move {
         match serde_json::to_value(work.await?) {

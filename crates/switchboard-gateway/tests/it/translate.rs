@@ -400,8 +400,9 @@ async fn the_gateway_runs_tasks_of_its_own_for_upstream_task_tools() {
             .any(|t| t.name == "conf__confirm_delete")
     );
 
-    // The call answers with the gateway's task at once; the input the upstream asks for is
-    // the task's to ask, and its answer finishes the call.
+    // The upstream answers with its task at once, and so does the gateway with its own; the
+    // input the upstream's task asks for is the gateway task's to ask, and its answer
+    // finishes the call.
     let created = ask_with_tasks(
         &running,
         2,
@@ -441,6 +442,42 @@ async fn the_gateway_runs_tasks_of_its_own_for_upstream_task_tools() {
     )
     .await;
     assert_eq!(plain["result"]["resultType"], "complete", "{plain}");
+
+    // A tool that gathers input in plain rounds before it becomes a task upstream does the
+    // same through the gateway: the round carries no task, and the gateway's task starts
+    // when the upstream's does, on the round that answers.
+    let round = ask_with_tasks(
+        &running,
+        7,
+        "tools/call",
+        json!({"name": "conf__test_tool_with_task", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(round["result"]["resultType"], "input_required", "{round}");
+    assert!(round["result"].get("taskId").is_none(), "{round}");
+    let requests = round["result"]["inputRequests"].as_object().unwrap();
+    let key = requests.keys().next().unwrap();
+    let answered = ask_with_tasks(
+        &running,
+        8,
+        "tools/call",
+        json!({
+            "name": "conf__test_tool_with_task",
+            "arguments": {},
+            "inputResponses": {key: {"action": "accept", "content": {"name": "Alice"}}},
+            "requestState": round["result"]["requestState"],
+        }),
+    )
+    .await;
+    assert_eq!(answered["result"]["resultType"], "task", "{answered}");
+    assert!(
+        answered["result"].get("requestState").is_none(),
+        "{answered}"
+    );
+    let gathered_id = answered["result"]["taskId"].as_str().unwrap().to_owned();
+    let gathered = task_until(&running, &gathered_id, "completed").await;
+    let greeting = gathered["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(greeting.contains("Alice"), "{gathered}");
 
     // An upstream tool error completes the task with `isError`, as it would directly.
     let failing = ask_with_tasks(

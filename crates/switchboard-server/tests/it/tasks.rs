@@ -13,8 +13,8 @@ use std::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard_server::{
-    Caller, HandlerError, HttpConfig, InputRequest, Server, Session, TASKS_EXTENSION, TaskSupport,
-    Tool, ToolOutput,
+    Caller, HandlerError, HttpConfig, InputRequest, Server, Session, TASKS_EXTENSION, TaskStart,
+    TaskSupport, Tool, ToolOutput,
 };
 
 use crate::{Empty, legacy_session};
@@ -540,19 +540,23 @@ async fn a_key_asked_again_gets_a_fresh_name_on_the_wire() {
 
 #[tokio::test]
 async fn a_handler_can_gather_input_in_rounds_and_then_become_a_task() {
-    let server = server();
-    let first = call(&server, "gather_then_task", json!({})).await;
+    gathers_then_becomes_a_task(&server(), "gather_then_task").await;
+}
+
+/// `tool` asks for a name in a 2026-07-28 round, then (for a client that takes tasks) goes on
+/// as a task, whose result greets the name; without the extension the call answers itself.
+async fn gathers_then_becomes_a_task(server: &Server, tool: &str) {
+    let first = call(server, tool, json!({})).await;
     assert_eq!(first["result"]["resultType"], "input_required");
     assert!(first["result"].get("taskId").is_none());
     let state = first["result"]["requestState"].clone();
     // The second round: the user's name, with or without the tasks extension declared.
     let answer_with = |name: &'static str, capabilities: Value| {
         let params = json!({
-            "name": "gather_then_task",
+            "name": tool,
             "inputResponses": {"user_name": {"action": "accept", "content": {"name": name}}},
             "requestState": state,
         });
-        let server = &server;
         async move { ask(server, "tools/call", params, &capabilities).await }
     };
     let second = answer_with("Alice", with_tasks()).await;
@@ -560,7 +564,7 @@ async fn a_handler_can_gather_input_in_rounds_and_then_become_a_task() {
     assert_eq!(created["resultType"], "task", "{second}");
     assert!(created.get("requestState").is_none());
     assert!(created.get("inputRequests").is_none());
-    let task = until(&server, created["taskId"].as_str().unwrap(), ended).await;
+    let task = until(server, created["taskId"].as_str().unwrap(), ended).await;
     assert_eq!(
         task["result"]["content"][0]["text"],
         "Hi Alice (task: true)"
@@ -708,9 +712,10 @@ impl switchboard_server::Catalogue for TaskCatalogue {
         _cx: switchboard_server::RequestContext,
     ) -> futures::future::BoxFuture<'static, Result<Vec<Value>, HandlerError>> {
         Box::pin(async {
-            Ok(vec![
-                json!({"name": "later", "inputSchema": {"type": "object"}}),
-            ])
+            Ok(["later", "sooner", "gather"]
+                .into_iter()
+                .map(|name| json!({"name": name, "inputSchema": {"type": "object"}}))
+                .collect())
         })
     }
 
@@ -721,8 +726,14 @@ impl switchboard_server::Catalogue for TaskCatalogue {
         cx: switchboard_server::RequestContext,
     ) -> switchboard_server::CatalogueResult {
         Box::pin(async move {
+            let mut name = name;
+            if name == "gather" {
+                let answer = cx.input("user_name", name_form("Name?")).await?;
+                cx.start_task().await;
+                name = format!("Hi {}", answer["content"]["name"].as_str().unwrap_or("?"));
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
-            let text = format!("{name} ran (task: {})", cx.task_id().is_some());
+            let text = format!("{name} (task: {})", cx.task_id().is_some());
             match json!({"content": [{"type": "text", "text": text}]}) {
                 Value::Object(result) => Ok(result),
                 _ => unreachable!(),
@@ -751,12 +762,18 @@ impl switchboard_server::Catalogue for TaskCatalogue {
         true
     }
 
-    fn task_support(
+    fn task_start(
         &self,
         tool: String,
         _cx: switchboard_server::RequestContext,
-    ) -> futures::future::BoxFuture<'static, Option<TaskSupport>> {
-        Box::pin(async move { (tool == "later").then_some(TaskSupport::Optional) })
+    ) -> futures::future::BoxFuture<'static, Option<TaskStart>> {
+        Box::pin(async move {
+            match tool.as_str() {
+                "later" => Some(TaskStart::Upfront),
+                "gather" => Some(TaskStart::InHandler),
+                _ => None,
+            }
+        })
     }
 }
 
@@ -773,10 +790,7 @@ async fn a_catalogue_tool_can_run_as_a_task() {
     );
     let id = start(&server, "later", json!({})).await;
     let task = until(&server, &id, ended).await;
-    assert_eq!(
-        task["result"]["content"][0]["text"],
-        "later ran (task: true)"
-    );
+    assert_eq!(task["result"]["content"][0]["text"], "later (task: true)");
 
     let plain = ask(
         &server,
@@ -785,15 +799,22 @@ async fn a_catalogue_tool_can_run_as_a_task() {
         &without_tasks(),
     )
     .await;
-    assert_eq!(
-        plain["result"]["content"][0]["text"],
-        "later ran (task: false)"
-    );
+    assert_eq!(plain["result"]["content"][0]["text"], "later (task: false)");
     // A tool the catalogue does not run as a task answers plainly even to a client that
     // takes tasks.
     let other = call(&server, "sooner", json!({})).await;
     assert_eq!(
         other["result"]["content"][0]["text"],
-        "sooner ran (task: false)"
+        "sooner (task: false)"
     );
+}
+
+#[tokio::test]
+async fn a_catalogue_tool_can_gather_input_and_then_become_a_task() {
+    let server = Server::builder("catalogue-tasks", "1")
+        .request_state_key([7; 32])
+        .catalogue(Arc::new(TaskCatalogue))
+        .build()
+        .unwrap();
+    gathers_then_becomes_a_task(&server, "gather").await;
 }
