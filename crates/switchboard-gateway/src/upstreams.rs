@@ -236,8 +236,7 @@ impl Inner {
     /// The tool a client means by `name`: a qualified name of a prefixed upstream, or a name
     /// of the unprefixed one.
     async fn find_tool(&self, name: &str) -> Option<HostTool> {
-        if let Ok(tool) = self.host.resolve_tool(name).await
-            && tool.qualified == name
+        if let Ok(Some(tool)) = self.host.qualified_tool(name).await
             && !self.is_unprefixed(&tool.server)
         {
             return Some(tool);

@@ -886,35 +886,74 @@ impl Host {
             .map(|prompt| (server, prompt.clone())))
     }
 
-    /// The prompt whose qualified name (`server__prompt`, or the hashed form) is `qualified`.
-    /// A readable name lists only its own server (an error listing it is returned); a hashed
-    /// one looks through every connected server's cached list, skipping those that fail.
-    /// Only the prompt found is copied.
+    /// The prompt whose qualified name (`server__prompt`, or the hashed form) is `qualified`:
+    /// see [`Self::qualified_item`].
     pub async fn qualified_prompt(
         &self,
         qualified: &str,
     ) -> Result<Option<(ServerName, Prompt)>, HostError> {
-        let scope = split_readable(qualified)
-            .map(|(server, _)| server)
-            .filter(|server| self.slots.contains_key(*server));
-        let find = |server: ServerName, prompts: &[Prompt]| {
-            prompts
+        self.qualified_item::<Prompt>(qualified, |prompt| &prompt.name)
+            .await
+    }
+
+    /// The tool whose qualified name (`server__tool`, or the hashed form) is `qualified`: see
+    /// [`Self::qualified_item`]. Unlike [`Self::resolve_tool`], a name that is no qualified
+    /// name (a bare tool name, say) is `None` at once, without listing anything.
+    pub async fn qualified_tool(&self, qualified: &str) -> Result<Option<HostTool>, HostError> {
+        let found = self
+            .qualified_item::<Tool>(qualified, |tool| &tool.name)
+            .await?;
+        Ok(found.map(|(server, tool)| HostTool {
+            server,
+            qualified: qualified.to_owned(),
+            tool,
+        }))
+    }
+
+    /// The item whose qualified name is `qualified`. A readable name lists only its own server
+    /// (an error listing it is returned); a hashed one looks through every connected server's
+    /// cached list, skipping those that fail; any other name is no qualified name. Only the
+    /// item found is copied.
+    async fn qualified_item<T: Listing>(
+        &self,
+        qualified: &str,
+        name: impl Fn(&T) -> &str,
+    ) -> Result<Option<(ServerName, T)>, HostError> {
+        let hashed = crate::naming::looks_hashed(qualified);
+        let readable =
+            split_readable(qualified).filter(|(server, _)| self.slots.contains_key(*server));
+        let find = |server: ServerName, items: &[T]| {
+            items
                 .iter()
-                .find(|prompt| qualify(&server, &prompt.name) == qualified)
-                .map(|prompt| (server, prompt.clone()))
+                .find(|item| qualify(&server, name(item)) == qualified)
+                .map(|item| (server, item.clone()))
         };
-        if let Some(server) = scope {
-            let (server, prompts) = self.list_of::<Prompt>(server).await?;
-            if let Some(found) = find(server, &prompts) {
-                return Ok(Some(found));
+        if let Some((server, own)) = readable {
+            let (server, items) = self.list_of::<T>(server).await?;
+            // A readable name is the server's name, the separator and the item's own name.
+            let found = if hashed {
+                find(server, &items)
+            } else {
+                items
+                    .iter()
+                    .find(|item| name(item) == own)
+                    .map(|item| (server, item.clone()))
+                    .filter(|(server, item)| qualify(server, name(item)) == qualified)
+            };
+            if found.is_some() {
+                return Ok(found);
             }
         }
+        if !hashed {
+            return Ok(None);
+        }
+        let scope = readable.map(|(server, _)| server);
         for server in self.targets(None)? {
             if scope == Some(server.as_str()) {
                 continue;
             }
-            if let Ok((server, prompts)) = self.list_of::<Prompt>(server.as_str()).await
-                && let Some(found) = find(server, &prompts)
+            if let Ok((server, items)) = self.list_of::<T>(server.as_str()).await
+                && let Some(found) = find(server, &items)
             {
                 return Ok(Some(found));
             }

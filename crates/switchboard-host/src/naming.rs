@@ -47,7 +47,7 @@ fn sanitize(part: &str) -> String {
 }
 
 /// True when `name` ends like a hashed name (`_h` + 8 lowercase hex digits).
-fn looks_hashed(name: &str) -> bool {
+pub(crate) fn looks_hashed(name: &str) -> bool {
     let Some(cut) = name.len().checked_sub(HASH_MARK.len() + HASH_HEX_DIGITS) else {
         return false;
     };

@@ -130,3 +130,36 @@ async fn a_tool_is_found_by_its_own_name_on_one_server() {
         Err(HostError::UnknownServer { .. })
     ));
 }
+
+#[tokio::test]
+async fn qualified_tool_takes_qualified_names_only() {
+    // "a.b" cannot be written readably, so its tools get hashed names.
+    let host = host_of(&["alpha", "a.b"]).await;
+    let (tools, _) = host.tools(None).await.unwrap();
+
+    for tool in &tools {
+        let found = host.qualified_tool(&tool.qualified).await.unwrap();
+        let found = found.unwrap_or_else(|| panic!("{} not found", tool.qualified));
+        assert_eq!(
+            (found.server.as_str(), found.tool.name.as_str()),
+            (tool.server.as_str(), tool.tool.name.as_str())
+        );
+        assert_eq!(found.qualified, tool.qualified);
+    }
+    assert!(tools.iter().any(|t| t.server.as_str() == "a.b"));
+
+    // A bare name, a server/tool form, an unknown server or tool, and a hashed-looking name
+    // that belongs to nobody are no qualified names of this host.
+    for name in [
+        "add",
+        "alpha/add",
+        "gamma__add",
+        "alpha__nope",
+        "alpha__add_h0123abcd",
+    ] {
+        assert!(
+            host.qualified_tool(name).await.unwrap().is_none(),
+            "{name} must not be found"
+        );
+    }
+}
