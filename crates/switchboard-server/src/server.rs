@@ -1650,6 +1650,18 @@ fn start_task(
     launch_task(store, caller, cancel, &slot, work(context))
 }
 
+/// The answer to a call that became a task: the task, or why it could not be made.
+fn task_answer(id: &RawValue, launched: Result<Arc<tasks::Task>, ErrorObject>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    match launched {
+        Ok(task) => {
+            wire::write_result(&mut out, id, &task.created());
+        }
+        Err(error) => wire::write_error(&mut out, Some(id), &error),
+    }
+    out
+}
+
 /// A call whose handler may make it a task ([`RequestContext::start_task`]): a tool built with
 /// [`crate::ToolBuilder::task_starts_in_handler`], or a catalogue's with
 /// [`tasks::TaskStart::InHandler`].
@@ -1688,22 +1700,18 @@ impl TaskOnStart {
         let outcome = match select(handler, self.start).await {
             Either::Left((outcome, _)) => outcome,
             Either::Right((Ok(started), handler)) => {
-                let mut out = Vec::with_capacity(256);
                 let work = tasks::tool_result(handler);
-                match launch_task(
+                let launched = launch_task(
                     &self.store,
                     self.caller.as_deref(),
                     self.cancel,
                     &self.slot,
                     work,
-                ) {
-                    Ok(task) => {
-                        let _ = started.send(());
-                        wire::write_result(&mut out, id, &task.created());
-                    }
-                    Err(error) => wire::write_error(&mut out, Some(id), &error),
+                );
+                if launched.is_ok() {
+                    let _ = started.send(());
                 }
-                return out;
+                return task_answer(id, launched);
             }
             // The handler let go of its context: it cannot start a task now.
             Either::Right((Err(_), handler)) => handler.await,
@@ -1851,16 +1859,10 @@ impl Server {
                     .await
                 {
                     Some(TaskStart::Upfront) => {
-                        let mut out = Vec::with_capacity(256);
-                        match start_task(&store, caller.as_deref(), task_context, |cx| {
+                        let launched = start_task(&store, caller.as_deref(), task_context, |cx| {
                             catalogue.call_tool(tool, arguments, cx)
-                        }) {
-                            Ok(task) => {
-                                wire::write_result(&mut out, &owned_id, &task.created());
-                            }
-                            Err(error) => wire::write_error(&mut out, Some(&owned_id), &error),
-                        }
-                        return out;
+                        });
+                        return task_answer(&owned_id, launched);
                     }
                     Some(TaskStart::InHandler) => {
                         starting = Some(TaskOnStart::arm(&mut context, store, caller));
