@@ -32,6 +32,7 @@ use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::mpsc,
 };
+use tokio_util::task::TaskTracker;
 
 use crate::{
     callbacks::{CallRelay, ClientCallbacks},
@@ -238,6 +239,9 @@ pub struct Connection {
     auth_failure: Option<AuthFailure>,
     /// The direct path of a 2026-07-28 Streamable HTTP server's calls ([`direct`]).
     direct: Option<Box<direct::DirectPost>>,
+    /// The `notifications/cancelled` of abandoned requests still on their way out; `close`
+    /// lets them reach the server before it ends the session.
+    cancels: TaskTracker,
 }
 
 impl Drop for Connection {
@@ -686,6 +690,7 @@ impl Connection {
             updates: tokio::sync::Mutex::default(),
             auth_failure: None,
             direct: None,
+            cancels: TaskTracker::new(),
         })
     }
 
@@ -896,6 +901,7 @@ impl Connection {
             id: handle.id.clone(),
             handler: self.handler.clone(),
             progress_token: token,
+            cancels: self.cancels.clone(),
         };
         let response = handle.await_response().await;
         // Answered, failed or timed out (rmcp cancels a timed-out request itself): nothing
@@ -1515,6 +1521,10 @@ impl Connection {
 
     /// End the session: close the transport (stdin for a child, which then exits or is killed).
     pub async fn close(mut self) {
+        // A request abandoned just before (Ctrl-C, then shutdown) is still being cancelled;
+        // closing first would drop that notification and leave the server working.
+        self.cancels.close();
+        let _ = tokio::time::timeout(CANCEL_SEND_TIMEOUT, self.cancels.wait()).await;
         let _ = self.service.close().await;
     }
 }
@@ -1534,6 +1544,8 @@ struct CancelOnDrop {
     id: rmcp::model::RequestId,
     handler: ClientSide,
     progress_token: String,
+    /// The connection's [`Connection::cancels`].
+    cancels: TaskTracker,
 }
 
 impl CancelOnDrop {
@@ -1557,16 +1569,19 @@ impl Drop for CancelOnDrop {
         let id = self.id.clone();
         let method = self.method;
         tracing::debug!(%id, method, "request abandoned by its caller; cancelling it");
-        runtime.spawn(async move {
-            let notification = rmcp::model::CancelledNotification::new(
-                rmcp::model::CancelledNotificationParam::new(
-                    Some(id),
-                    Some(CANCELLED_BY_CALLER.to_owned()),
-                ),
-            );
-            let send = peer.send_notification(notification.into());
-            let _ = tokio::time::timeout(CANCEL_SEND_TIMEOUT, send).await;
-        });
+        self.cancels.spawn_on(
+            async move {
+                let notification = rmcp::model::CancelledNotification::new(
+                    rmcp::model::CancelledNotificationParam::new(
+                        Some(id),
+                        Some(CANCELLED_BY_CALLER.to_owned()),
+                    ),
+                );
+                let send = peer.send_notification(notification.into());
+                let _ = tokio::time::timeout(CANCEL_SEND_TIMEOUT, send).await;
+            },
+            &runtime,
+        );
     }
 }
 

@@ -120,3 +120,34 @@ async fn a_request_timeout_sends_notifications_cancelled() {
         .expect("the server received notifications/cancelled");
     assert_eq!(reason.as_deref(), Some("request timeout"));
 }
+
+/// Ctrl-C in the CLI abandons the call and then closes the connection at once: the
+/// cancellation, sent from a task of its own, must still go out before the session ends.
+async fn closing_right_after_abandoning_a_call_still_cancels_it(era: EraPreference) {
+    let journal = Journal::new();
+    let connection = connect(era, journal.clone()).await;
+    let call = connection.call_tool(
+        "slow",
+        json!({"ms": 10_000, "steps": 1}).as_object().cloned(),
+        CallOptions::default(),
+    );
+    let abandoned = tokio::time::timeout(Duration::from_millis(200), call).await;
+    assert!(abandoned.is_err(), "the slow call cannot have finished");
+    tokio::time::timeout(WAIT, connection.close())
+        .await
+        .expect("close is bounded");
+    let (_, reason) = cancellation(&journal)
+        .await
+        .expect("the server received notifications/cancelled before the close");
+    assert_eq!(reason.as_deref(), Some(CANCELLED_BY_CALLER));
+}
+
+#[tokio::test]
+async fn closing_after_abandoning_a_modern_call_still_cancels_it() {
+    closing_right_after_abandoning_a_call_still_cancels_it(EraPreference::Modern).await;
+}
+
+#[tokio::test]
+async fn closing_after_abandoning_a_legacy_call_still_cancels_it() {
+    closing_right_after_abandoning_a_call_still_cancels_it(EraPreference::Legacy).await;
+}
