@@ -102,7 +102,7 @@ pub use registry::{
     Prompt, PromptBuilder, Resource, ResourceTemplate, SCOPE_META_KEY, Tool, ToolBuilder,
     schema_for,
 };
-pub use request_state::{MAX_REQUEST_STATE_BYTES, REQUEST_STATE_TTL};
+pub use request_state::{MAX_REQUEST_STATE_BYTES, REQUEST_STATE_TTL, unverified_state};
 pub use server::{
     BuildError, CacheScope, Completer, CompletionRef, CompletionRequest, Handled, LEGACY_VERSIONS,
     MAX_COMPLETIONS, MAX_MESSAGE_BYTES, MAX_RESOURCE_SUBSCRIPTIONS, MODERN_VERSION, Pending,

@@ -83,6 +83,24 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The handler state a `requestState` token carries, read without checking it: for routing
+/// only (which of several processes behind one address issued it, when the handler put that
+/// in its state), never for trusting. The process that issued the token verifies it when the
+/// request reaches it. `None` for anything that is not a well-formed token.
+pub fn unverified_state(token: &str) -> Option<Value> {
+    if token.len() > MAX_REQUEST_STATE_BYTES {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (Some(VERSION), Some(payload), Some(_tag), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Payload>(&payload).ok()?.state
+}
+
 impl StateKey {
     pub(crate) fn new(key: [u8; 32]) -> Self {
         StateKey(key)
@@ -210,6 +228,28 @@ mod tests {
 
     fn binding(arguments: Value) -> Binding {
         Binding::new("tools/call", "tool", &arguments)
+    }
+
+    #[test]
+    fn the_state_of_any_well_formed_token_reads_without_the_key() {
+        let token = StateKey::new([7; 32]).seal(&binding(json!({})), Some(&json!({"at": "r1"})));
+        assert_eq!(unverified_state(&token), Some(json!({"at": "r1"})));
+        let stateless = StateKey::new([7; 32]).seal(&binding(json!({})), None);
+        assert_eq!(unverified_state(&stateless), None);
+        for bad in [
+            "",
+            "v1",
+            "v1.!!!.tag",
+            "v2.e30.tag",
+            "v1.e30.tag.more",
+            "v1.bm90IGpzb24.tag",
+        ] {
+            assert_eq!(unverified_state(bad), None, "{bad}");
+        }
+        assert_eq!(
+            unverified_state(&"v1.".repeat(MAX_REQUEST_STATE_BYTES)),
+            None
+        );
     }
 
     #[test]

@@ -178,6 +178,7 @@ pub struct ServerBuilder {
     catalogue: Option<Arc<dyn Catalogue>>,
     task_ttl: std::time::Duration,
     max_tasks: usize,
+    task_id_prefix: String,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -254,6 +255,14 @@ impl ServerBuilder {
     /// ones until they expire.
     pub fn max_tasks(mut self, max: usize) -> Self {
         self.max_tasks = max;
+        self
+    }
+
+    /// Begin every task id with `prefix` (ids are otherwise random). Several processes behind
+    /// one address can tell from a task id which of them holds the task, and send a client's
+    /// `tasks/*` request, whose `Mcp-Name` header is the id, to it.
+    pub fn task_id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.task_id_prefix = prefix.into();
         self
     }
 
@@ -405,7 +414,13 @@ impl ServerBuilder {
                 modern_capabilities: Value::Object(modern_capabilities),
                 tools_list,
                 legacy_tools_list,
-                tasks: has_tasks.then(|| Arc::new(Tasks::new(self.task_ttl, self.max_tasks))),
+                tasks: has_tasks.then(|| {
+                    Arc::new(Tasks::new(
+                        self.task_ttl,
+                        self.max_tasks,
+                        self.task_id_prefix,
+                    ))
+                }),
                 resources_list,
                 templates_list,
                 prompts_list,
@@ -874,6 +889,7 @@ impl Server {
             catalogue: None,
             task_ttl: TASK_TTL,
             max_tasks: MAX_TASKS,
+            task_id_prefix: String::new(),
         }
     }
 

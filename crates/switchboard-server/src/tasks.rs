@@ -352,15 +352,18 @@ pub(crate) struct Tasks {
     ttl: Duration,
     max: usize,
     last_sweep: Mutex<Instant>,
+    /// What every task id begins with ([`crate::ServerBuilder::task_id_prefix`]).
+    id_prefix: String,
 }
 
 impl Tasks {
-    pub(crate) fn new(ttl: Duration, max: usize) -> Self {
+    pub(crate) fn new(ttl: Duration, max: usize, id_prefix: String) -> Self {
         Tasks {
             tasks: Mutex::new(HashMap::new()),
             ttl,
             max,
             last_sweep: Mutex::new(Instant::now()),
+            id_prefix,
         }
     }
 
@@ -401,7 +404,7 @@ impl Tasks {
         }
         let created_at = now_rfc3339();
         let task = Arc::new(Task {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: format!("{}{}", self.id_prefix, uuid::Uuid::new_v4()),
             owner: owner_of(caller),
             created: now,
             ttl: self.ttl,
