@@ -494,13 +494,7 @@ struct BodyLimits {
 async fn check_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, limits.max_bytes).await else {
-        metrics::counter!(m::REJECTED, "reason" => "body_too_large").increment(1);
-        return refusal(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            -32600,
-            format!("the request body is larger than {} bytes", limits.max_bytes),
-            None,
-        );
+        return body_too_large(limits.max_bytes);
     };
     if let Some(depth) = too_deep(&bytes, limits.max_depth) {
         metrics::counter!(m::REJECTED, "reason" => "too_deep").increment(1);
@@ -516,6 +510,17 @@ async fn check_body(State(limits): State<BodyLimits>, request: Request, next: Ne
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// The answer to a request whose body is larger than `max_bytes` (413).
+pub(crate) fn body_too_large(max_bytes: usize) -> Response {
+    metrics::counter!(m::REJECTED, "reason" => "body_too_large").increment(1);
+    refusal(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        -32600,
+        format!("the request body is larger than {max_bytes} bytes"),
+        None,
+    )
 }
 
 /// The nesting depth of `json` when it exceeds `max` (arrays and objects, outside strings);

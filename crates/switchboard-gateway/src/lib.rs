@@ -83,6 +83,9 @@ enum Announcement {
 /// call to such an upstream cost two extra listings. A change announcement still clears them.
 pub const LIST_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The length of a replica's id, which begins the ids of its tasks and parked calls.
+pub const REPLICA_ID_LEN: usize = 16;
+
 /// A connected gateway, ready to serve.
 pub struct Gateway {
     server: Server,
@@ -92,6 +95,8 @@ pub struct Gateway {
     security: Option<Arc<Security>>,
     /// Passes upstream list changes on to the server's clients.
     announcer: JoinHandle<()>,
+    /// This process's id among the gateway's replicas (hex, [`REPLICA_ID_LEN`] characters).
+    replica: String,
     /// WebSocket connections, and the token that closes them when the gateway stops.
     ws_tasks: TaskTracker,
     stopping: CancellationToken,
@@ -180,7 +185,10 @@ impl Gateway {
                 }
             }
         }
-        let upstreams = Upstreams::new(host, &config, security.clone());
+        // Begins the ids of this process's tasks and parked calls, so that replicas can send a
+        // client's follow-up request to the one that holds them (`sessions`).
+        let replica = uuid::Uuid::new_v4().simple().to_string()[..REPLICA_ID_LEN].to_owned();
+        let upstreams = Upstreams::new(host, &config, security.clone(), replica.clone());
         upstreams.health();
         let server = Server::builder(GATEWAY_NAME, env!("CARGO_PKG_VERSION"))
             .instructions(
@@ -189,6 +197,7 @@ impl Gateway {
             )
             .catalogue(Arc::new(upstreams.clone()))
             .resource_subscriptions()
+            .task_id_prefix(format!("{replica}-"))
             .build()?;
         let announcing = server.clone();
         let naming = upstreams.clone();
@@ -208,6 +217,7 @@ impl Gateway {
             config,
             security,
             announcer,
+            replica,
             ws_tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
         })
@@ -224,6 +234,12 @@ impl Gateway {
 
     pub fn config(&self) -> &GatewayConfig {
         &self.config
+    }
+
+    /// This process's id among the gateway's replicas: the ids of the tasks it runs and of
+    /// the calls it parks begin with it and a dash.
+    pub fn replica(&self) -> &str {
+        &self.replica
     }
 
     /// `[security]`, when configured.
@@ -309,6 +325,7 @@ impl Gateway {
         let routes = sessions::SessionRoutes::connect(
             redis_url.expose(),
             own_url,
+            self.replica.clone(),
             self.config.limits.session_idle(),
             self.config.limits.max_body_bytes,
         )

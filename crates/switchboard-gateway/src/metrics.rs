@@ -11,6 +11,8 @@
 //! | `gateway_errors_total` | `server`, `class` | failures by class: `connection`, `timeout`, `rpc`, `protocol`, `config`, `invalid_arguments`, `not_found`, `unavailable`, `overloaded` |
 //! | `gateway_rejected_total` | `reason` | requests the front refused (`host_or_origin`, `body_too_large`, `too_deep`, `client_in_flight`) |
 //! | `gateway_upstream_up` | `server` | 1 when calls to the upstream can be expected to work, else 0 (updated by `/readyz` and `/metrics`) |
+//! | `gateway_sessions_forwarded_total` | | requests for a legacy session another replica holds, sent on to it |
+//! | `gateway_replica_forwarded_total` | | 2026-07-28 requests for a task or parked call another replica holds, sent on to it |
 //! | `gateway_upstream_breaker_state` | `server`, `state` (`closed`, `open`, `half-open`, `disabled`) | 1 for the upstream's current breaker state |
 
 use std::sync::OnceLock;
@@ -28,6 +30,8 @@ pub const UPSTREAM_UP: &str = "gateway_upstream_up";
 pub const UPSTREAM_BREAKER: &str = "gateway_upstream_breaker_state";
 /// Requests for a legacy session owned by another replica, forwarded to it.
 pub const SESSIONS_FORWARDED: &str = "gateway_sessions_forwarded_total";
+/// 2026-07-28 requests for a task or a parked call held by another replica, forwarded to it.
+pub const REPLICA_FORWARDED: &str = "gateway_replica_forwarded_total";
 
 /// Histogram buckets, in seconds: from a fast local call to a slow remote one.
 const BUCKETS: [f64; 12] = [

@@ -277,7 +277,7 @@ impl Flight {
     ) -> Result<Self, HandlerError> {
         // The id goes into the state before asking: a 2026-07-28 client's `input_required`
         // carries the state as it is when the answers turn out to be missing.
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = parked.new_id();
         cx.set_state(json!({ STATE_KEY: id }));
         let requests: Vec<(&str, InputRequest)> = self
             .asks
@@ -327,10 +327,20 @@ pub(crate) fn resumed_id(cx: &RequestContext) -> Option<String> {
     cx.state()?.get(STATE_KEY)?.as_str().map(str::to_owned)
 }
 
+/// The replica that parked the call a `requestState` token resumes, read from the token
+/// without verifying it (the replica it names verifies it): for routing the retry there.
+pub(crate) fn parked_by(request_state: &str) -> Option<String> {
+    let state = switchboard_server::unverified_state(request_state)?;
+    let id = state.get(STATE_KEY)?.as_str()?;
+    id.split_once('-').map(|(replica, _)| replica.to_owned())
+}
+
 /// Calls waiting for a 2026-07-28 client's answers, by id.
-#[derive(Default)]
 pub(crate) struct ParkedCalls {
     calls: Mutex<HashMap<String, (Instant, Flight)>>,
+    /// This replica's id: parked-call ids begin with it and a dash, so that a retry that
+    /// reaches another replica can be sent on to this one ([`crate::sessions`]).
+    replica: String,
 }
 
 impl std::fmt::Debug for ParkedCalls {
@@ -342,6 +352,18 @@ impl std::fmt::Debug for ParkedCalls {
 }
 
 impl ParkedCalls {
+    pub(crate) fn new(replica: String) -> Self {
+        ParkedCalls {
+            calls: Mutex::default(),
+            replica,
+        }
+    }
+
+    /// A new parked-call id: this replica's id, a dash and a random part.
+    fn new_id(&self) -> String {
+        format!("{}-{}", self.replica, uuid::Uuid::new_v4().simple())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Flight)>> {
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
     }

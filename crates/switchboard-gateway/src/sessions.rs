@@ -12,10 +12,20 @@
 //! to an upstream), marked with [`FORWARDED_HEADER`] so it is never forwarded twice, and its
 //! answer (an event stream too) is passed back as it comes.
 //!
-//! If Redis cannot be reached, requests are served locally: sessions on this replica keep
-//! working, and one owned elsewhere gets the usual 404 (its client initializes again).
+//! 2026-07-28 clients have no sessions, but a task and a call parked while its client answers
+//! an `input_required` round also live in one replica's memory. Their ids begin with the id of
+//! the replica that holds them ([`crate::Gateway::replica`]), and each replica records its id
+//! and URL in Redis. A `tasks/get`, `tasks/update` or `tasks/cancel` names its task in the
+//! `Mcp-Name` header; a retry names its parked call in the state of its `requestState` (read
+//! here without the key; the holder verifies it). Either is sent on to the holder like a
+//! session's request.
+//!
+//! If Redis cannot be reached, requests are served locally: sessions, tasks and parked calls
+//! on this replica keep working, and one held elsewhere gets the usual answer for an unknown
+//! one (404 for a session, so its client initializes again; an unknown task; an expired
+//! `requestState`, so the call is sent again).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     body::Body,
@@ -25,7 +35,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use redis::AsyncCommands;
-use switchboard_server::SESSION_HEADER;
+use switchboard_server::{METHOD_HEADER, NAME_HEADER, SESSION_HEADER};
 
 use crate::metrics as m;
 
@@ -33,6 +43,11 @@ use crate::metrics as m;
 pub const FORWARDED_HEADER: &str = "x-switchboard-forwarded";
 /// The prefix of routing-table keys in Redis.
 pub const SESSION_KEY_PREFIX: &str = "switchboard:gw:session:";
+/// The prefix of the keys that give a replica's URL by its id.
+pub const REPLICA_KEY_PREFIX: &str = "switchboard:gw:replica:";
+/// How long a replica's entry lives unless renewed; it is renewed every third of this, so an
+/// entry outlives its replica by at most this long.
+pub const REPLICA_TTL: Duration = Duration::from_secs(15 * 60);
 /// How long a Redis lookup or update may take before the request is served locally.
 pub const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long connecting to Redis may take at start-up.
@@ -64,6 +79,18 @@ pub struct SessionRoutes {
     /// The largest body forwarded.
     max_body_bytes: usize,
     http: reqwest::Client,
+    /// This replica's id ([`crate::Gateway::replica`]).
+    replica: String,
+    /// Renews this replica's entry; stops when the last clone of the table is dropped.
+    _renewal: Arc<AbortOnDrop>,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl std::fmt::Debug for SessionRoutes {
@@ -86,9 +113,11 @@ pub enum SessionRoutesError {
 }
 
 impl SessionRoutes {
+    /// Connect to the table in Redis, and record this replica (`replica`, at `own_url`) in it.
     pub async fn connect(
         redis_url: &str,
         own_url: String,
+        replica: String,
         ttl: Duration,
         max_body_bytes: usize,
     ) -> Result<SessionRoutes, SessionRoutesError> {
@@ -100,13 +129,78 @@ impl SessionRoutes {
             .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
             .build()?;
+        let own_url = own_url.trim_end_matches('/').to_owned();
+        // Recorded before the first request is served: a task or parked call made then is
+        // reachable from the other replicas at once.
+        let key = format!("{REPLICA_KEY_PREFIX}{replica}");
+        record_replica(redis.clone(), &key, &own_url).await?;
+        let renewal = tokio::spawn({
+            let (redis, own_url) = (redis.clone(), own_url.clone());
+            async move {
+                let mut every = tokio::time::interval(REPLICA_TTL / 3);
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    if let Err(error) = record_replica(redis.clone(), &key, &own_url).await {
+                        tracing::warn!(%error, "replica routing: cannot renew this replica's entry");
+                    }
+                }
+            }
+        });
         Ok(SessionRoutes {
             redis,
-            own_url: own_url.trim_end_matches('/').to_owned(),
+            own_url,
             ttl,
             max_body_bytes,
             http,
+            replica,
+            _renewal: Arc::new(AbortOnDrop(renewal)),
         })
+    }
+
+    /// The URL of the replica with id `replica`, if the table knows it (`None` also when
+    /// Redis fails).
+    async fn replica_url(&self, replica: &str) -> Option<String> {
+        let mut redis = self.redis.clone();
+        let key = format!("{REPLICA_KEY_PREFIX}{replica}");
+        match tokio::time::timeout(REDIS_TIMEOUT, redis.get::<_, Option<String>>(key)).await {
+            Ok(Ok(url)) => url,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "replica routing: Redis lookup failed; serving locally");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("replica routing: Redis lookup timed out; serving locally");
+                None
+            }
+        }
+    }
+
+    /// The replica that holds what a 2026-07-28 request refers to, with the request as it
+    /// was (its body read back in when it had to be read): the task of a `tasks/*` request,
+    /// or the call parked by the replica a retry's `requestState` names.
+    async fn holder(&self, request: Request) -> Result<(Request, Option<String>), Response> {
+        let headers = request.headers();
+        let method = headers.get(METHOD_HEADER).and_then(|v| v.to_str().ok());
+        match method.map(str::trim) {
+            Some("tasks/get" | "tasks/update" | "tasks/cancel") => {
+                let replica = headers
+                    .get(NAME_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|task| task.trim().split_once('-'))
+                    .map(|(replica, _)| replica.to_owned());
+                Ok((request, replica))
+            }
+            Some("tools/call" | "prompts/get" | "resources/read") => {
+                let (parts, body) = request.into_parts();
+                let Ok(bytes) = axum::body::to_bytes(body, self.max_body_bytes).await else {
+                    return Err(crate::front::body_too_large(self.max_body_bytes));
+                };
+                let replica = parked_by(&bytes);
+                Ok((Request::from_parts(parts, Body::from(bytes)), replica))
+            }
+            _ => Ok((request, None)),
+        }
     }
 
     fn key(id: &str) -> String {
@@ -152,11 +246,7 @@ impl SessionRoutes {
     async fn forward(&self, owner: &str, request: Request) -> Response {
         let (parts, body) = request.into_parts();
         let Ok(body) = axum::body::to_bytes(body, self.max_body_bytes).await else {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is too large",
-            )
-                .into_response();
+            return crate::front::body_too_large(self.max_body_bytes);
         };
         let path = parts.uri.path_and_query().map_or("/mcp", |p| p.as_str());
         let mut forwarded = self
@@ -179,7 +269,7 @@ impl SessionRoutes {
                 return (
                     StatusCode::BAD_GATEWAY,
                     [(header::CONTENT_TYPE, "application/json")],
-                    r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"the replica that holds this session cannot be reached; try again or initialize a new session","data":{"retryable":true}}}"#,
+                    r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"the replica that holds this session, task or call cannot be reached; try again, or start over","data":{"retryable":true}}}"#,
                 )
                     .into_response();
             }
@@ -201,7 +291,38 @@ impl SessionRoutes {
     }
 }
 
-/// The front layer: forward requests for sessions owned elsewhere, record new sessions.
+/// Record (or renew) a replica's URL under `key`, for [`REPLICA_TTL`].
+async fn record_replica(
+    mut redis: redis::aio::ConnectionManager,
+    key: &str,
+    url: &str,
+) -> Result<(), SessionRoutesError> {
+    let set = redis.set_ex::<_, _, ()>(key, url, REPLICA_TTL.as_secs());
+    tokio::time::timeout(REDIS_TIMEOUT, set)
+        .await
+        .map_err(|_| SessionRoutesError::Timeout(REDIS_TIMEOUT))?
+        .map_err(SessionRoutesError::from)
+}
+
+/// The replica named by the `requestState` of a JSON-RPC request body, if it has one that
+/// this gateway issued. Bodies without the word are not parsed.
+fn parked_by(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Message {
+        params: Params,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params {
+        #[serde(rename = "requestState")]
+        request_state: String,
+    }
+    memchr::memmem::find(body, b"\"requestState\"")?;
+    let message: Message = serde_json::from_slice(body).ok()?;
+    crate::relay::parked_by(&message.params.request_state)
+}
+
+/// The front layer: forward requests for sessions, tasks and parked calls held elsewhere, and
+/// record new sessions.
 pub async fn route_sessions(
     State(routes): State<SessionRoutes>,
     request: Request,
@@ -221,6 +342,23 @@ pub async fn route_sessions(
         metrics::counter!(m::SESSIONS_FORWARDED).increment(1);
         return routes.forward(&owner, request).await;
     }
+    let request = if session.is_none() && !forwarded && request.method() == axum::http::Method::POST
+    {
+        let (request, holder) = match routes.holder(request).await {
+            Ok(found) => found,
+            Err(refused) => return refused,
+        };
+        if let Some(replica) = holder
+            && replica != routes.replica
+            && let Some(url) = routes.replica_url(&replica).await
+        {
+            metrics::counter!(m::REPLICA_FORWARDED).increment(1);
+            return routes.forward(&url, request).await;
+        }
+        request
+    } else {
+        request
+    };
     let deleting = request.method() == axum::http::Method::DELETE;
     let response = next.run(request).await;
     // A new session (initialize answered) or a used one: this replica owns it.
@@ -236,4 +374,54 @@ pub async fn route_sessions(
         _ => {}
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `requestState` as the kit seals it (the tag is not checked here).
+    fn token(state: &serde_json::Value) -> String {
+        use base64::Engine;
+        let payload = serde_json::json!({"exp": 1, "state": state}).to_string();
+        format!(
+            "v1.{}.tag",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload)
+        )
+    }
+
+    fn body(request_state: &str) -> Vec<u8> {
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "t", "arguments": {}, "requestState": request_state}})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_retry_names_the_replica_that_parked_its_call() {
+        let parked = token(&serde_json::json!({"gatewayCall": "0123456789abcdef-5a5a"}));
+        assert_eq!(
+            parked_by(&body(&parked)).as_deref(),
+            Some("0123456789abcdef")
+        );
+        // Not the gateway's state, an id without a replica, no state, not a token, not
+        // JSON-RPC, no requestState, a requestState that is not a string.
+        let undashed = token(&serde_json::json!({"gatewayCall": "0123456789abcdef"}));
+        assert_eq!(parked_by(&body(&undashed)), None);
+        assert_eq!(
+            parked_by(&body(&token(&serde_json::json!({"step": 2})))),
+            None
+        );
+        assert_eq!(parked_by(&body(&token(&serde_json::Value::Null))), None);
+        assert_eq!(parked_by(&body("not a token")), None);
+        assert_eq!(parked_by(br#"{"requestState": "#), None);
+        assert_eq!(
+            parked_by(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#),
+            None
+        );
+        assert_eq!(
+            parked_by(br#"{"jsonrpc":"2.0","id":1,"params":{"requestState":7}}"#),
+            None
+        );
+    }
 }

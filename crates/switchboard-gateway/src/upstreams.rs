@@ -96,7 +96,14 @@ pub struct UpstreamHealth {
 }
 
 impl Upstreams {
-    pub fn new(host: Host, config: &GatewayConfig, security: Option<Arc<Security>>) -> Self {
+    /// The catalogue of `host`'s servers. `replica` is this gateway process's id, which
+    /// begins the ids of the calls it parks.
+    pub fn new(
+        host: Host,
+        config: &GatewayConfig,
+        security: Option<Arc<Security>>,
+        replica: String,
+    ) -> Self {
         let upstreams = host
             .servers()
             .map(|(name, _)| {
@@ -116,7 +123,7 @@ impl Upstreams {
                 upstreams,
                 unprefixed: config.unprefixed.clone(),
                 security,
-                parked: ParkedCalls::default(),
+                parked: ParkedCalls::new(replica),
                 subscriptions: std::sync::Mutex::default(),
             }),
         }

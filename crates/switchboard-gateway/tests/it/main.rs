@@ -158,6 +158,19 @@ pub async fn serve(gateway: std::sync::Arc<Gateway>) -> Running {
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The Redis of tests that need one (`SWITCHBOARD_TEST_REDIS_URL`); without it they say so and
+/// skip.
+#[allow(clippy::print_stderr)]
+pub fn redis_url() -> Option<String> {
+    match std::env::var("SWITCHBOARD_TEST_REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            eprintln!("SKIPPED: SWITCHBOARD_TEST_REDIS_URL is not set");
+            None
+        }
+    }
+}
+
 /// A raw JSON-RPC POST to the gateway with the usual headers: for a 2026-07-28 request also
 /// `Mcp-Method` and `Mcp-Name`, which that revision carries beside the body.
 pub fn post(running: &Running, body: impl Into<String>) -> reqwest::RequestBuilder {

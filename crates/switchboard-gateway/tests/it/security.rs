@@ -681,21 +681,12 @@ async fn rate_limits_allow_exactly_the_quota_per_client_and_class() {
     assert_eq!(limited, 5 + 3 + 2);
 }
 
-#[allow(clippy::print_stderr)]
-fn redis_url() -> Option<String> {
-    match std::env::var("SWITCHBOARD_TEST_REDIS_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            eprintln!("SKIPPED: SWITCHBOARD_TEST_REDIS_URL is not set");
-            None
-        }
-    }
-}
-
 #[tokio::test]
 #[allow(clippy::print_stderr)]
 async fn two_gateways_on_one_redis_enforce_one_limit_of_10_writes_a_minute() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = crate::redis_url() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     // A client id no earlier run used, so no counter is left over in Redis.
     let nanos = SystemTime::now()
@@ -936,7 +927,9 @@ fn legacy_post(running: &Running, session: Option<&str>, body: &str) -> reqwest:
 
 #[tokio::test]
 async fn a_legacy_session_opened_on_one_replica_is_used_on_another_through_redis() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = crate::redis_url() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let extra = format!("[security.rate_limits]\nredis_url = \"{url}\"\n");
     let config = security_config(dir.path(), &extra);

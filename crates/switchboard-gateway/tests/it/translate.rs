@@ -495,3 +495,154 @@ async fn the_gateway_runs_tasks_of_its_own_for_upstream_task_tools() {
     let unknown = ask_with_tasks(&running, 6, "tasks/get", json!({"taskId": "nope"})).await;
     assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
 }
+
+/// Two gateway replicas sharing one Redis, in front of one upstream.
+async fn replicas(upstream: &HttpUpstream, redis_url: &str) -> (Running, Running) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let text = conformance_upstream_at(&upstream.url);
+    let env = |name: &str| {
+        (name == switchboard_gateway::config::REDIS_URL_VAR).then(|| redis_url.to_owned())
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let config = GatewayConfig::parse(&text, None, &env).unwrap();
+        let gateway = Arc::new(Gateway::connect(config).await.unwrap());
+        replicas.push(crate::serve(gateway).await);
+    }
+    let b = replicas.pop().unwrap();
+    let a = replicas.pop().unwrap();
+    assert_ne!(a.gateway.replica(), b.gateway.replica());
+    (a, b)
+}
+
+/// A 2026-07-28 client has no session to pin it to a replica: behind a load balancer, its
+/// `tasks/get` or the retry that answers an `input_required` round may reach a replica other
+/// than the one holding the task or the parked call. The ids name the holder, and the request
+/// is sent on to it through the table in Redis.
+#[tokio::test]
+async fn tasks_and_parked_calls_are_reached_from_any_replica_through_redis() {
+    let Some(redis_url) = crate::redis_url() else {
+        return;
+    };
+    let upstream = conformance_upstream().await;
+    let (a, b) = replicas(&upstream, &redis_url).await;
+
+    // A task made on A is read, answered and seen to its end through B.
+    let created = ask_with_tasks(
+        &a,
+        1,
+        "tools/call",
+        json!({"name": "conf__confirm_delete", "arguments": {"filename": "a.txt"}}),
+    )
+    .await;
+    let task_id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    assert!(
+        task_id.starts_with(&format!("{}-", a.gateway.replica())),
+        "{task_id}"
+    );
+    let waiting = task_until(&b, &task_id, "input_required").await;
+    let key = waiting["inputRequests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let updated = ask_with_tasks(
+        &b,
+        2,
+        "tasks/update",
+        json!({"taskId": task_id, "inputResponses": {
+            key: {"action": "accept", "content": {"confirm": true}}
+        }}),
+    )
+    .await;
+    assert!(updated.get("result").is_some(), "{updated}");
+    let done = task_until(&b, &task_id, "completed").await;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "Deleted a.txt",
+        "{done}"
+    );
+
+    // A call parked on A for its client's answer is resumed through B.
+    let round = ask_with_tasks(
+        &a,
+        3,
+        "tools/call",
+        json!({"name": "conf__test_tool_with_task", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(round["result"]["resultType"], "input_required", "{round}");
+    let key = round["result"]["inputRequests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let answered = ask_with_tasks(
+        &b,
+        4,
+        "tools/call",
+        json!({
+            "name": "conf__test_tool_with_task",
+            "arguments": {},
+            "inputResponses": {key: {"action": "accept", "content": {"name": "Bea"}}},
+            "requestState": round["result"]["requestState"],
+        }),
+    )
+    .await;
+    assert_eq!(answered["result"]["resultType"], "task", "{answered}");
+    let gathered_id = answered["result"]["taskId"].as_str().unwrap().to_owned();
+    assert!(gathered_id.starts_with(&format!("{}-", a.gateway.replica())));
+    let gathered = task_until(&b, &gathered_id, "completed").await;
+    let greeting = gathered["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(greeting.contains("Bea"), "{gathered}");
+
+    // A task id that names no replica known to Redis is B's to answer: unknown.
+    let unknown = ask_with_tasks(
+        &b,
+        5,
+        "tasks/get",
+        json!({"taskId": "0000000000000000-not-a-task"}),
+    )
+    .await;
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+    // The routing layer reads a call's body to find its requestState; a body over the limit
+    // is refused there as it is everywhere (413), and the replica goes on serving.
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{{"name":"conf__test_simple_text","arguments":{{"pad":"{}"}}}}}}"#,
+        "x".repeat(5 * 1024 * 1024)
+    );
+    let refused = reqwest::Client::new()
+        .post(b.url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "conf__test_simple_text")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 413);
+    let plain = ask_with_tasks(
+        &b,
+        7,
+        "tools/call",
+        json!({"name": "conf__test_simple_text", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(plain["result"]["resultType"], "complete", "{plain}");
+    let metrics = reqwest::get(format!("{}/metrics", b.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gateway_replica_forwarded_total") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+}
