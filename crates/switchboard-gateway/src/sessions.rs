@@ -161,16 +161,21 @@ impl SessionRoutes {
     /// The URL of the replica with id `replica`, if the table knows it (`None` also when
     /// Redis fails).
     async fn replica_url(&self, replica: &str) -> Option<String> {
+        self.lookup(format!("{REPLICA_KEY_PREFIX}{replica}")).await
+    }
+
+    /// The URL stored under `key` (`None` when there is none, or Redis fails: the request is
+    /// then served locally).
+    async fn lookup(&self, key: String) -> Option<String> {
         let mut redis = self.redis.clone();
-        let key = format!("{REPLICA_KEY_PREFIX}{replica}");
-        match tokio::time::timeout(REDIS_TIMEOUT, redis.get::<_, Option<String>>(key)).await {
+        match tokio::time::timeout(REDIS_TIMEOUT, redis.get::<_, Option<String>>(&key)).await {
             Ok(Ok(url)) => url,
             Ok(Err(error)) => {
-                tracing::warn!(%error, "replica routing: Redis lookup failed; serving locally");
+                tracing::warn!(%error, key, "routing: Redis lookup failed; serving locally");
                 None
             }
             Err(_) => {
-                tracing::warn!("replica routing: Redis lookup timed out; serving locally");
+                tracing::warn!(key, "routing: Redis lookup timed out; serving locally");
                 None
             }
         }
@@ -209,20 +214,7 @@ impl SessionRoutes {
 
     /// The owner of a session, if the table knows it (`None` also when Redis fails).
     async fn owner(&self, id: &str) -> Option<String> {
-        let mut redis = self.redis.clone();
-        match tokio::time::timeout(REDIS_TIMEOUT, redis.get::<_, Option<String>>(Self::key(id)))
-            .await
-        {
-            Ok(Ok(owner)) => owner,
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "session routing: Redis lookup failed; serving locally");
-                None
-            }
-            Err(_) => {
-                tracing::warn!("session routing: Redis lookup timed out; serving locally");
-                None
-            }
-        }
+        self.lookup(Self::key(id)).await
     }
 
     /// Record (or renew) this replica as the owner of a session.

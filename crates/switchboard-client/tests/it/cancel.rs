@@ -43,17 +43,22 @@ async fn cancellation(journal: &Journal) -> Option<(String, Option<String>)> {
     None
 }
 
-async fn dropping_the_call_future_cancels_it_on_the_server(era: EraPreference) {
-    let journal = Journal::new();
-    let connection = connect(era, journal.clone()).await;
+/// Start a long call, and give up on it once the server has it: the outer timeout drops the
+/// call's future.
+async fn abandon_a_slow_call(connection: &Connection) {
     let call = connection.call_tool(
         "slow",
         json!({"ms": 10_000, "steps": 1}).as_object().cloned(),
         CallOptions::default(),
     );
-    // Give up on the call once the server has it: the outer timeout drops the future.
     let abandoned = tokio::time::timeout(Duration::from_millis(200), call).await;
     assert!(abandoned.is_err(), "the slow call cannot have finished");
+}
+
+async fn dropping_the_call_future_cancels_it_on_the_server(era: EraPreference) {
+    let journal = Journal::new();
+    let connection = connect(era, journal.clone()).await;
+    abandon_a_slow_call(&connection).await;
 
     let (cancelled_id, reason) = cancellation(&journal)
         .await
@@ -126,13 +131,7 @@ async fn a_request_timeout_sends_notifications_cancelled() {
 async fn closing_right_after_abandoning_a_call_still_cancels_it(era: EraPreference) {
     let journal = Journal::new();
     let connection = connect(era, journal.clone()).await;
-    let call = connection.call_tool(
-        "slow",
-        json!({"ms": 10_000, "steps": 1}).as_object().cloned(),
-        CallOptions::default(),
-    );
-    let abandoned = tokio::time::timeout(Duration::from_millis(200), call).await;
-    assert!(abandoned.is_err(), "the slow call cannot have finished");
+    abandon_a_slow_call(&connection).await;
     tokio::time::timeout(WAIT, connection.close())
         .await
         .expect("close is bounded");

@@ -365,6 +365,82 @@ async fn task_until(running: &Running, task_id: &str, status: &str) -> Value {
     }
 }
 
+/// Call `conf__confirm_delete` on `start`: the upstream answers with its task at once, and so
+/// does the gateway with its own. Then, on `follow`, answer the input the task asks for and
+/// see it complete. Returns the task's id.
+async fn delete_through_a_task(start: &Running, follow: &Running, filename: &str) -> String {
+    let created = ask_with_tasks(
+        start,
+        2,
+        "tools/call",
+        json!({"name": "conf__confirm_delete", "arguments": {"filename": filename}}),
+    )
+    .await;
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    let task_id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let waiting = task_until(follow, &task_id, "input_required").await;
+    let requests = waiting["inputRequests"].as_object().unwrap();
+    assert_eq!(requests.len(), 1, "{waiting}");
+    let (key, request) = requests.iter().next().unwrap();
+    assert_eq!(request["method"], "elicitation/create", "{waiting}");
+    let updated = ask_with_tasks(
+        follow,
+        3,
+        "tasks/update",
+        json!({"taskId": task_id, "inputResponses": {
+            key: {"action": "accept", "content": {"confirm": true}}
+        }}),
+    )
+    .await;
+    assert!(updated.get("result").is_some(), "{updated}");
+    let done = task_until(follow, &task_id, "completed").await;
+    assert_eq!(
+        done["result"]["content"][0]["text"],
+        format!("Deleted {filename}"),
+        "{done}"
+    );
+    task_id
+}
+
+/// Call `conf__test_tool_with_task` on `start`, which asks for a name in a plain round (no
+/// task yet), answer the round on `follow`, and see the task it then becomes greet `name`.
+/// Returns the task's id.
+async fn greet_through_a_round(start: &Running, follow: &Running, name: &str) -> String {
+    let round = ask_with_tasks(
+        start,
+        7,
+        "tools/call",
+        json!({"name": "conf__test_tool_with_task", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(round["result"]["resultType"], "input_required", "{round}");
+    assert!(round["result"].get("taskId").is_none(), "{round}");
+    let requests = round["result"]["inputRequests"].as_object().unwrap();
+    let key = requests.keys().next().unwrap();
+    let answered = ask_with_tasks(
+        follow,
+        8,
+        "tools/call",
+        json!({
+            "name": "conf__test_tool_with_task",
+            "arguments": {},
+            "inputResponses": {key: {"action": "accept", "content": {"name": name}}},
+            "requestState": round["result"]["requestState"],
+        }),
+    )
+    .await;
+    assert_eq!(answered["result"]["resultType"], "task", "{answered}");
+    assert!(
+        answered["result"].get("requestState").is_none(),
+        "{answered}"
+    );
+    let task_id = answered["result"]["taskId"].as_str().unwrap().to_owned();
+    let gathered = task_until(follow, &task_id, "completed").await;
+    let greeting = gathered["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(greeting.contains(name), "{gathered}");
+    task_id
+}
+
 #[tokio::test]
 async fn the_gateway_runs_tasks_of_its_own_for_upstream_task_tools() {
     let upstream = conformance_upstream().await;
@@ -403,35 +479,7 @@ async fn the_gateway_runs_tasks_of_its_own_for_upstream_task_tools() {
     // The upstream answers with its task at once, and so does the gateway with its own; the
     // input the upstream's task asks for is the gateway task's to ask, and its answer
     // finishes the call.
-    let created = ask_with_tasks(
-        &running,
-        2,
-        "tools/call",
-        json!({"name": "conf__confirm_delete", "arguments": {"filename": "notes.txt"}}),
-    )
-    .await;
-    assert_eq!(created["result"]["resultType"], "task", "{created}");
-    let task_id = created["result"]["taskId"].as_str().unwrap().to_owned();
-    let waiting = task_until(&running, &task_id, "input_required").await;
-    let requests = waiting["inputRequests"].as_object().unwrap();
-    assert_eq!(requests.len(), 1, "{waiting}");
-    let (key, request) = requests.iter().next().unwrap();
-    assert_eq!(request["method"], "elicitation/create", "{waiting}");
-    let updated = ask_with_tasks(
-        &running,
-        3,
-        "tasks/update",
-        json!({"taskId": task_id, "inputResponses": {
-            key: {"action": "accept", "content": {"confirm": true}}
-        }}),
-    )
-    .await;
-    assert!(updated.get("result").is_some(), "{updated}");
-    let done = task_until(&running, &task_id, "completed").await;
-    assert_eq!(
-        done["result"]["content"][0]["text"], "Deleted notes.txt",
-        "{done}"
-    );
+    delete_through_a_task(&running, &running, "notes.txt").await;
 
     // A plain tool stays a plain call for the same client.
     let plain = ask_with_tasks(
@@ -446,38 +494,7 @@ async fn the_gateway_runs_tasks_of_its_own_for_upstream_task_tools() {
     // A tool that gathers input in plain rounds before it becomes a task upstream does the
     // same through the gateway: the round carries no task, and the gateway's task starts
     // when the upstream's does, on the round that answers.
-    let round = ask_with_tasks(
-        &running,
-        7,
-        "tools/call",
-        json!({"name": "conf__test_tool_with_task", "arguments": {}}),
-    )
-    .await;
-    assert_eq!(round["result"]["resultType"], "input_required", "{round}");
-    assert!(round["result"].get("taskId").is_none(), "{round}");
-    let requests = round["result"]["inputRequests"].as_object().unwrap();
-    let key = requests.keys().next().unwrap();
-    let answered = ask_with_tasks(
-        &running,
-        8,
-        "tools/call",
-        json!({
-            "name": "conf__test_tool_with_task",
-            "arguments": {},
-            "inputResponses": {key: {"action": "accept", "content": {"name": "Alice"}}},
-            "requestState": round["result"]["requestState"],
-        }),
-    )
-    .await;
-    assert_eq!(answered["result"]["resultType"], "task", "{answered}");
-    assert!(
-        answered["result"].get("requestState").is_none(),
-        "{answered}"
-    );
-    let gathered_id = answered["result"]["taskId"].as_str().unwrap().to_owned();
-    let gathered = task_until(&running, &gathered_id, "completed").await;
-    let greeting = gathered["result"]["content"][0]["text"].as_str().unwrap();
-    assert!(greeting.contains("Alice"), "{gathered}");
+    greet_through_a_round(&running, &running, "Alice").await;
 
     // An upstream tool error completes the task with `isError`, as it would directly.
     let failing = ask_with_tasks(
@@ -528,76 +545,19 @@ async fn tasks_and_parked_calls_are_reached_from_any_replica_through_redis() {
     let (a, b) = replicas(&upstream, &redis_url).await;
 
     // A task made on A is read, answered and seen to its end through B.
-    let created = ask_with_tasks(
-        &a,
-        1,
-        "tools/call",
-        json!({"name": "conf__confirm_delete", "arguments": {"filename": "a.txt"}}),
-    )
-    .await;
-    let task_id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let deleted = delete_through_a_task(&a, &b, "a.txt").await;
     assert!(
-        task_id.starts_with(&format!("{}-", a.gateway.replica())),
-        "{task_id}"
-    );
-    let waiting = task_until(&b, &task_id, "input_required").await;
-    let key = waiting["inputRequests"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
-    let updated = ask_with_tasks(
-        &b,
-        2,
-        "tasks/update",
-        json!({"taskId": task_id, "inputResponses": {
-            key: {"action": "accept", "content": {"confirm": true}}
-        }}),
-    )
-    .await;
-    assert!(updated.get("result").is_some(), "{updated}");
-    let done = task_until(&b, &task_id, "completed").await;
-    assert_eq!(
-        done["result"]["content"][0]["text"], "Deleted a.txt",
-        "{done}"
+        deleted.starts_with(&format!("{}-", a.gateway.replica())),
+        "{deleted}"
     );
 
-    // A call parked on A for its client's answer is resumed through B.
-    let round = ask_with_tasks(
-        &a,
-        3,
-        "tools/call",
-        json!({"name": "conf__test_tool_with_task", "arguments": {}}),
-    )
-    .await;
-    assert_eq!(round["result"]["resultType"], "input_required", "{round}");
-    let key = round["result"]["inputRequests"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
-    let answered = ask_with_tasks(
-        &b,
-        4,
-        "tools/call",
-        json!({
-            "name": "conf__test_tool_with_task",
-            "arguments": {},
-            "inputResponses": {key: {"action": "accept", "content": {"name": "Bea"}}},
-            "requestState": round["result"]["requestState"],
-        }),
-    )
-    .await;
-    assert_eq!(answered["result"]["resultType"], "task", "{answered}");
-    let gathered_id = answered["result"]["taskId"].as_str().unwrap().to_owned();
-    assert!(gathered_id.starts_with(&format!("{}-", a.gateway.replica())));
-    let gathered = task_until(&b, &gathered_id, "completed").await;
-    let greeting = gathered["result"]["content"][0]["text"].as_str().unwrap();
-    assert!(greeting.contains("Bea"), "{gathered}");
+    // A call parked on A for its client's answer is resumed through B, and the task it
+    // becomes is A's.
+    let greeted = greet_through_a_round(&a, &b, "Bea").await;
+    assert!(
+        greeted.starts_with(&format!("{}-", a.gateway.replica())),
+        "{greeted}"
+    );
 
     // A task id that names no replica known to Redis is B's to answer: unknown.
     let unknown = ask_with_tasks(
