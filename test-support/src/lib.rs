@@ -5,6 +5,7 @@
 //! - The `sb-fixture-server` binary serves it over stdio, with fault modes that imitate broken
 //!   servers (exit during the handshake, crash mid-call, garbage on stdout, silence).
 //! - [`bin_path`] and [`peers`] find built binaries and the installed third-party peers.
+//! - [`oauth_server`]: an MCP server that requires OAuth, with its authorization server.
 //! - [`restart::Restartable`]: a 2026-07-28 HTTP server on our kit that a test can crash and
 //!   start again on the same address.
 
@@ -12,6 +13,7 @@
 
 pub mod fake_llm;
 pub mod fixture;
+pub mod oauth_server;
 pub mod peers;
 pub mod restart;
 pub mod ws_bridge;

@@ -791,12 +791,39 @@ impl Flow {
     }
 
     async fn user_consent(&self, url: &str) -> Result<String, AuthError> {
-        self.options
+        let back = self
+            .options
             .authorizer
             .authorize(url.to_owned())
             .await
-            .map_err(|error| AuthError::AuthorizationFailed(error.message))
+            .map_err(|error| AuthError::AuthorizationFailed(error.message))?;
+        match refusal_in(&back) {
+            Some(refusal) => Err(AuthError::AuthorizationFailed(refusal)),
+            None => Ok(back),
+        }
     }
+}
+
+/// The authorization server's refusal in the address it sent the user back to (RFC 6749
+/// section 4.1.2.1: `error`, and `error_description` when given), in words.
+fn refusal_in(redirect: &str) -> Option<String> {
+    let url = Url::parse(redirect).ok()?;
+    let mut error = None;
+    let mut description = None;
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "error" => error = Some(value.into_owned()),
+            "error_description" => description = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let error = error?;
+    Some(match description {
+        Some(description) => {
+            format!("the authorization server refused the sign-in: {error} ({description})")
+        }
+        None => format!("the authorization server refused the sign-in: {error}"),
+    })
 }
 
 /// The grants without a user, for one authorization: what discovery found and where the
@@ -1185,5 +1212,30 @@ impl StreamableHttpClient for OAuthHttp {
             },
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_in_the_redirect_is_put_in_words() {
+        assert_eq!(
+            refusal_in("http://127.0.0.1:1/callback?error=access_denied&state=s").as_deref(),
+            Some("the authorization server refused the sign-in: access_denied")
+        );
+        assert_eq!(
+            refusal_in(
+                "http://127.0.0.1:1/callback?state=s&error=invalid_scope&error_description=no+such+scope"
+            )
+            .as_deref(),
+            Some("the authorization server refused the sign-in: invalid_scope (no such scope)")
+        );
+        assert_eq!(
+            refusal_in("http://127.0.0.1:1/callback?code=c&state=s"),
+            None
+        );
+        assert_eq!(refusal_in("not a url"), None);
     }
 }
