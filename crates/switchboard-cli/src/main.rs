@@ -16,6 +16,7 @@ mod gateway;
 mod output;
 mod run;
 mod settings;
+mod sign_in;
 mod terminal;
 mod verbose;
 

@@ -192,6 +192,7 @@ pub async fn connect_host(
     let memory = EraMemory::new(era_memory_path());
     let mut connect = settings.connect.clone();
     connect.callbacks = callbacks;
+    connect.oauth = sign_in_for(&settings.config).await;
     let options = HostOptions {
         connect,
         request_timeout: settings.request_timeout,
@@ -204,6 +205,29 @@ pub async fn connect_host(
         memory.remember(&settings.config, &host);
     }
     host
+}
+
+/// OAuth for the Streamable HTTP servers of `config`, with the user signing in in a browser
+/// when one answers 401 (`sign_in`); `None` when there is no such server.
+async fn sign_in_for(config: &Config) -> Option<switchboard_client::oauth::OAuthOptions> {
+    let http = config.servers.values().any(|entry| {
+        matches!(
+            entry.transport,
+            switchboard_config::Transport::StreamableHttp { .. }
+        )
+    });
+    if !http {
+        return None;
+    }
+    match crate::sign_in::BrowserSignIn::listen().await {
+        Ok(sign_in) => Some(sign_in.options()),
+        Err(error) => {
+            output::warn(&format!(
+                "cannot listen on loopback for sign-in redirects ({error}); servers that require OAuth will be refused"
+            ));
+            None
+        }
+    }
 }
 
 async fn execute(host: &Host, command: Command, settings: &Settings) -> Result<ExitCode, Failure> {

@@ -13,6 +13,7 @@ mod interop;
 mod interop_server;
 mod interop_sse;
 mod serve;
+mod sign_in;
 
 use std::path::{Path, PathBuf};
 
