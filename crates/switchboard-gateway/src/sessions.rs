@@ -161,21 +161,23 @@ impl SessionRoutes {
     /// The URL of the replica with id `replica`, if the table knows it (`None` also when
     /// Redis fails).
     async fn replica_url(&self, replica: &str) -> Option<String> {
-        self.lookup(format!("{REPLICA_KEY_PREFIX}{replica}")).await
+        self.lookup(format!("{REPLICA_KEY_PREFIX}{replica}"), "replica")
+            .await
     }
 
     /// The URL stored under `key` (`None` when there is none, or Redis fails: the request is
-    /// then served locally).
-    async fn lookup(&self, key: String) -> Option<String> {
+    /// then served locally). `what` names the kind of entry in warnings (the key is not
+    /// logged: a session's holds its id).
+    async fn lookup(&self, key: String, what: &'static str) -> Option<String> {
         let mut redis = self.redis.clone();
         match tokio::time::timeout(REDIS_TIMEOUT, redis.get::<_, Option<String>>(&key)).await {
             Ok(Ok(url)) => url,
             Ok(Err(error)) => {
-                tracing::warn!(%error, key, "routing: Redis lookup failed; serving locally");
+                tracing::warn!(%error, what, "routing: Redis lookup failed; serving locally");
                 None
             }
             Err(_) => {
-                tracing::warn!(key, "routing: Redis lookup timed out; serving locally");
+                tracing::warn!(what, "routing: Redis lookup timed out; serving locally");
                 None
             }
         }
@@ -214,7 +216,7 @@ impl SessionRoutes {
 
     /// The owner of a session, if the table knows it (`None` also when Redis fails).
     async fn owner(&self, id: &str) -> Option<String> {
-        self.lookup(Self::key(id)).await
+        self.lookup(Self::key(id), "session").await
     }
 
     /// Record (or renew) this replica as the owner of a session.
