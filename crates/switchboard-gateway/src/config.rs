@@ -17,6 +17,12 @@
 //! [upstreams.remote]
 //! url = "https://mcp.example.com/mcp"
 //! headers = { Authorization = "Bearer ${API_TOKEN}" }
+//!
+//! [upstreams.billing]
+//! url = "https://billing.example.com/mcp"
+//! [upstreams.billing.oauth]                   # an upstream that requires OAuth: the gateway
+//! client_id = "switchboard-gateway"           # gets its own tokens (client credentials)
+//! client_secret_env = "BILLING_CLIENT_SECRET" # or private_key_env (PEM, private_key_jwt)
 //! ```
 //!
 //! The library does no I/O: the caller passes the text, the path (for messages) and an
@@ -56,7 +62,21 @@ pub const DEFAULT_ADDRESS: &str = "127.0.0.1:8787";
 pub const REDIS_URL_VAR: &str = "REDIS_URL";
 
 /// The keys of an `[upstreams.NAME]` table that belong to the gateway, not to the server entry.
-const GATEWAY_UPSTREAM_KEYS: [&str; 3] = ["max_in_flight", "timeout_secs", "prefix"];
+const GATEWAY_UPSTREAM_KEYS: [&str; 4] = ["max_in_flight", "timeout_secs", "prefix", "oauth"];
+
+/// `[upstreams.NAME.oauth]`: how the gateway authorizes to an upstream that requires OAuth.
+/// Nobody is there to consent, so it is the client-credentials grant (SEP-1046), with a
+/// secret or a signed assertion (`private_key_jwt`), both read from the environment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstreamOAuth {
+    client_id: String,
+    client_secret_env: Option<String>,
+    /// A variable holding a PKCS#8 PEM private key.
+    private_key_env: Option<String>,
+    /// The assertion's algorithm: ES256 (the default), ES384 or RS256.
+    algorithm: Option<String>,
+}
 
 /// The whole gateway configuration, validated.
 #[derive(Debug, Clone)]
@@ -67,6 +87,8 @@ pub struct GatewayConfig {
     pub upstreams: Config,
     /// Per-upstream gateway settings, by name.
     pub upstream_limits: HashMap<ServerName, UpstreamLimits>,
+    /// How the upstreams that require OAuth are authorized (`[upstreams.NAME.oauth]`).
+    pub upstream_oauth: HashMap<ServerName, switchboard_client::oauth::Grant>,
     /// The one upstream, if any, whose names and URIs are served as they are (`prefix =
     /// false`): a gateway that stands in for a single server.
     pub unprefixed: Option<ServerName>,
@@ -328,6 +350,7 @@ impl GatewayConfig {
 
         let mut servers = serde_json::Map::new();
         let mut upstream_limits = HashMap::new();
+        let mut upstream_oauth = HashMap::new();
         let mut unprefixed: Option<ServerName> = None;
         for (name, table) in &raw.upstreams {
             let key = format!("upstreams.{name}");
@@ -364,6 +387,13 @@ impl GatewayConfig {
                     ));
                 }
             };
+            let oauth = match entry_value(table, "oauth") {
+                None => None,
+                Some(value) => Some(
+                    upstream_grant(table, value, env)
+                        .map_err(|message| config_error(format!("{key}.oauth"), message))?,
+                ),
+            };
             for gateway_key in GATEWAY_UPSTREAM_KEYS {
                 entry.remove(gateway_key);
             }
@@ -380,6 +410,9 @@ impl GatewayConfig {
                     ));
                 }
                 unprefixed = Some(server.clone());
+            }
+            if let Some(grant) = oauth {
+                upstream_oauth.insert(server.clone(), grant);
             }
             upstream_limits.insert(
                 server,
@@ -406,6 +439,7 @@ impl GatewayConfig {
             limits: raw.limits,
             upstreams,
             upstream_limits,
+            upstream_oauth,
             unprefixed,
             origin: origin.map(Path::to_path_buf),
             security: raw.security,
@@ -448,6 +482,60 @@ impl GatewayConfig {
                 timeout: self.limits.request_timeout(),
             })
     }
+}
+
+/// The grant of `[upstreams.NAME.oauth]` (`value`) for the upstream `table`, its secrets read
+/// with `env`.
+fn upstream_grant(
+    table: &toml::Table,
+    value: &toml::Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<switchboard_client::oauth::Grant, String> {
+    use switchboard_client::oauth::{ClientAuthentication, Grant, SigningAlgorithm};
+    let over_http = entry_value(table, "url")
+        .and_then(toml::Value::as_str)
+        .is_some_and(|url| url.starts_with("http://") || url.starts_with("https://"));
+    if !over_http {
+        return Err(
+            "applies to upstreams reached by an http:// or https:// url (OAuth is part of \
+             Streamable HTTP)"
+                .into(),
+        );
+    }
+    let raw: RawUpstreamOAuth = value.clone().try_into().map_err(|e| e.to_string())?;
+    if raw.client_id.trim().is_empty() {
+        return Err("client_id must not be empty".into());
+    }
+    let read = |field: &str, var: &str| match env(var) {
+        Some(value) if !value.is_empty() => Ok(Secret::new(value)),
+        _ => Err(format!(
+            "{field}: the environment variable {var} is not set or empty"
+        )),
+    };
+    let authentication = match (&raw.client_secret_env, &raw.private_key_env) {
+        (Some(var), None) => {
+            if raw.algorithm.is_some() {
+                return Err("algorithm goes with private_key_env, not client_secret_env".into());
+            }
+            ClientAuthentication::Secret(read("client_secret_env", var)?)
+        }
+        (None, Some(var)) => {
+            let name = raw.algorithm.as_deref().unwrap_or("ES256");
+            let algorithm = SigningAlgorithm::from_name(name)
+                .ok_or_else(|| format!("algorithm: {name} is not one of ES256, ES384, RS256"))?;
+            ClientAuthentication::PrivateKeyJwt {
+                key_pem: read("private_key_env", var)?,
+                algorithm,
+            }
+        }
+        _ => {
+            return Err("needs exactly one of client_secret_env and private_key_env".into());
+        }
+    };
+    Ok(Grant::ClientCredentials {
+        client_id: raw.client_id,
+        authentication,
+    })
 }
 
 fn entry_value<'a>(table: &'a toml::Table, key: &str) -> Option<&'a toml::Value> {
@@ -658,6 +746,92 @@ mod tests {
         assert_eq!(
             secured.redis_url.as_ref().map(Secret::expose),
             Some("redis://127.0.0.1:1")
+        );
+    }
+
+    #[test]
+    fn an_upstream_oauth_table_becomes_client_credentials() {
+        use switchboard_client::oauth::{ClientAuthentication, Grant};
+        let env = |name: &str| match name {
+            "SECRET" => Some("s3cret".to_owned()),
+            "KEY" => Some("-----BEGIN PRIVATE KEY-----".to_owned()),
+            _ => None,
+        };
+        let parse = |oauth: &str| {
+            let text = format!(
+                "[upstreams.up]\nurl = \"https://up.example/mcp\"\n[upstreams.up.oauth]\n{oauth}"
+            );
+            GatewayConfig::parse(&text, Some(Path::new("gw.toml")), &env)
+        };
+        let up = ServerName::new("up").unwrap_or_else(|e| panic!("{e}"));
+        let config = parse("client_id = \"gw\"\nclient_secret_env = \"SECRET\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        match config.upstream_oauth.get(&up) {
+            Some(Grant::ClientCredentials {
+                client_id,
+                authentication: ClientAuthentication::Secret(secret),
+            }) => {
+                assert_eq!(client_id, "gw");
+                assert_eq!(secret.expose(), "s3cret");
+            }
+            other => panic!("{other:?}"),
+        }
+        let keyed = parse("client_id = \"gw\"\nprivate_key_env = \"KEY\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            keyed.upstream_oauth.get(&up),
+            Some(Grant::ClientCredentials {
+                authentication: ClientAuthentication::PrivateKeyJwt { .. },
+                ..
+            })
+        ));
+        let error = |oauth: &str| {
+            parse(oauth)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        for (oauth, expected) in [
+            (
+                "client_id = \"gw\"\nclient_secret_env = \"UNSET\"\n",
+                "upstreams.up.oauth: client_secret_env: the environment variable UNSET is not set",
+            ),
+            (
+                "client_id = \"gw\"\n",
+                "upstreams.up.oauth: needs exactly one of client_secret_env and private_key_env",
+            ),
+            (
+                "client_id = \"gw\"\nclient_secret_env = \"SECRET\"\nprivate_key_env = \"KEY\"\n",
+                "needs exactly one of",
+            ),
+            (
+                "client_id = \"gw\"\nprivate_key_env = \"KEY\"\nalgorithm = \"HS256\"\n",
+                "algorithm: HS256 is not one of ES256, ES384, RS256",
+            ),
+            (
+                "client_id = \"gw\"\nclient_secrets_env = \"SECRET\"\n",
+                "client_secrets_env",
+            ),
+            (
+                "client_id = \"\"\nclient_secret_env = \"SECRET\"\n",
+                "client_id must not be empty",
+            ),
+        ] {
+            let message = error(oauth);
+            assert!(message.starts_with("gw.toml: "), "{message}");
+            assert!(message.contains(expected), "{oauth}: {message}");
+        }
+        let stdio = GatewayConfig::parse(
+            "[upstreams.up]\ncommand = \"x\"\n[upstreams.up.oauth]\nclient_id = \"gw\"\nclient_secret_env = \"SECRET\"\n",
+            None,
+            &env,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            stdio.contains("upstreams.up.oauth: applies to upstreams reached by an http"),
+            "{stdio}"
         );
     }
 }

@@ -171,6 +171,16 @@ impl Gateway {
             request_timeout: config.limits.request_timeout(),
             on_event: Some(on_event),
             list_reuse: LIST_REUSE,
+            oauth: config
+                .upstream_oauth
+                .iter()
+                .map(|(name, grant)| {
+                    (
+                        name.clone(),
+                        switchboard_client::oauth::OAuthOptions::without_user(grant.clone()),
+                    )
+                })
+                .collect(),
             ..HostOptions::default()
         };
         let host = Host::connect(&config.upstreams, options).await;

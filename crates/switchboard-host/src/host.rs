@@ -44,6 +44,9 @@ pub struct HostOptions {
     /// A gateway sets it so that the listing each forwarded call needs to find its tool is
     /// shared by the calls of the same moment instead of repeated for each.
     pub list_reuse: Duration,
+    /// How particular servers authorize, over `connect.oauth` (a gateway's upstreams each with
+    /// their own client credentials, say).
+    pub oauth: HashMap<ServerName, switchboard_client::oauth::OAuthOptions>,
 }
 
 impl std::fmt::Debug for HostOptions {
@@ -53,6 +56,7 @@ impl std::fmt::Debug for HostOptions {
             .field("request_timeout", &self.request_timeout)
             .field("era_hints", &self.era_hints)
             .field("list_reuse", &self.list_reuse)
+            .field("oauth", &self.oauth.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -65,7 +69,19 @@ impl Default for HostOptions {
             on_event: None,
             era_hints: HashMap::new(),
             list_reuse: Duration::ZERO,
+            oauth: HashMap::new(),
         }
+    }
+}
+
+impl HostOptions {
+    /// The connect options of the server `name`: `connect`, with its own OAuth if it has one.
+    fn connect_for(&self, name: &ServerName) -> ConnectOptions {
+        let mut connect = self.connect.clone();
+        if let Some(oauth) = self.oauth.get(name) {
+            connect.oauth = Some(oauth.clone());
+        }
+        connect
     }
 }
 
@@ -327,7 +343,7 @@ async fn connect_one(
     entry: &ServerEntry,
     options: &HostOptions,
 ) -> Result<Connection, ClientError> {
-    let mut connect = options.connect.clone();
+    let mut connect = options.connect_for(&entry.name);
     if let Some(timeout) = entry.resilience.connect_timeout {
         connect.connect_timeout = timeout;
     }
@@ -408,7 +424,10 @@ impl Host {
                     entry.resilience.clone(),
                     request_timeout,
                     connection,
-                    Some(Resilient::connector_for(entry, &host.options.connect)),
+                    Some(Resilient::connector_for(
+                        entry,
+                        &host.options.connect_for(&entry.name),
+                    )),
                 ))
             };
             let (state, mut resilient) = match primary {

@@ -501,3 +501,57 @@ async fn an_unprefixed_upstream_keeps_its_own_names_and_uris() {
     let prompts = client.list_prompts(TIMEOUT).await.unwrap();
     assert!(prompts.iter().any(|p| p.name == "greet"), "{prompts:?}");
 }
+
+/// A gateway in front of `test_support::oauth_server`, with `[upstreams.protected.oauth]`
+/// naming the machine client and the variable that holds `secret`.
+async fn gateway_to_protected(secret: &str) -> (crate::Running, String) {
+    let (base, _) = test_support::oauth_server::protected_server().await;
+    let (client_id, _) = test_support::oauth_server::MACHINE_CLIENT;
+    let text = format!(
+        "[upstreams.protected]\nurl = \"{base}/mcp\"\n[upstreams.protected.oauth]\nclient_id = \"{client_id}\"\nclient_secret_env = \"PROTECTED_SECRET\"\n"
+    );
+    let secret = secret.to_owned();
+    let env = move |name: &str| (name == "PROTECTED_SECRET").then(|| secret.clone());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = GatewayConfig::parse(&text, None, &env).unwrap();
+    let gateway = std::sync::Arc::new(Gateway::connect(config).await.unwrap());
+    (crate::serve(gateway).await, base)
+}
+
+/// An upstream that requires OAuth gets the gateway's own token, by client credentials: no
+/// user is there to consent, and the gateway's clients never see the upstream's tokens.
+#[tokio::test]
+async fn an_upstream_that_requires_oauth_is_reached_with_client_credentials() {
+    let (running, _) = gateway_to_protected(test_support::oauth_server::MACHINE_CLIENT.1).await;
+    let client = running.connect(EraPreference::Modern).await;
+    let tools = client.list_tools(TIMEOUT).await.unwrap();
+    assert!(
+        tools.iter().any(|t| t.name == "protected__write"),
+        "{tools:?}"
+    );
+    let result = client
+        .call_tool("protected__write", args(json!({})), CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(text(&result.content), "written");
+}
+
+/// Credentials the authorization server refuses leave that upstream out and say why on
+/// `/readyz`; the gateway starts and serves the rest.
+#[tokio::test]
+async fn refused_upstream_credentials_are_reported_not_fatal() {
+    let (running, _) = gateway_to_protected("not-the-secret").await;
+    let ready = reqwest::get(format!("{}/readyz", running.base()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    let upstream = &body["upstreams"][0];
+    assert_eq!(upstream["name"], "protected", "{body}");
+    assert_eq!(upstream["healthy"], false, "{body}");
+    let reason = upstream["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("authoriz"), "{body}");
+    let client = running.connect(EraPreference::Modern).await;
+    let tools = client.list_tools(TIMEOUT).await.unwrap();
+    assert!(tools.is_empty(), "{tools:?}");
+}
