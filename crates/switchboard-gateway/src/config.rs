@@ -613,6 +613,13 @@ args = ["serve", "bookmarks"]
 # url = "https://mcp.example.com/mcp"
 # headers = { Authorization = "Bearer ${REMOTE_TOKEN}" }
 
+# A remote server that requires OAuth: the gateway gets its own tokens (client credentials).
+# [upstreams.billing]
+# url = "https://billing.example.com/mcp"
+# [upstreams.billing.oauth]
+# client_id = "switchboard-gateway"
+# client_secret_env = "BILLING_CLIENT_SECRET"   # or private_key_env = "..." (a PEM key)
+
 # Authentication, scopes, rate limits and audit (see the README's Security section):
 # [security]
 # public_base_url = "https://mcp.example.com"
