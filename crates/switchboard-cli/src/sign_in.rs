@@ -11,11 +11,7 @@
 //! One listener serves every server of the run, one sign-in at a time. Tokens live as long as
 //! the connection: each run signs in again.
 
-use std::{
-    io::IsTerminal,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{io::IsTerminal, sync::Arc, time::Duration};
 
 use axum::{Router, http::Uri, response::Html, routing::get};
 use switchboard_client::{
@@ -23,6 +19,7 @@ use switchboard_client::{
     oauth::{Authorizer, OAuthOptions},
 };
 use tokio::sync::mpsc;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::output;
 
@@ -42,15 +39,7 @@ pub struct BrowserSignIn {
     /// The full addresses the browser was sent back to, in order.
     arrived: tokio::sync::Mutex<mpsc::Receiver<String>>,
     /// Serves the listener; stops when the sign-in is dropped.
-    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-impl Drop for BrowserSignIn {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            server.abort();
-        }
-    }
+    _server: AbortOnDropHandle<()>,
 }
 
 impl BrowserSignIn {
@@ -58,6 +47,7 @@ impl BrowserSignIn {
     pub async fn listen() -> std::io::Result<Arc<Self>> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let origin = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+        let redirect_uri = format!("{origin}{CALLBACK_PATH}");
         // A few redirects may queue (a browser that reloads the page); one is read per sign-in.
         let (sender, arrived) = mpsc::channel::<String>(8);
         let app = Router::new().route(
@@ -70,10 +60,6 @@ impl BrowserSignIn {
                 }
             }),
         );
-        let redirect_uri = format!(
-            "http://127.0.0.1:{}{CALLBACK_PATH}",
-            listener.local_addr()?.port()
-        );
         let server = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::warn!(%error, "the sign-in listener stopped");
@@ -82,7 +68,7 @@ impl BrowserSignIn {
         Ok(Arc::new(BrowserSignIn {
             redirect_uri,
             arrived: tokio::sync::Mutex::new(arrived),
-            server: Mutex::new(Some(server)),
+            _server: AbortOnDropHandle::new(server),
         }))
     }
 

@@ -36,6 +36,7 @@ use axum::{
 };
 use redis::AsyncCommands;
 use switchboard_server::{METHOD_HEADER, NAME_HEADER, SESSION_HEADER};
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::metrics as m;
 
@@ -82,15 +83,7 @@ pub struct SessionRoutes {
     /// This replica's id ([`crate::Gateway::replica`]).
     replica: String,
     /// Renews this replica's entry; stops when the last clone of the table is dropped.
-    _renewal: Arc<AbortOnDrop>,
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    _renewal: Arc<AbortOnDropHandle<()>>,
 }
 
 impl std::fmt::Debug for SessionRoutes {
@@ -154,7 +147,7 @@ impl SessionRoutes {
             max_body_bytes,
             http,
             replica,
-            _renewal: Arc::new(AbortOnDrop(renewal)),
+            _renewal: Arc::new(AbortOnDropHandle::new(renewal)),
         })
     }
 

@@ -44,7 +44,15 @@ impl Sandbox {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("switchboard").unwrap();
+        let mut cmd = Command::from_std(self.std_cmd());
+        cmd.timeout(std::time::Duration::from_secs(60));
+        cmd
+    }
+
+    /// `switchboard` in this sandbox, as a plain process (for tests that talk to it while it
+    /// runs).
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("switchboard"));
         for (key, _) in std::env::vars() {
             if key.starts_with("SWITCHBOARD_")
                 && key != "SWITCHBOARD_PEERS_DIR"
@@ -56,8 +64,7 @@ impl Sandbox {
         cmd.env("HOME", self.path())
             .env("XDG_CONFIG_HOME", self.path().join("config"))
             .env("XDG_DATA_HOME", self.path().join("data"))
-            .env("NO_COLOR", "1")
-            .timeout(std::time::Duration::from_secs(60));
+            .env("NO_COLOR", "1");
         cmd
     }
 

@@ -34,12 +34,8 @@ async fn run_signing_in(
     let sandbox = Sandbox::new();
     let config = sandbox
         .config(&json!({"mcpServers": {"protected": {"url": format!("{base}/mcp")}}}).to_string());
-    let mut command = tokio::process::Command::new(test_support::bin_path("switchboard"));
+    let mut command = tokio::process::Command::from(sandbox.std_cmd());
     command
-        .env("HOME", sandbox.path())
-        .env("XDG_CONFIG_HOME", sandbox.path().join("config"))
-        .env("XDG_DATA_HOME", sandbox.path().join("data"))
-        .env("NO_COLOR", "1")
         .arg("--config")
         .arg(&config)
         .args(args)

@@ -504,7 +504,7 @@ async fn an_unprefixed_upstream_keeps_its_own_names_and_uris() {
 
 /// A gateway in front of `test_support::oauth_server`, with `[upstreams.protected.oauth]`
 /// naming the machine client and the variable that holds `secret`.
-async fn gateway_to_protected(secret: &str) -> (crate::Running, String) {
+async fn gateway_to_protected(secret: &str) -> crate::Running {
     let (base, _) = test_support::oauth_server::protected_server().await;
     let (client_id, _) = test_support::oauth_server::MACHINE_CLIENT;
     let text = format!(
@@ -515,14 +515,14 @@ async fn gateway_to_protected(secret: &str) -> (crate::Running, String) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = GatewayConfig::parse(&text, None, &env).unwrap();
     let gateway = std::sync::Arc::new(Gateway::connect(config).await.unwrap());
-    (crate::serve(gateway).await, base)
+    crate::serve(gateway).await
 }
 
 /// An upstream that requires OAuth gets the gateway's own token, by client credentials: no
 /// user is there to consent, and the gateway's clients never see the upstream's tokens.
 #[tokio::test]
 async fn an_upstream_that_requires_oauth_is_reached_with_client_credentials() {
-    let (running, _) = gateway_to_protected(test_support::oauth_server::MACHINE_CLIENT.1).await;
+    let running = gateway_to_protected(test_support::oauth_server::MACHINE_CLIENT.1).await;
     let client = running.connect(EraPreference::Modern).await;
     let tools = client.list_tools(TIMEOUT).await.unwrap();
     assert!(
@@ -540,7 +540,7 @@ async fn an_upstream_that_requires_oauth_is_reached_with_client_credentials() {
 /// `/readyz`; the gateway starts and serves the rest.
 #[tokio::test]
 async fn refused_upstream_credentials_are_reported_not_fatal() {
-    let (running, _) = gateway_to_protected("not-the-secret").await;
+    let running = gateway_to_protected("not-the-secret").await;
     let ready = reqwest::get(format!("{}/readyz", running.base()))
         .await
         .unwrap();
