@@ -1,6 +1,7 @@
 //! [`Connection`]: one live session with one MCP server.
 
 mod direct;
+mod inline;
 mod listen;
 mod tasks;
 
@@ -406,7 +407,8 @@ impl Connection {
             ConfiguredTransport::StreamableHttp { url, headers } => {
                 install_crypto_provider();
                 let started = tokio::time::Instant::now();
-                let client = http_client(&name, headers)?;
+                let header_map = configured_headers(&name, headers)?;
+                let client = http_client(&name, header_map.clone())?;
                 let (result, refusal) = match &options.oauth {
                     Some(oauth) => {
                         let (client, failure) = OAuthHttp::new(client, url.clone(), oauth.clone())
@@ -436,7 +438,7 @@ impl Connection {
                             Self::streamable(name.clone(), label, client.clone(), url, options)
                                 .await;
                         let result = result.and_then(|mut connection| {
-                            connection.go_direct(client, url, options)?;
+                            connection.go_direct(client, url, header_map, options)?;
                             Ok(connection)
                         });
                         (result, refusal)
@@ -482,7 +484,7 @@ impl Connection {
                 }
                 install_crypto_provider();
                 let started = tokio::time::Instant::now();
-                let client = http_client(&name, headers)?;
+                let client = http_client(&name, configured_headers(&name, headers)?)?;
                 let (transport, diagnostics) = crate::sse::SseTransport::connect(
                     &name,
                     client,
@@ -701,15 +703,20 @@ impl Connection {
         &mut self,
         client: reqwest::Client,
         url: &reqwest::Url,
+        headers: http::HeaderMap,
         options: &ConnectOptions,
     ) -> Result<(), ClientError> {
         if self.description.era != Era::Modern {
             return Ok(());
         }
+        let inline = inline_http(url, headers);
         let declared = rmcp::ClientHandler::get_info(&self.handler);
         self.direct = Some(Box::new(direct::DirectPost::new(
             self.name.clone(),
-            client,
+            direct::Senders {
+                pooled: client,
+                inline,
+            },
             url.clone(),
             &self.description.protocol_version,
             serde_json::to_value(&declared.client_info).unwrap_or(Value::Null),
@@ -1626,10 +1633,12 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     out
 }
 
-fn http_client(
+/// The configured headers of an HTTP server, checked, marked sensitive (they often hold
+/// credentials, which logs must not show).
+fn configured_headers(
     server: &ServerName,
     headers: &indexmap::IndexMap<String, switchboard_config::Secret>,
-) -> Result<reqwest::Client, ClientError> {
+) -> Result<http::HeaderMap, ClientError> {
     let mut map = http::HeaderMap::new();
     for (key, value) in headers {
         let invalid = |detail: String| ClientError::InvalidHttpSetting {
@@ -1643,8 +1652,15 @@ fn http_client(
         value.set_sensitive(true);
         map.insert(name, value);
     }
+    Ok(map)
+}
+
+fn http_client(
+    server: &ServerName,
+    headers: http::HeaderMap,
+) -> Result<reqwest::Client, ClientError> {
     reqwest::Client::builder()
-        .default_headers(map)
+        .default_headers(headers)
         .connect_timeout(HTTP_CONNECT_TIMEOUT)
         // One pool per connection (and so per replica): connections are reused and kept
         // alive between calls.
@@ -1658,6 +1674,18 @@ fn http_client(
             server: server.clone(),
             detail: error_chain(&e),
         })
+}
+
+/// The direct path's own connections to a plain-`http` server ([`inline`]), with the same
+/// settings as [`http_client`]'s pool.
+fn inline_http(url: &reqwest::Url, headers: http::HeaderMap) -> Option<Arc<inline::InlineHttp>> {
+    let settings = inline::PoolSettings {
+        connect_timeout: HTTP_CONNECT_TIMEOUT,
+        idle_timeout: HTTP_POOL_IDLE_TIMEOUT,
+        max_idle: HTTP_POOL_MAX_IDLE,
+        keepalive: HTTP_TCP_KEEPALIVE,
+    };
+    inline::InlineHttp::for_url(url, headers, settings).map(Arc::new)
 }
 
 /// Find the program the way a shell would, with the server's own PATH if it sets one.

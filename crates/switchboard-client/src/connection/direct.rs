@@ -39,7 +39,7 @@ use serde_json::{Map, Value};
 use switchboard_config::ServerName;
 use tokio::time::Instant;
 
-use super::{Extras, Limits};
+use super::{Extras, Limits, inline::InlineHttp};
 use crate::{
     error::ClientError,
     handler::ClientSide,
@@ -60,6 +60,8 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_millis(50);
 const FIRST_ID: u64 = 1 << 32;
 
 const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
+/// What a POST accepts: a JSON answer, or a stream that ends with one.
+const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 const METHOD_HEADER: &str = "mcp-method";
 const NAME_HEADER: &str = "mcp-name";
 const BASE64_PREFIX: &str = "=?base64?";
@@ -75,6 +77,9 @@ type Headers = Vec<(HeaderName, HeaderValue)>;
 pub(crate) struct DirectPost {
     server: ServerName,
     http: reqwest::Client,
+    /// The connections this path drives itself, for a plain-`http` server ([`super::inline`]);
+    /// reqwest's pool otherwise.
+    inline: Option<Arc<InlineHttp>>,
     url: reqwest::Url,
     protocol_version: HeaderValue,
     /// What every request's `_meta` carries: the protocol version, the client's info and its
@@ -105,11 +110,18 @@ enum Answer {
     },
 }
 
+/// How the path reaches its server: reqwest's pool and, for a plain-`http` server, the
+/// connections it drives itself ([`super::inline`]), which then carry its POSTs.
+pub(crate) struct Senders {
+    pub(crate) pooled: reqwest::Client,
+    pub(crate) inline: Option<Arc<InlineHttp>>,
+}
+
 impl DirectPost {
     /// `client_info` and `client_capabilities` are what the handshake declared.
     pub(crate) fn new(
         server: ServerName,
-        http: reqwest::Client,
+        Senders { pooled, inline }: Senders,
         url: reqwest::Url,
         protocol_version: &str,
         client_info: Value,
@@ -135,7 +147,8 @@ impl DirectPost {
         let tap = tap.map(|tap| (Arc::from(server.as_str()), tap));
         Ok(DirectPost {
             server,
-            http,
+            http: pooled,
+            inline,
             url,
             protocol_version,
             meta,
@@ -208,19 +221,30 @@ impl DirectPost {
             hard: limits.max_duration.map(|max| later(started, max)),
             deadline: later(started, limits.timeout),
         };
-        let mut post = self
-            .http
-            .post(self.url.clone())
-            .header(header::ACCEPT, "application/json, text/event-stream")
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(PROTOCOL_VERSION_HEADER, self.protocol_version.clone());
-        for (name, value) in headers {
-            post = post.header(name, value);
-        }
-        let response = waiting
-            .within(method, &self.server, post.body(body).send())
-            .await?
-            .map_err(|error| self.lost(method, &error))?;
+        let response = match &self.inline {
+            Some(inline) => {
+                let post = self.inline_post(method, body, headers)?;
+                waiting
+                    .within(method, &self.server, inline.send(post))
+                    .await?
+                    .map_err(|error| self.lost(method, &error))?
+            }
+            None => {
+                let mut post = self
+                    .http
+                    .post(self.url.clone())
+                    .header(header::ACCEPT, ACCEPT_BOTH)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(PROTOCOL_VERSION_HEADER, self.protocol_version.clone());
+                for (name, value) in headers {
+                    post = post.header(name, value);
+                }
+                waiting
+                    .within(method, &self.server, post.body(body).send())
+                    .await?
+                    .map_err(|error| self.lost(method, &error))?
+            }
+        };
         let answer = self
             .answer(method, id, response, &mut waiting, extras, side)
             .await?;
@@ -238,6 +262,25 @@ impl DirectPost {
                 data: data.map(Box::new),
             }),
         }
+    }
+
+    /// The POST of `body` for the inline connections: what reqwest's builder sets, set here.
+    fn inline_post(
+        &self,
+        method: &'static str,
+        body: Vec<u8>,
+        headers: Headers,
+    ) -> Result<http::Request<http_body_util::Full<Bytes>>, ClientError> {
+        // Origin form (`/mcp?…`): no proxy is in between.
+        let mut post = http::Request::post(&self.url[url::Position::BeforePath..])
+            .header(header::ACCEPT, ACCEPT_BOTH)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(PROTOCOL_VERSION_HEADER, self.protocol_version.clone());
+        for (name, value) in headers {
+            post = post.header(name, value);
+        }
+        post.body(http_body_util::Full::new(Bytes::from(body)))
+            .map_err(|error| self.protocol(method, &format!("the request cannot be sent: {error}")))
     }
 
     /// The request's body and the headers that go with it.
@@ -683,7 +726,7 @@ impl DirectPost {
         }
     }
 
-    fn lost(&self, method: &'static str, error: &reqwest::Error) -> ClientError {
+    fn lost(&self, method: &'static str, error: &dyn std::error::Error) -> ClientError {
         self.gone(method, format!(": {}", super::error_chain(error)))
     }
 }

@@ -142,6 +142,10 @@ async fn handle(seen: Arc<Seen>, headers: HeaderMap, body: Bytes) -> Response {
                     json_response(StatusCode::OK, answer(json!({"content": []})))
                 }
                 "hang-up" => sse(vec![(Duration::ZERO, progress(1))]),
+                "stalls" => sse(vec![
+                    (Duration::ZERO, progress(1)),
+                    (Duration::from_secs(30), answer(json!({"content": []}))),
+                ]),
                 "dies" => {
                     let stream = futures::stream::iter([
                         Ok(Bytes::from(format!("data: {}\n\n", progress(1)))),
@@ -264,6 +268,70 @@ async fn scripted() -> (ServerEntry, Arc<Seen>) {
         },
     );
     (entry, seen)
+}
+
+/// The tools called on a [`counted`] server, each with the number of the connection it came on.
+type CallLog = Arc<Mutex<Vec<(usize, String)>>>;
+
+/// The scripted server on a hand-run accept loop that numbers the connections it accepts and
+/// logs which connection each tool call came on. With `lifetime`, it drops each connection
+/// that long after accepting it, without a word, as a server or a load balancer closes an
+/// idle connection.
+async fn counted(lifetime: Option<Duration>) -> (ServerEntry, CallLog) {
+    let seen = Arc::new(Seen::default());
+    let log = CallLog::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let calls = log.clone();
+    tokio::spawn(async move {
+        for number in 0.. {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (seen, calls) = (seen.clone(), calls.clone());
+            let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+                let (seen, calls) = (seen.clone(), calls.clone());
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let body = http_body_util::BodyExt::collect(body).await?.to_bytes();
+                    let message: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    if message["method"] == "tools/call" {
+                        let tool = message["params"]["name"].as_str().unwrap_or_default();
+                        calls.lock().unwrap().push((number, tool.to_owned()));
+                    }
+                    Ok::<_, hyper::Error>(handle(seen, parts.headers, body).await)
+                }
+            });
+            tokio::spawn(async move {
+                let serving = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                match lifetime {
+                    Some(lifetime) => {
+                        let _ = tokio::time::timeout(lifetime, serving).await;
+                    }
+                    None => {
+                        let _ = serving.await;
+                    }
+                }
+            });
+        }
+    });
+    let entry = ServerEntry::new(
+        name("counted"),
+        Transport::StreamableHttp {
+            url: url.parse().unwrap(),
+            headers: Default::default(),
+        },
+    );
+    (entry, log)
+}
+
+/// The connections the calls logged from `from` on came on, in order.
+fn connections_of(log: &CallLog, from: usize) -> Vec<usize> {
+    log.lock().unwrap()[from..]
+        .iter()
+        .map(|(number, _)| *number)
+        .collect()
 }
 
 async fn connect(entry: &ServerEntry) -> Connection {
@@ -553,4 +621,72 @@ async fn the_wire_tap_sees_calls_on_the_direct_path() {
         sent["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"],
         "2026-07-28"
     );
+}
+
+#[tokio::test]
+async fn calls_reuse_their_connections_and_take_a_new_one_when_the_server_closed_it() {
+    let (entry, log) = counted(Some(Duration::from_millis(1500))).await;
+    let connection = connect(&entry).await;
+    // Sequential calls take turns on one connection.
+    for _ in 0..5 {
+        call(&connection, "fine", quick_call()).await.unwrap();
+    }
+    let sequential = connections_of(&log, 0);
+    assert!(
+        sequential.iter().all(|c| *c == sequential[0]),
+        "{sequential:?}"
+    );
+    // Calls at once need a connection each; the pool keeps them for the next ones.
+    let calls: Vec<_> = (0..4)
+        .map(|_| call(&connection, "fine", quick_call()))
+        .collect();
+    for result in futures::future::join_all(calls).await {
+        result.unwrap();
+    }
+    for _ in 0..4 {
+        call(&connection, "fine", quick_call()).await.unwrap();
+    }
+    let mut used = connections_of(&log, 0);
+    used.sort_unstable();
+    used.dedup();
+    assert!(used.len() <= 4, "{used:?}");
+    let after_busy = connections_of(&log, 9);
+    assert!(
+        after_busy.iter().all(|c| used.contains(c)),
+        "{after_busy:?}"
+    );
+    // The server drops every idle connection; the next call is not lost with them.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    call(&connection, "fine", quick_call()).await.unwrap();
+    let last = connections_of(&log, 13);
+    assert!(!used.contains(&last[0]), "{last:?} after {used:?}");
+}
+
+#[tokio::test]
+async fn a_connection_left_with_a_half_read_answer_is_not_reused() {
+    let (entry, log) = counted(None).await;
+    let connection = connect(&entry).await;
+    call(&connection, "fine", quick_call()).await.unwrap();
+    // No answer at all, and an answer stream that sends progress and then nothing: the
+    // timeout drops each with its connection, which has the rest of that answer coming.
+    for tool in ["silent", "stalls"] {
+        let options = CallOptions {
+            timeout: Duration::from_millis(300),
+            ..CallOptions::default()
+        };
+        let error = call(&connection, tool, options).await.unwrap_err();
+        assert!(
+            matches!(error, ClientError::RequestTimeout { .. }),
+            "{tool}: {error:?}"
+        );
+        call(&connection, "fine", quick_call()).await.unwrap();
+    }
+    let calls = log.lock().unwrap().clone();
+    let tools: Vec<&str> = calls.iter().map(|(_, tool)| tool.as_str()).collect();
+    assert_eq!(tools, ["fine", "silent", "fine", "stalls", "fine"]);
+    // Each call after a fine one reuses its connection; none reuses an abandoned one.
+    assert_eq!(calls[1].0, calls[0].0);
+    assert_ne!(calls[2].0, calls[1].0);
+    assert_eq!(calls[3].0, calls[2].0);
+    assert_ne!(calls[4].0, calls[3].0);
 }
