@@ -60,8 +60,6 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_millis(50);
 const FIRST_ID: u64 = 1 << 32;
 
 const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
-/// What a POST accepts: a JSON answer, or a stream that ends with one.
-const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 const METHOD_HEADER: &str = "mcp-method";
 const NAME_HEADER: &str = "mcp-name";
 const BASE64_PREFIX: &str = "=?base64?";
@@ -221,30 +219,10 @@ impl DirectPost {
             hard: limits.max_duration.map(|max| later(started, max)),
             deadline: later(started, limits.timeout),
         };
-        let response = match &self.inline {
-            Some(inline) => {
-                let post = self.inline_post(method, body, headers)?;
-                waiting
-                    .within(method, &self.server, inline.send(post))
-                    .await?
-                    .map_err(|error| self.lost(method, &error))?
-            }
-            None => {
-                let mut post = self
-                    .http
-                    .post(self.url.clone())
-                    .header(header::ACCEPT, ACCEPT_BOTH)
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .header(PROTOCOL_VERSION_HEADER, self.protocol_version.clone());
-                for (name, value) in headers {
-                    post = post.header(name, value);
-                }
-                waiting
-                    .within(method, &self.server, post.body(body).send())
-                    .await?
-                    .map_err(|error| self.lost(method, &error))?
-            }
-        };
+        let response = waiting
+            .within(method, &self.server, self.post(body, headers))
+            .await?
+            .map_err(|error| self.lost(method, &*error))?;
         let answer = self
             .answer(method, id, response, &mut waiting, extras, side)
             .await?;
@@ -264,23 +242,40 @@ impl DirectPost {
         }
     }
 
-    /// The POST of `body` for the inline connections: what reqwest's builder sets, set here.
-    fn inline_post(
+    /// POST `body` with this revision's headers and `headers`: on the connections this path
+    /// drives itself when it has them, through reqwest's pool otherwise.
+    async fn post(
         &self,
-        method: &'static str,
         body: Vec<u8>,
         headers: Headers,
-    ) -> Result<http::Request<http_body_util::Full<Bytes>>, ClientError> {
-        // Origin form (`/mcp?…`): no proxy is in between.
-        let mut post = http::Request::post(&self.url[url::Position::BeforePath..])
-            .header(header::ACCEPT, ACCEPT_BOTH)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(PROTOCOL_VERSION_HEADER, self.protocol_version.clone());
+    ) -> Result<reqwest::Response, Box<dyn std::error::Error + Send + Sync>> {
+        let mut map = http::HeaderMap::with_capacity(3 + headers.len());
+        map.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        map.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        map.insert(
+            HeaderName::from_static(PROTOCOL_VERSION_HEADER),
+            self.protocol_version.clone(),
+        );
         for (name, value) in headers {
-            post = post.header(name, value);
+            map.append(name, value);
         }
-        post.body(http_body_util::Full::new(Bytes::from(body)))
-            .map_err(|error| self.protocol(method, &format!("the request cannot be sent: {error}")))
+        Ok(match &self.inline {
+            Some(inline) => inline.post(map, Bytes::from(body)).await?,
+            None => {
+                self.http
+                    .post(self.url.clone())
+                    .headers(map)
+                    .body(body)
+                    .send()
+                    .await?
+            }
+        })
     }
 
     /// The request's body and the headers that go with it.

@@ -53,6 +53,8 @@ pub(crate) struct InlineHttp {
     address: String,
     /// The `Host` header: the URL's authority.
     authority: HeaderValue,
+    /// What every request is sent to: the URL's path and query.
+    target: http::Uri,
     /// The configured headers, sent with every request that does not set them itself.
     default_headers: HeaderMap,
     idle: Mutex<Vec<Idle>>,
@@ -134,32 +136,35 @@ impl InlineHttp {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         };
-        let address = match url.host() {
-            Some(url::Host::Ipv6(ip)) => std::net::SocketAddr::from((ip, port)).to_string(),
-            _ => format!("{host}:{port}"),
-        };
         Some(InlineHttp {
-            address,
+            // `host_str` keeps an IPv6 literal's brackets, as a socket address wants them.
+            address: format!("{host}:{port}"),
             authority: HeaderValue::from_str(&authority).ok()?,
+            // Origin form (`/mcp?…`): no proxy is in between.
+            target: url[url::Position::BeforePath..].parse().ok()?,
             default_headers,
             idle: Mutex::default(),
             settings,
         })
     }
 
-    /// Send `request` and wait for its answer's head. The answer's body drives the
-    /// connection as it is read, and returns it to the pool at its end.
-    pub(crate) async fn send(
+    /// POST `body` with `headers` and wait for the answer's head. The answer's body drives
+    /// the connection as it is read, and returns it to the pool at its end.
+    pub(crate) async fn post(
         self: &Arc<Self>,
-        mut request: Request<Full<Bytes>>,
+        mut headers: HeaderMap,
+        body: Bytes,
     ) -> Result<reqwest::Response, InlineError> {
-        let headers = request.headers_mut();
         headers.insert(header::HOST, self.authority.clone());
         for (name, value) in &self.default_headers {
             if !headers.contains_key(name) {
                 headers.insert(name, value.clone());
             }
         }
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.target.clone();
+        *request.headers_mut() = headers;
         let mut retries = 0;
         loop {
             let (mut pair, reused) = match self.checkout() {
@@ -218,13 +223,15 @@ impl InlineHttp {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let timeout = self.settings.idle_timeout;
-        idle.retain(|entry| entry.since.elapsed() < timeout);
+        // Read under the lock, so that entries are pushed in time order: the expired ones
+        // are at the front.
+        let now = Instant::now();
+        let expired = idle.partition_point(|entry| {
+            now.saturating_duration_since(entry.since) >= self.settings.idle_timeout
+        });
+        idle.drain(..expired);
         if idle.len() < self.settings.max_idle {
-            idle.push(Idle {
-                pair,
-                since: Instant::now(),
-            });
+            idle.push(Idle { pair, since: now });
         }
     }
 
