@@ -699,12 +699,9 @@ async fn post_message(
                     .with_data(serde_json::json!({"retryable": true})),
                 );
             }
-            (
-                Arc::new(Mutex::new(Session::new(None))),
-                Some(uuid::Uuid::new_v4().to_string()),
-            )
+            (shared_session(), Some(uuid::Uuid::new_v4().to_string()))
         }
-        (None, false) => (Arc::new(Mutex::new(Session::new(None))), None),
+        (None, false) => (shared_session(), None),
     };
 
     let (outbound, mut notes) = mpsc::channel::<Vec<u8>>(OUTBOUND_QUEUE);
@@ -765,9 +762,8 @@ async fn post_message(
                 );
                 return (extra_headers, Sse::new(events)).into_response();
             }
-            // Answered inline, as a catalogue's refusal is when it needs no await (the
-            // gateway's `Mcp-Param-*` check against a cached tool list): the same statuses
-            // as an answer that took a moment.
+            // Answered during dispatch (no handler ran): the same statuses as an answer a
+            // handler gave.
             json_answer(extra_headers, out, modern_version.is_some())
         }
         Handled::Pending(mut pending) => {
@@ -825,6 +821,12 @@ async fn post_message(
                 .into_response()
         }
     }
+}
+
+/// A session for HTTP, where concurrent requests share it behind a lock: the lock is held while
+/// a request is dispatched, and its handler runs after, in the request's own task.
+fn shared_session() -> Arc<Mutex<Session>> {
+    Arc::new(Mutex::new(Session::new(None).handlers_polled_by_caller()))
 }
 
 /// The notes still queued, then the answer: a handler may queue notes in the same poll that

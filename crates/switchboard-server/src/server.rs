@@ -470,6 +470,9 @@ pub struct Session {
     caller: Option<Arc<Caller>>,
     /// Cancelled when the connection ends: `subscriptions/listen` streams stop.
     ended: CancellationToken,
+    /// Whether `dispatch` polls a handler once before handing it back (see
+    /// [`Session::handlers_polled_by_caller`]).
+    poll_in_dispatch: bool,
 }
 
 impl Drop for Session {
@@ -491,7 +494,23 @@ impl Session {
             client_requests: Arc::new(ClientRequests::new()),
             caller: None,
             ended: CancellationToken::new(),
+            poll_in_dispatch: true,
         }
+    }
+
+    /// This session's handlers are never polled inside `dispatch`: a request with a handler
+    /// always comes back as [`Handled::Pending`], and its caller polls it, with its own task's
+    /// waker, once it has let go of the session.
+    ///
+    /// For a session that concurrent requests share behind a lock (HTTP): a handler's first
+    /// poll can be most of its work (a gateway's upstream request is written in it), and under
+    /// the session's lock it would stall every other request of the session. It also spares the
+    /// handler a second poll: a handler polled in `dispatch` is polled with a no-op waker first,
+    /// and again by its task.
+    #[must_use]
+    pub fn handlers_polled_by_caller(mut self) -> Self {
+        self.poll_in_dispatch = false;
+        self
     }
 
     /// Who sends the requests handled from now on (HTTP sets it per request); handlers see it
@@ -827,17 +846,22 @@ fn encode_outcome<T: Serialize>(
     out
 }
 
-/// Poll once inline; return the output if done, or the future to spawn.
+/// Poll once inline (unless the session's caller polls its handlers itself); return the output
+/// if done, or the future to spawn.
 fn run_inline(
     future: BoxFuture<'static, Vec<u8>>,
     out: &mut Vec<u8>,
     cancel: CancellationToken,
-    in_flight: &Arc<Mutex<HashMap<String, CancellationToken>>>,
+    session: &Session,
     id: &RawValue,
 ) -> Option<Pending> {
     let mut future = future;
-    let mut context = Context::from_waker(Waker::noop());
-    match Pin::new(&mut future).poll(&mut context) {
+    let first = if session.poll_in_dispatch {
+        Pin::new(&mut future).poll(&mut Context::from_waker(Waker::noop()))
+    } else {
+        Poll::Pending
+    };
+    match first {
         Poll::Ready(bytes) => {
             out.extend_from_slice(&bytes);
             None
@@ -846,6 +870,7 @@ fn run_inline(
             // The spawned task polls again with a real waker, which re-registers whatever the
             // first poll waited on.
             let key = id.get().to_owned();
+            let in_flight = &session.in_flight;
             in_flight
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -1300,7 +1325,7 @@ impl Server {
                     ),
                 }
             });
-            return Ok(run_inline(future, out, cancel, &session.in_flight, id));
+            return Ok(run_inline(future, out, cancel, session, id));
         }
 
         let meta = params
@@ -1489,7 +1514,7 @@ impl Server {
                         .map(|contents: Vec<ResourceContents>| json!({"contents": contents}));
                     encode_outcome(&owned_id, era, outcome, Some(&hints), None)
                 });
-                return Ok(run_inline(future, out, cancel, &session.in_flight, id));
+                return Ok(run_inline(future, out, cancel, session, id));
             }
             "prompts/get" => {
                 let PromptParams {
@@ -1561,7 +1586,7 @@ impl Server {
                         round.as_ref(),
                     )
                 });
-                return Ok(run_inline(future, out, cancel, &session.in_flight, id));
+                return Ok(run_inline(future, out, cancel, session, id));
             }
             other if era == Era::Modern => {
                 return Err(Failure::UnknownMethod(ErrorObject::method_not_found(other)));
@@ -1892,7 +1917,7 @@ impl Server {
                 None => encode_outcome(&owned_id, era, calling.await, None, round.as_ref()),
             }
         });
-        Ok(run_inline(future, out, cancel, &session.in_flight, id))
+        Ok(run_inline(future, out, cancel, session, id))
     }
 
     /// `resources/subscribe` or `unsubscribe` in a legacy session. Asking for the state the
@@ -1960,7 +1985,7 @@ impl Server {
             future,
             out,
             CancellationToken::new(),
-            &session.in_flight,
+            session,
             id,
         ))
     }
@@ -2127,11 +2152,7 @@ impl Server {
             }
         };
         Ok(Forwarded::Done(run_inline(
-            future,
-            out,
-            cancel,
-            &session.in_flight,
-            id,
+            future, out, cancel, session, id,
         )))
     }
 
@@ -2259,7 +2280,7 @@ impl Server {
             future,
             out,
             CancellationToken::new(),
-            &session.in_flight,
+            session,
             id,
         ))
     }

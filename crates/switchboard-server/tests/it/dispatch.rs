@@ -551,3 +551,69 @@ fn resource_subscriptions_are_declared_in_both_eras() {
         true
     );
 }
+
+#[tokio::test]
+async fn a_session_whose_caller_polls_its_handlers_gets_them_unpolled() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    use switchboard_server::{Handled, Server, Tool, ToolOutput};
+    let polls = Arc::new(AtomicUsize::new(0));
+    let counted = polls.clone();
+    let server = Server::builder("deferred", "1")
+        .tool(
+            Tool::builder("ready", "Answers at its first poll.").handler(
+                move |_: crate::Empty, _| {
+                    let counted = counted.clone();
+                    async move {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        Ok(ToolOutput::text("done"))
+                    }
+                },
+            ),
+        )
+        .build()
+        .unwrap();
+    let call = format!(
+        r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"ready",{MODERN_META}}}}}"#
+    );
+
+    // By default a handler that is ready at once is answered during dispatch.
+    let mut out = Vec::new();
+    let handled = server.dispatch(&mut Session::new(None), call.as_bytes(), &mut out);
+    assert!(matches!(handled, Handled::Answered), "{handled:?}");
+    assert_eq!(polls.load(Ordering::SeqCst), 1);
+
+    // Deferred: dispatch runs none of the handler and writes nothing; the caller's poll does.
+    let mut session = Session::new(None).handlers_polled_by_caller();
+    let mut out = Vec::new();
+    let Handled::Pending(pending) = server.dispatch(&mut session, call.as_bytes(), &mut out) else {
+        panic!("a deferred session's handler must come back pending");
+    };
+    assert!(out.is_empty());
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        1,
+        "dispatch polled the handler"
+    );
+    drop(session);
+    let answer: serde_json::Value =
+        serde_json::from_slice(&pending.await.expect("the call is answered")).unwrap();
+    assert_eq!(polls.load(Ordering::SeqCst), 2);
+    assert_eq!(answer["id"], 7);
+    assert_eq!(answer["result"]["content"][0]["text"], "done");
+
+    // A deferred call can still be cancelled by its id before it first runs.
+    let mut session = Session::new(None).handlers_polled_by_caller();
+    let Handled::Pending(pending) = server.dispatch(&mut session, call.as_bytes(), &mut Vec::new())
+    else {
+        panic!("a deferred session's handler must come back pending");
+    };
+    let cancel = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}"#;
+    assert!(matches!(
+        server.dispatch(&mut session, cancel.as_bytes(), &mut Vec::new()),
+        Handled::Nothing
+    ));
+    assert_eq!(pending.await, None, "a cancelled call is not answered");
+}
