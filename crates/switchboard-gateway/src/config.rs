@@ -123,6 +123,19 @@ pub struct ListenConfig {
     /// that is unspecified (`0.0.0.0`), in which case sessions stay on their replica.
     #[serde(default)]
     pub advertise_url: Option<String>,
+    /// Threads that serve HTTP connections, each running a connection and its calls from
+    /// start to end. Default: one per CPU.
+    #[serde(default)]
+    pub threads: Option<usize>,
+}
+
+impl ListenConfig {
+    /// The number of HTTP front threads: `threads`, or one per CPU.
+    pub fn front_threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
 }
 
 impl Default for ListenConfig {
@@ -132,6 +145,7 @@ impl Default for ListenConfig {
             allowed_hosts: default_allowed_hosts(),
             allow_unauthenticated: false,
             advertise_url: None,
+            threads: None,
         }
     }
 }
@@ -305,6 +319,12 @@ impl GatewayConfig {
                 "listen.allowed_hosts".into(),
                 "is empty, so every request would be refused; list the host names clients use"
                     .into(),
+            ));
+        }
+        if raw.listen.threads == Some(0) {
+            return Err(config_error(
+                "listen.threads".into(),
+                "must be at least 1 (leave it out for one thread per CPU)".into(),
             ));
         }
         let limits = &raw.limits;
@@ -573,6 +593,8 @@ address = "127.0.0.1:8787"
 # The Host and Origin headers must name one of these (protection against DNS rebinding).
 # Add the public name clients use when the gateway sits behind a proxy.
 allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
+# Threads that serve HTTP connections (default: one per CPU).
+# threads = 4
 
 [limits]
 # Largest request body (bytes) and deepest JSON nesting accepted.
@@ -681,6 +703,11 @@ mod tests {
         assert!(
             bad_name.contains("upstreams.a b: an upstream name"),
             "{bad_name}"
+        );
+        let no_threads = error("[listen]\nthreads = 0\n[upstreams.a]\ncommand = \"x\"\n");
+        assert!(
+            no_threads.contains("listen.threads: must be at least 1"),
+            "{no_threads}"
         );
         let zero = error("[limits]\nmax_json_depth = 0\n[upstreams.a]\ncommand = \"x\"\n");
         assert!(

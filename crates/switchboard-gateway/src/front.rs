@@ -686,16 +686,74 @@ async fn render_metrics(State(upstreams): State<Upstreams>) -> Response {
         .into_response()
 }
 
+/// The threads that run the HTTP front's connections, each with a single-threaded runtime of
+/// its own. A connection, and every call it carries, stays on the thread it was given, and so
+/// do the upstream connections those calls make (see `switchboard-client`'s inline pool).
+///
+/// On a multi-threaded runtime, a worker woken by the network wakes another to look for work
+/// too, and that one finds none and sleeps again: at one call in flight that was a third of
+/// the gateway's CPU per call (see `docs/performance.md`). Threads that share nothing but the
+/// connections handed to them have nobody to wake.
+///
+/// Stopped when dropped: whatever still runs on them ends then.
+#[derive(Debug)]
+pub struct FrontThreads {
+    handles: Vec<tokio::runtime::Handle>,
+    next: std::sync::atomic::AtomicUsize,
+    stop: CancellationToken,
+}
+
+impl FrontThreads {
+    /// Start `count` threads (at least one).
+    pub fn start(count: usize) -> std::io::Result<FrontThreads> {
+        let mut threads = FrontThreads {
+            handles: Vec::with_capacity(count.max(1)),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            stop: CancellationToken::new(),
+        };
+        for index in 0..count.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let handle = runtime.handle().clone();
+            let stop = threads.stop.clone();
+            std::thread::Builder::new()
+                .name(format!("gateway-front-{index}"))
+                .spawn(move || runtime.block_on(stop.cancelled()))?;
+            threads.handles.push(handle);
+        }
+        Ok(threads)
+    }
+
+    /// How many threads there are.
+    pub fn count(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// The runtime of the thread the next connection goes to, in turn.
+    fn next(&self) -> &tokio::runtime::Handle {
+        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.handles[turn % self.handles.len()]
+    }
+}
+
+impl Drop for FrontThreads {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
 /// Serve `router` on `listener` until `shutdown` resolves, then stop accepting and give open
 /// connections `limits.shutdown_grace` to finish their requests.
 ///
-/// Every connection sets `TCP_NODELAY`, has `limits.header_timeout` to send its request
-/// headers (which also closes idle keep-alive connections), and carries its peer address as
-/// `ConnectInfo` for the stack.
+/// Connections are accepted here and served on `threads`, in turn. Every connection sets
+/// `TCP_NODELAY`, has `limits.header_timeout` to send its request headers (which also closes
+/// idle keep-alive connections), and carries its peer address as `ConnectInfo` for the stack.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: &Limits,
+    threads: &FrontThreads,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -721,29 +779,16 @@ pub async fn serve(
                 if let Err(error) = tcp.set_nodelay(true) {
                     tracing::warn!(%error, "could not set TCP_NODELAY");
                 }
-                let service = tower::ServiceExt::map_request(router.clone(), move |mut request: hyper::Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    request
-                });
-                let connection = http
-                    .serve_connection(TokioIo::new(tcp), hyper_util::service::TowerToHyperService::new(service))
-                    .with_upgrades();
-                let stopping = stopping.clone();
-                connections.spawn(async move {
-                    tokio::pin!(connection);
-                    tokio::select! {
-                        result = connection.as_mut() => {
-                            if let Err(error) = result {
-                                tracing::debug!(%error, %peer, "connection ended with an error");
-                            }
-                        }
-                        () = stopping.cancelled() => {
-                            // Finish the request in flight, then close.
-                            connection.as_mut().graceful_shutdown();
-                            let _ = connection.await;
-                        }
+                // The socket moves to the thread that serves it, and registers with its runtime.
+                let tcp = match tcp.into_std() {
+                    Ok(tcp) => tcp,
+                    Err(error) => {
+                        tracing::warn!(%error, %peer, "could not hand the connection over");
+                        continue;
                     }
-                });
+                };
+                let connection = serve_connection(http.clone(), router.clone(), tcp, peer, stopping.clone());
+                connections.spawn_on(connection, threads.next());
             }
         }
     }
@@ -763,9 +808,89 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serve one accepted connection on the runtime this runs on, until it closes or, once
+/// `stopping` is cancelled, its request in flight is answered.
+async fn serve_connection(
+    http: hyper::server::conn::http1::Builder,
+    router: Router,
+    tcp: std::net::TcpStream,
+    peer: SocketAddr,
+    stopping: CancellationToken,
+) {
+    let tcp = match tokio::net::TcpStream::from_std(tcp) {
+        Ok(tcp) => tcp,
+        Err(error) => {
+            tracing::warn!(%error, %peer, "could not serve the connection");
+            return;
+        }
+    };
+    let service = tower::ServiceExt::map_request(
+        router,
+        move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        },
+    );
+    let connection = http
+        .serve_connection(
+            TokioIo::new(tcp),
+            hyper_util::service::TowerToHyperService::new(service),
+        )
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        }
+        () = stopping.cancelled() => {
+            // Finish the request in flight, then close.
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::too_deep;
+    use super::{FrontThreads, too_deep};
+
+    #[tokio::test]
+    async fn connections_take_turns_on_the_front_threads_which_stop_when_dropped() {
+        let threads = FrontThreads::start(2).expect("the threads start");
+        assert_eq!(threads.count(), 2);
+        let mut names = Vec::new();
+        for _ in 0..4 {
+            let name = threads
+                .next()
+                .spawn(async { std::thread::current().name().map(str::to_owned) })
+                .await
+                .expect("the task ran");
+            names.push(name.expect("the thread is named"));
+        }
+        assert_eq!(
+            names,
+            [
+                "gateway-front-0",
+                "gateway-front-1",
+                "gateway-front-0",
+                "gateway-front-1"
+            ]
+        );
+        // What still runs on them ends with them.
+        let (alive, ended) = tokio::sync::oneshot::channel::<()>();
+        threads.next().spawn(async move {
+            let _alive = alive;
+            std::future::pending::<()>().await;
+        });
+        drop(threads);
+        let dropped = tokio::time::timeout(std::time::Duration::from_secs(10), ended)
+            .await
+            .expect("the threads stopped in time");
+        assert!(dropped.is_err(), "the task was dropped, not finished");
+        assert_eq!(FrontThreads::start(0).expect("one thread").count(), 1);
+    }
 
     #[test]
     fn depth_counts_brackets_outside_strings() {

@@ -296,7 +296,14 @@ impl Gateway {
         }
         let sessions = self.session_routes(listener.local_addr().ok()).await?;
         let router = self.router_with_sessions(sessions);
-        let served = front::serve(listener, router, &self.config.limits, shutdown).await;
+        let threads =
+            front::FrontThreads::start(self.config.listen.front_threads()).map_err(|source| {
+                GatewayError::Serve {
+                    front: "HTTP",
+                    source,
+                }
+            })?;
+        let served = front::serve(listener, router, &self.config.limits, &threads, shutdown).await;
         // HTTP requests are drained; WebSocket sessions (long-lived by nature) are closed.
         self.stopping.cancel();
         self.ws_tasks.close();
@@ -306,6 +313,8 @@ impl Gateway {
         {
             tracing::warn!("WebSocket sessions did not close in time");
         }
+        // Last: WebSocket sessions ran on these threads too.
+        drop(threads);
         served.map_err(|source| GatewayError::Serve {
             front: "HTTP",
             source,

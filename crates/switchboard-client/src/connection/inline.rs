@@ -16,6 +16,12 @@
 //! dropped rather than used. A request that was never written because its connection had
 //! closed is sent again on another connection; one that was written is never sent twice.
 //!
+//! A connection's socket belongs to the runtime it was made on, whose I/O driver tells its
+//! users when it is ready. On a single-threaded runtime (the gateway's HTTP front runs one
+//! per thread) a pooled connection is taken again only on the thread that made it, so that
+//! its readiness never has to cross to another runtime; the workers of a multi-threaded
+//! runtime share its driver, and any of them takes any connection made there.
+//!
 //! This carries only what the direct path needs: requests over plain HTTP/1.1, with no
 //! proxy. reqwest keeps serving `https` and any server a proxy variable may apply to.
 
@@ -85,11 +91,33 @@ struct Pair {
     connection: Pin<Box<Conn>>,
     /// The connection future has finished: the connection is closed.
     finished: bool,
+    /// Whose I/O driver the socket is registered with.
+    driver: Driver,
 }
 
 struct Idle {
     pair: Pair,
     since: Instant,
+}
+
+/// Which I/O driver a socket made now is registered with, as far as the pool needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    /// A multi-threaded runtime's: its workers share it.
+    Shared,
+    /// The single-threaded runtime this thread runs.
+    Thread(std::thread::ThreadId),
+}
+
+impl Driver {
+    fn current() -> Driver {
+        match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => {
+                Driver::Thread(std::thread::current().id())
+            }
+            _ => Driver::Shared,
+        }
+    }
 }
 
 /// Why a request got no answer.
@@ -199,13 +227,12 @@ impl InlineHttp {
 
     /// An idle connection that is still open, if the pool has one.
     fn checkout(&self) -> Option<Pair> {
+        let driver = Driver::current();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(Idle { mut pair, since }) = idle.pop() {
-            if since.elapsed() >= self.settings.idle_timeout {
-                // The oldest are at the front: the rest have expired too.
-                idle.clear();
-                return None;
-            }
+        self.drop_expired(&mut idle);
+        // The most recently used first: it is the likeliest to be warm and still open.
+        while let Some(index) = idle.iter().rposition(|entry| entry.pair.driver == driver) {
+            let Idle { mut pair, .. } = idle.remove(index);
             // Learn whether the server closed it while it sat here.
             pair.poll_connection(&mut Context::from_waker(std::task::Waker::noop()));
             if !pair.finished && !pair.sender.is_closed() {
@@ -223,16 +250,22 @@ impl InlineHttp {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        // Read under the lock, so that entries are pushed in time order: the expired ones
-        // are at the front.
+        let now = self.drop_expired(&mut idle);
+        if idle.len() < self.settings.max_idle {
+            idle.push(Idle { pair, since: now });
+        }
+    }
+
+    /// Drop the connections idle for too long, and say when that was decided. Entries are
+    /// pushed in time order (the clock is read under the lock), so the expired ones are at
+    /// the front.
+    fn drop_expired(&self, idle: &mut Vec<Idle>) -> Instant {
         let now = Instant::now();
         let expired = idle.partition_point(|entry| {
             now.saturating_duration_since(entry.since) >= self.settings.idle_timeout
         });
         idle.drain(..expired);
-        if idle.len() < self.settings.max_idle {
-            idle.push(Idle { pair, since: now });
-        }
+        now
     }
 
     async fn connect(&self) -> Result<Pair, InlineError> {
@@ -260,6 +293,7 @@ impl InlineHttp {
             sender,
             connection: Box::pin(connection),
             finished: false,
+            driver: Driver::current(),
         })
     }
 }

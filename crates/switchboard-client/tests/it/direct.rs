@@ -690,3 +690,75 @@ async fn a_connection_left_with_a_half_read_answer_is_not_reused() {
     assert_eq!(calls[3].0, calls[2].0);
     assert_ne!(calls[4].0, calls[3].0);
 }
+
+/// A socket belongs to the runtime it was made on: a single-threaded runtime takes again only
+/// the connections it made, while a multi-threaded runtime's workers share theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_threaded_runtime_reuses_only_the_connections_it_made() {
+    let (entry, log) = counted(None).await;
+    let connection = Arc::new(connect(&entry).await);
+    let first_runtime = ThreeCallsAtATime::start(connection.clone());
+    let second_runtime = ThreeCallsAtATime::start(connection.clone());
+    let one_connection = |from: usize| {
+        let used = connections_of(&log, from);
+        assert_eq!(used.len(), 3, "{used:?}");
+        assert!(used.iter().all(|c| *c == used[0]), "{used:?}");
+        used[0]
+    };
+
+    first_runtime.calls();
+    let first = one_connection(0);
+    // Both runtimes are alive, and the first one's connection is idle in the pool.
+    second_runtime.calls();
+    let second = one_connection(3);
+    assert_ne!(
+        first, second,
+        "another runtime took the first one's connection"
+    );
+    first_runtime.calls();
+    assert_eq!(one_connection(6), first);
+    for _ in 0..3 {
+        call(&connection, "fine", quick_call()).await.unwrap();
+    }
+    let shared = one_connection(9);
+    assert!(
+        shared != first && shared != second,
+        "the multi-threaded runtime took a single-threaded one's connection"
+    );
+}
+
+/// A thread with a single-threaded runtime of its own that makes three sequential calls
+/// when told to. The runtime lives as long as this does.
+struct ThreeCallsAtATime {
+    orders: std::sync::mpsc::Sender<()>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl ThreeCallsAtATime {
+    fn start(connection: Arc<Connection>) -> ThreeCallsAtATime {
+        let (orders, ordered) = std::sync::mpsc::channel::<()>();
+        let (finished, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            while ordered.recv().is_ok() {
+                runtime.block_on(async {
+                    for _ in 0..3 {
+                        call(&connection, "fine", quick_call()).await.unwrap();
+                    }
+                });
+                let _ = finished.send(());
+            }
+        });
+        ThreeCallsAtATime { orders, done }
+    }
+
+    fn calls(&self) {
+        self.orders.send(()).unwrap();
+        self.done
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the calls were made");
+    }
+}
