@@ -100,6 +100,11 @@ pub struct Gateway {
     /// WebSocket connections, and the token that closes them when the gateway stops.
     ws_tasks: TaskTracker,
     stopping: CancellationToken,
+    /// The threads that serve HTTP connections, started by the first [`Gateway::serve`]. They
+    /// stop last, in [`Gateway::shutdown`] (or when the gateway is dropped): what a call
+    /// started on them (an audit record of an abandoned call, a reconnected upstream) is
+    /// finished or stopped first.
+    front_threads: std::sync::Mutex<Option<Arc<front::FrontThreads>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -230,6 +235,7 @@ impl Gateway {
             replica,
             ws_tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
+            front_threads: std::sync::Mutex::new(None),
         })
     }
 
@@ -296,13 +302,10 @@ impl Gateway {
         }
         let sessions = self.session_routes(listener.local_addr().ok()).await?;
         let router = self.router_with_sessions(sessions);
-        let threads =
-            front::FrontThreads::start(self.config.listen.front_threads()).map_err(|source| {
-                GatewayError::Serve {
-                    front: "HTTP",
-                    source,
-                }
-            })?;
+        let threads = self.front_threads().map_err(|source| GatewayError::Serve {
+            front: "HTTP",
+            source,
+        })?;
         let served = front::serve(listener, router, &self.config.limits, &threads, shutdown).await;
         // HTTP requests are drained; WebSocket sessions (long-lived by nature) are closed.
         self.stopping.cancel();
@@ -313,12 +316,23 @@ impl Gateway {
         {
             tracing::warn!("WebSocket sessions did not close in time");
         }
-        // Last: WebSocket sessions ran on these threads too.
-        drop(threads);
         served.map_err(|source| GatewayError::Serve {
             front: "HTTP",
             source,
         })
+    }
+
+    /// The HTTP front's threads, started now if they are not running yet.
+    fn front_threads(&self) -> std::io::Result<Arc<front::FrontThreads>> {
+        let mut slot = self.front_threads.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(threads) = &*slot {
+            return Ok(threads.clone());
+        }
+        let threads = Arc::new(front::FrontThreads::start(
+            self.config.listen.front_threads(),
+        )?);
+        *slot = Some(threads.clone());
+        Ok(threads)
     }
 
     /// The session routing table, when Redis is configured and this replica has an address
@@ -381,7 +395,10 @@ impl Gateway {
             }
         }
         let Gateway {
-            server, upstreams, ..
+            server,
+            upstreams,
+            front_threads,
+            ..
         } = self;
         drop(server);
         match upstreams.into_host() {
@@ -390,5 +407,7 @@ impl Gateway {
             // connections stops their processes.
             None => tracing::debug!("upstreams still in use at shutdown; dropping them"),
         }
+        // Last: whatever the HTTP front's calls left running ends with its threads.
+        drop(front_threads);
     }
 }
