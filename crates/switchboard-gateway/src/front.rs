@@ -695,28 +695,31 @@ async fn render_metrics(State(upstreams): State<Upstreams>) -> Response {
 /// the gateway's CPU per call (see `docs/performance.md`). Threads that share nothing but the
 /// connections handed to them have nobody to wake.
 ///
-/// Stopped when dropped: whatever still runs on them ends then.
+/// Stopped when dropped (also when [`FrontThreads::start`] fails half-way): whatever still
+/// runs on them ends then.
 #[derive(Debug)]
 pub struct FrontThreads {
     handles: Vec<tokio::runtime::Handle>,
     next: std::sync::atomic::AtomicUsize,
-    stop: CancellationToken,
+    _stop: tokio_util::sync::DropGuard,
 }
 
 impl FrontThreads {
     /// Start `count` threads (at least one).
     pub fn start(count: usize) -> std::io::Result<FrontThreads> {
+        let count = count.max(1);
+        let stop = CancellationToken::new();
         let mut threads = FrontThreads {
-            handles: Vec::with_capacity(count.max(1)),
+            handles: Vec::with_capacity(count),
             next: std::sync::atomic::AtomicUsize::new(0),
-            stop: CancellationToken::new(),
+            _stop: stop.clone().drop_guard(),
         };
-        for index in 0..count.max(1) {
+        for index in 0..count {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             let handle = runtime.handle().clone();
-            let stop = threads.stop.clone();
+            let stop = stop.clone();
             std::thread::Builder::new()
                 .name(format!("gateway-front-{index}"))
                 .spawn(move || runtime.block_on(stop.cancelled()))?;
@@ -725,21 +728,10 @@ impl FrontThreads {
         Ok(threads)
     }
 
-    /// How many threads there are.
-    pub fn count(&self) -> usize {
-        self.handles.len()
-    }
-
     /// The runtime of the thread the next connection goes to, in turn.
     fn next(&self) -> &tokio::runtime::Handle {
         let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         &self.handles[turn % self.handles.len()]
-    }
-}
-
-impl Drop for FrontThreads {
-    fn drop(&mut self) {
-        self.stop.cancel();
     }
 }
 
@@ -859,7 +851,7 @@ mod tests {
     #[tokio::test]
     async fn connections_take_turns_on_the_front_threads_which_stop_when_dropped() {
         let threads = FrontThreads::start(2).expect("the threads start");
-        assert_eq!(threads.count(), 2);
+        assert_eq!(threads.handles.len(), 2);
         let mut names = Vec::new();
         for _ in 0..4 {
             let name = threads
@@ -889,7 +881,7 @@ mod tests {
             .await
             .expect("the threads stopped in time");
         assert!(dropped.is_err(), "the task was dropped, not finished");
-        assert_eq!(FrontThreads::start(0).expect("one thread").count(), 1);
+        assert_eq!(FrontThreads::start(0).expect("one thread").handles.len(), 1);
     }
 
     #[test]

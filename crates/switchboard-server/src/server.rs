@@ -867,15 +867,15 @@ fn run_inline(
             None
         }
         Poll::Pending => {
-            // The spawned task polls again with a real waker, which re-registers whatever the
-            // first poll waited on.
+            // Whoever polls it next does so with a real waker, which registers (again, after
+            // a no-op first poll) whatever the handler waits on.
             let key = id.get().to_owned();
-            let in_flight = &session.in_flight;
-            in_flight
+            session
+                .in_flight
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(key.clone(), cancel.clone());
-            let in_flight = in_flight.clone();
+            let in_flight = session.in_flight.clone();
             Some(Box::pin(async move {
                 // A cancelled call is not answered, even when the handler finished (with an
                 // error, say, having seen the cancellation itself) in the same wake-up.

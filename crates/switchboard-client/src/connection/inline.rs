@@ -234,8 +234,7 @@ impl InlineHttp {
         while let Some(index) = idle.iter().rposition(|entry| entry.pair.driver == driver) {
             let Idle { mut pair, .. } = idle.remove(index);
             // Learn whether the server closed it while it sat here.
-            pair.poll_connection(&mut Context::from_waker(std::task::Waker::noop()));
-            if !pair.finished && !pair.sender.is_closed() {
+            if pair.still_open() {
                 return Some(pair);
             }
         }
@@ -244,9 +243,8 @@ impl InlineHttp {
 
     fn checkin(&self, mut pair: Pair) {
         // Let the connection see that its answer is done, so that it can take the next
-        // request (without this task's waker: nobody waits on an idle connection).
-        pair.poll_connection(&mut Context::from_waker(std::task::Waker::noop()));
-        if pair.finished || pair.sender.is_closed() {
+        // request.
+        if !pair.still_open() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -305,6 +303,13 @@ impl Pair {
         if !self.finished && self.connection.as_mut().poll(cx).is_ready() {
             self.finished = true;
         }
+    }
+
+    /// Poll the connection without a waker (nobody waits on an idle connection), and say
+    /// whether it is still open.
+    fn still_open(&mut self) -> bool {
+        self.poll_connection(&mut Context::from_waker(std::task::Waker::noop()));
+        !self.finished && !self.sender.is_closed()
     }
 
     /// Write `request` and wait for the answer's head, driving the connection meanwhile.
