@@ -335,13 +335,7 @@ async fn a_request_on_the_standalone_stream_right_after_connect_is_answered() {
         .unwrap()
         .unwrap();
     let port = line.strip_prefix("listening ").unwrap();
-    let entry = switchboard_config::ServerEntry::new(
-        name("ts"),
-        switchboard_config::Transport::StreamableHttp {
-            url: format!("http://127.0.0.1:{port}/mcp").parse().unwrap(),
-            headers: Default::default(),
-        },
-    );
+    let entry = crate::http_entry("ts", &format!("http://127.0.0.1:{port}/mcp"));
     let answers = Arc::new(Answers::default());
     let connection = Connection::connect(&entry, &with(answers.clone(), None))
         .await

@@ -20,10 +20,10 @@ use switchboard_client::{
     CallOptions, ClientError, ConnectOptions, Connection, EraPreference,
     model::{Direction, Era, ServerEvent},
 };
-use switchboard_config::{ServerEntry, Transport};
+use switchboard_config::ServerEntry;
 use tokio::sync::mpsc;
 
-use crate::{name, tap};
+use crate::tap;
 
 /// What the scripted server saw: the `Mcp-*` headers of each call, and calls whose
 /// response was dropped before it was finished (the client went away).
@@ -260,13 +260,7 @@ async fn scripted() -> (ServerEntry, Arc<Seen>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let entry = ServerEntry::new(
-        name("scripted"),
-        Transport::StreamableHttp {
-            url: url.parse().unwrap(),
-            headers: Default::default(),
-        },
-    );
+    let entry = crate::http_entry("scripted", &url);
     (entry, seen)
 }
 
@@ -316,13 +310,7 @@ async fn counted(lifetime: Option<Duration>) -> (ServerEntry, CallLog) {
             });
         }
     });
-    let entry = ServerEntry::new(
-        name("counted"),
-        Transport::StreamableHttp {
-            url: url.parse().unwrap(),
-            headers: Default::default(),
-        },
-    );
+    let entry = crate::http_entry("counted", &url);
     (entry, log)
 }
 

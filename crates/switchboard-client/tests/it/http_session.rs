@@ -14,10 +14,7 @@ use axum::{
 };
 use serde_json::json;
 use switchboard_client::{CallOptions, ConnectOptions, Connection, EraPreference};
-use switchboard_config::{ServerEntry, Transport};
 use switchboard_server::{Server, Tool, ToolOutput};
-
-use crate::name;
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 struct Text {
@@ -75,13 +72,7 @@ async fn serve() -> (String, Arc<Expiry>) {
 }
 
 async fn connect(url: &str, era: EraPreference) -> Connection {
-    let entry = ServerEntry::new(
-        name("http"),
-        Transport::StreamableHttp {
-            url: url.parse().unwrap(),
-            headers: Default::default(),
-        },
-    );
+    let entry = crate::http_entry("http", url);
     let options = ConnectOptions {
         era,
         ..ConnectOptions::default()

@@ -20,10 +20,21 @@ mod transports;
 use std::sync::{Arc, Mutex};
 
 use switchboard_client::{WireTap, model::Direction};
-use switchboard_config::ServerName;
+use switchboard_config::{ServerEntry, ServerName, Transport};
 
 pub fn name(s: &str) -> ServerName {
     ServerName::new(s).unwrap()
+}
+
+/// A Streamable HTTP server named `server` at `url`, with no configured headers.
+pub fn http_entry(server: &str, url: &str) -> ServerEntry {
+    ServerEntry::new(
+        name(server),
+        Transport::StreamableHttp {
+            url: url.parse().unwrap(),
+            headers: Default::default(),
+        },
+    )
 }
 
 /// A tap that records what it sees.

@@ -11,12 +11,10 @@ use switchboard_client::{
     model::Content,
     oauth::{Authorizer, ClientAuthentication, Grant, OAuthOptions},
 };
-use switchboard_config::{ServerEntry, Transport};
+use switchboard_config::ServerEntry;
 use test_support::oauth_server::{
     MACHINE_CLIENT, READ, WORKLOAD_JWT, WRITE, protected_server, protected_server_with,
 };
-
-use crate::name;
 
 /// The user's part, without a browser: request the authorization URL and hand back where it
 /// redirects.
@@ -53,13 +51,7 @@ impl Authorizer for Declines {
 }
 
 fn entry(base: &str) -> ServerEntry {
-    ServerEntry::new(
-        name("protected"),
-        Transport::StreamableHttp {
-            url: format!("{base}/mcp").parse().unwrap(),
-            headers: Default::default(),
-        },
-    )
+    crate::http_entry("protected", &format!("{base}/mcp"))
 }
 
 fn options(era: EraPreference, authorizer: Arc<dyn Authorizer>) -> ConnectOptions {

@@ -9,7 +9,6 @@ use switchboard_client::{
     ClientError, ConnectOptions, Connection, EraPreference,
     model::{Era, ServerEvent},
 };
-use switchboard_config::{ServerEntry, Transport};
 use switchboard_server::{Resource, ResourceContents, Server};
 use tokio::sync::mpsc;
 
@@ -128,13 +127,7 @@ async fn http_clients_of_both_eras_hear_updates_of_what_they_subscribed_to() {
             listener,
             switchboard_server::HttpConfig::default(),
         ));
-        let entry = ServerEntry::new(
-            name("watched"),
-            Transport::StreamableHttp {
-                url: format!("http://127.0.0.1:{port}/mcp").parse().unwrap(),
-                headers: Default::default(),
-            },
-        );
+        let entry = crate::http_entry("watched", &format!("http://127.0.0.1:{port}/mcp"));
         let connection = Connection::connect(&entry, &options(preference))
             .await
             .unwrap();
@@ -284,13 +277,7 @@ async fn until_both(events: &mut mpsc::Receiver<ServerEvent>, wanted: [&str; 2])
 #[tokio::test]
 async fn modern_listen_streams_are_opened_again_when_the_server_comes_back() {
     let mut upstream = test_support::restart::Restartable::start();
-    let entry = ServerEntry::new(
-        name("restarting"),
-        Transport::StreamableHttp {
-            url: upstream.url().parse().unwrap(),
-            headers: Default::default(),
-        },
-    );
+    let entry = crate::http_entry("restarting", &upstream.url());
     let connection = Connection::connect(&entry, &options(EraPreference::Modern))
         .await
         .unwrap();

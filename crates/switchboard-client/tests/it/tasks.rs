@@ -19,7 +19,6 @@ use switchboard_client::{
     },
     model::{Content, Direction},
 };
-use switchboard_config::{ServerEntry, Transport};
 use switchboard_server::{HandlerError, InputRequest, Server, TaskSupport, Tool, ToolOutput};
 
 use crate::{RecordingTap, name, tap};
@@ -128,13 +127,7 @@ async fn over_http(server: Server, recorder: &Arc<RecordingTap>) -> Connection {
         listener,
         switchboard_server::HttpConfig::default(),
     ));
-    let entry = ServerEntry::new(
-        name("tasks-http"),
-        Transport::StreamableHttp {
-            url: format!("http://127.0.0.1:{port}/mcp").parse().unwrap(),
-            headers: Default::default(),
-        },
-    );
+    let entry = crate::http_entry("tasks-http", &format!("http://127.0.0.1:{port}/mcp"));
     Connection::connect(&entry, &options(recorder))
         .await
         .unwrap()
