@@ -92,14 +92,13 @@ pub fn init_logs(command: &crate::cli::Command, verbose: bool) -> bool {
         "info,rmcp=warn"
     };
     let filter = EnvFilter::try_from_env(env::LOG).unwrap_or_else(|_| EnvFilter::new(default));
+    // tracing-subscriber's JSON shape with the request's span (method, path, request id) on
+    // every line, written by a leaner formatter: there is a line per forwarded call.
     tracing_subscriber::fmt()
-        .json()
+        .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+        .event_format(crate::json_logs::JsonLines)
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        // The request's span (method, path, request id) on every line; the list of enclosing
-        // spans would repeat it, since requests run in that one span.
-        .with_current_span(true)
-        .with_span_list(false)
         .try_init()
         .is_ok()
 }

@@ -13,6 +13,7 @@ mod eras;
 mod expenses;
 mod form;
 mod gateway;
+mod json_logs;
 mod output;
 mod run;
 mod settings;
