@@ -755,28 +755,30 @@ impl Connection {
         limits: Limits,
         extras: Extras,
     ) -> Result<Value, ClientError> {
+        // What follows a first answer that is not the result (input rounds, a task) is boxed:
+        // it is rare, and its futures would otherwise be part of every request's.
         let mut current = request;
         let mut pause = STATE_ONLY_PAUSE;
         for _round in 0..MAX_INPUT_ROUNDS {
-            let value = self
-                .request_once(method, current.clone(), limits, &extras)
-                .await?;
+            let value = self.request_once(method, &current, limits, &extras).await?;
             match value.get("resultType").and_then(Value::as_str) {
                 Some("input_required") => {}
                 // The call runs on as a task (SEP-2663): its result comes from tasks/get.
                 Some("task") if method == "tools/call" => {
-                    if let Some(relay) = &extras.relay {
-                        relay.task_started().await;
-                    }
-                    return self.follow_task(&value, limits, &extras).await;
+                    return Box::pin(async {
+                        if let Some(relay) = &extras.relay {
+                            relay.task_started().await;
+                        }
+                        self.follow_task(&value, limits, &extras).await
+                    })
+                    .await;
                 }
                 _ => return Ok(value),
             }
-            let (responses, state) = self
-                .answer_input_requests(method, &value, extras.relay.as_ref())
-                .await?;
+            let (responses, state) =
+                Box::pin(self.answer_input_requests(method, &value, extras.relay.as_ref())).await?;
             if responses.is_none() {
-                tokio::time::sleep(pause).await;
+                Box::pin(tokio::time::sleep(pause)).await;
                 pause = (pause * 2).min(MAX_STATE_ONLY_PAUSE);
             }
             current = with_input(&current, responses, state).ok_or_else(|| {
@@ -868,10 +870,13 @@ impl Connection {
         Ok(((!responses.is_empty()).then_some(responses), state))
     }
 
+    /// One round of a request: on the direct path when it carries `method`, through rmcp's
+    /// service otherwise. Each is boxed: either exchange would make every caller's future much
+    /// larger, and those futures are moved whole when they are boxed further up.
     async fn request_once(
         &self,
         method: &'static str,
-        request: ClientRequest,
+        request: &ClientRequest,
         limits: Limits,
         extras: &Extras,
     ) -> Result<Value, ClientError> {
@@ -881,15 +886,25 @@ impl Connection {
             // The tool's `Mcp-Param-*` headers come from its listing; a connection that has
             // not listed it (a new one, or a replica whose host listed through another) lists
             // the tools first. A failed listing leaves the call to go out as it is.
-            if let ClientRequest::CallToolRequest(call) = &request
+            if let ClientRequest::CallToolRequest(call) = request
                 && !direct.knows_tool(&call.params.name)
                 && let Err(error) = Box::pin(self.list_tools(limits.timeout)).await
             {
                 tracing::debug!(server = %self.name, %error, "could not list the tools before a call");
             }
-            // Boxed: the HTTP exchange would make every caller's future much larger.
-            return Box::pin(direct.request(method, &request, limits, extras, &self.handler)).await;
+            return Box::pin(direct.request(method, request, limits, extras, &self.handler)).await;
         }
+        Box::pin(self.through_service(method, request.clone(), limits, extras)).await
+    }
+
+    /// One round of a request through rmcp's service, with cancellation when it is dropped.
+    async fn through_service(
+        &self,
+        method: &'static str,
+        request: ClientRequest,
+        limits: Limits,
+        extras: &Extras,
+    ) -> Result<Value, ClientError> {
         let mut options = limits.peer_options();
         options.meta.clone_from(&extras.meta);
         let handle = self

@@ -287,7 +287,7 @@ struct ToolResultWire {
 impl ToolResult {
     /// Parse a `tools/call` result object.
     pub fn from_json(raw: Value) -> Result<Self, serde_json::Error> {
-        let wire: ToolResultWire = serde_json::from_value(raw.clone())?;
+        let wire = ToolResultWire::deserialize(&raw)?;
         Ok(ToolResult {
             content: wire.content,
             structured_content: wire.structured_content,

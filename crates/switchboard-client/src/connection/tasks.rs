@@ -105,7 +105,7 @@ impl Connection {
                 let params = GetTaskParams::new(task_id.clone());
                 let request = ClientRequest::GetTaskRequest(GetTaskRequest::new(params));
                 let task = self
-                    .request_once("tasks/get", request, poll, &quiet)
+                    .request_once("tasks/get", &request, poll, &quiet)
                     .await?;
                 pause = poll_interval(&task);
                 match task.get("status").and_then(Value::as_str) {
@@ -201,7 +201,7 @@ impl Connection {
         answered.extend(responses.keys().cloned());
         let params = UpdateTaskParams::new(task_id.to_owned(), responses);
         let request = ClientRequest::UpdateTaskRequest(UpdateTaskRequest::new(params));
-        self.request_once("tasks/update", request, poll, quiet)
+        self.request_once("tasks/update", &request, poll, quiet)
             .await?;
         Ok(true)
     }

@@ -394,6 +394,13 @@ impl Resilient {
         if let Some(connection) = self.current().filter(|c| !c.is_closed()) {
             return Ok(connection);
         }
+        // Reconnecting is the rare path, so it has a future of its own: every call awaits
+        // this, and its future would otherwise be the size of a whole handshake.
+        Box::pin(self.reconnect()).await
+    }
+
+    /// Open the connection again, with backoff, unless another caller already has.
+    async fn reconnect(&self) -> Result<Arc<Connection>, ClientError> {
         let _one_at_a_time = self.reconnecting.lock().await;
         // Someone else may have reconnected while this caller waited.
         if let Some(connection) = self.current().filter(|c| !c.is_closed()) {
