@@ -34,8 +34,9 @@ use std::{
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderName, HeaderValue, StatusCode, header};
-use rmcp::model::ClientRequest;
-use serde_json::{Map, Value};
+use rmcp::model::{CallToolRequestParams, ClientRequest};
+use serde::Serialize;
+use serde_json::{Map, Value, value::RawValue};
 use switchboard_config::ServerName;
 use tokio::time::Instant;
 
@@ -81,8 +82,8 @@ pub(crate) struct DirectPost {
     url: reqwest::Url,
     protocol_version: HeaderValue,
     /// What every request's `_meta` carries: the protocol version, the client's info and its
-    /// capabilities, as rmcp sends them.
-    meta: Map<String, Value>,
+    /// capabilities, as rmcp sends them, each written as JSON once.
+    meta: Vec<MetaEntry>,
     next_id: AtomicU64,
     tap: Option<(Arc<str>, Arc<dyn WireTap>)>,
     /// The `x-mcp-header` annotations of the listed tools that have any, by tool name.
@@ -95,6 +96,95 @@ impl std::fmt::Debug for DirectPost {
             .field("server", &self.server)
             .field("url", &self.url.as_str())
             .finish_non_exhaustive()
+    }
+}
+
+/// One entry of every request's `_meta`, its value written as JSON once.
+struct MetaEntry {
+    key: String,
+    value: Box<RawValue>,
+}
+
+impl MetaEntry {
+    fn new(key: &str, value: &Value) -> Result<Self, serde_json::Error> {
+        Ok(MetaEntry {
+            key: key.to_owned(),
+            value: serde_json::value::to_raw_value(value)?,
+        })
+    }
+}
+
+/// The `_meta` key of a request's progress token.
+const PROGRESS_TOKEN: &str = "progressToken";
+
+/// A request as it is sent: `jsonrpc`, `id`, its members and its params.
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    jsonrpc: &'static str,
+    id: u64,
+    #[serde(flatten)]
+    members: Members<'a>,
+    params: WithMeta<'a>,
+}
+
+/// The request's members other than its params.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Members<'a> {
+    /// A request whose only other member is its method.
+    Method {
+        method: &'static str,
+    },
+    Map(&'a Map<String, Value>),
+}
+
+/// A request's params with the `_meta` this path sends.
+#[derive(Serialize)]
+struct WithMeta<'a> {
+    #[serde(flatten)]
+    params: Params<'a>,
+    #[serde(rename = "_meta")]
+    meta: OutgoingMeta<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Params<'a> {
+    /// rmcp's own, without a `_meta`.
+    Typed(&'a CallToolRequestParams),
+    /// Any request's, with its `_meta` removed.
+    Map(&'a Map<String, Value>),
+}
+
+/// Every request's `_meta`: the connection's entries (protocol version, client info and
+/// capabilities), unless the call has its own for the same key, then the call's other entries,
+/// then the progress token, which lets the server send progress (and restart the call's
+/// timeout).
+struct OutgoingMeta<'a> {
+    fixed: &'a [MetaEntry],
+    own: Option<&'a Map<String, Value>>,
+    progress_token: u64,
+}
+
+impl Serialize for OutgoingMeta<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for entry in self.fixed {
+            match self.own.and_then(|own| own.get(&entry.key)) {
+                Some(value) => map.serialize_entry(&entry.key, value)?,
+                None => map.serialize_entry(&entry.key, &entry.value)?,
+            }
+        }
+        let written =
+            |key: &str| key == PROGRESS_TOKEN || self.fixed.iter().any(|entry| entry.key == key);
+        for (key, value) in self.own.into_iter().flatten() {
+            if !written(key) {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.serialize_entry(PROGRESS_TOKEN, &self.progress_token)?;
+        map.end()
     }
 }
 
@@ -132,16 +222,25 @@ impl DirectPost {
                 method: "server/discover",
                 detail: format!("the protocol version {protocol_version:?} is not a valid header"),
             })?;
-        let mut meta = Map::new();
-        meta.insert(
-            "io.modelcontextprotocol/protocolVersion".to_owned(),
-            Value::String(protocol_version.to_str().unwrap_or_default().to_owned()),
-        );
-        meta.insert("io.modelcontextprotocol/clientInfo".to_owned(), client_info);
-        meta.insert(
-            "io.modelcontextprotocol/clientCapabilities".to_owned(),
-            client_capabilities,
-        );
+        let meta = [
+            (
+                "io.modelcontextprotocol/protocolVersion",
+                Value::String(protocol_version.to_str().unwrap_or_default().to_owned()),
+            ),
+            ("io.modelcontextprotocol/clientInfo", client_info),
+            (
+                "io.modelcontextprotocol/clientCapabilities",
+                client_capabilities,
+            ),
+        ]
+        .into_iter()
+        .map(|(key, value)| MetaEntry::new(key, &value))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| ClientError::Protocol {
+            server: server.clone(),
+            method: "server/discover",
+            detail: format!("the client's info or capabilities cannot be sent: {error}"),
+        })?;
         let tap = tap.map(|tap| (Arc::from(server.as_str()), tap));
         Ok(DirectPost {
             server,
@@ -278,7 +377,12 @@ impl DirectPost {
         })
     }
 
-    /// The request's body and the headers that go with it.
+    /// The request's body and the headers that go with it: the request as rmcp serializes
+    /// it, framed with `jsonrpc` and `id`, its params given the `_meta` of [`OutgoingMeta`]
+    /// (which replaces one the request carried: the call's own entries come in `extras`).
+    ///
+    /// A `tools/call`, which a gateway sends for every call it forwards, is written in one
+    /// pass from rmcp's params; other requests go through a `Value` first.
     fn message(
         &self,
         method: &'static str,
@@ -286,25 +390,73 @@ impl DirectPost {
         request: &ClientRequest,
         extras: &Extras,
     ) -> Result<(Vec<u8>, Headers), ClientError> {
+        let meta = OutgoingMeta {
+            fixed: &self.meta,
+            own: extras.meta.as_ref().map(|meta| &meta.0.0),
+            progress_token: id,
+        };
+        let cannot = |e: serde_json::Error| {
+            self.protocol(method, &format!("the request cannot be sent: {e}"))
+        };
+        if let ClientRequest::CallToolRequest(call) = request
+            && call.params.meta.is_none()
+        {
+            let params = &call.params;
+            let headers = self.headers(method, Some(&params.name), params.arguments.as_ref());
+            let body = serde_json::to_vec(&Outgoing {
+                jsonrpc: "2.0",
+                id,
+                members: Members::Method { method },
+                params: WithMeta {
+                    params: Params::Typed(params),
+                    meta,
+                },
+            })
+            .map_err(cannot)?;
+            return Ok((body, headers));
+        }
         let mut message = match serde_json::to_value(request) {
             Ok(Value::Object(message)) => message,
             Ok(_) | Err(_) => return Err(self.protocol(method, "the request is not a JSON object")),
         };
-        let params = message
-            .entry("params")
-            .or_insert_with(|| Value::Object(Map::new()));
-        let Value::Object(params) = params else {
-            return Err(self.protocol(method, "the request's params are not an object"));
+        let mut params = match message.shift_remove("params") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(params)) => params,
+            Some(_) => return Err(self.protocol(method, "the request's params are not an object")),
         };
-        let mut meta = self.meta.clone();
-        if let Some(extra) = &extras.meta
-            && let Ok(Value::Object(extra)) = serde_json::to_value(extra)
-        {
-            meta.extend(extra);
-        }
-        // A token lets the server send progress, which also restarts the call's timeout.
-        meta.insert("progressToken".to_owned(), Value::from(id));
-        params.insert("_meta".to_owned(), Value::Object(meta));
+        params.shift_remove("_meta");
+        let name_key = if method == "resources/read" {
+            "uri"
+        } else {
+            "name"
+        };
+        let headers = self.headers(
+            method,
+            params.get(name_key).and_then(Value::as_str),
+            params.get("arguments").and_then(Value::as_object),
+        );
+        let body = serde_json::to_vec(&Outgoing {
+            jsonrpc: "2.0",
+            id,
+            members: Members::Map(&message),
+            params: WithMeta {
+                params: Params::Map(&params),
+                meta,
+            },
+        })
+        .map_err(cannot)?;
+        Ok((body, headers))
+    }
+
+    /// The headers of the revision for a request: `Mcp-Method`, `Mcp-Name` (the tool, prompt
+    /// or resource named) and, for a tool whose listed schema names some, `Mcp-Param-*` from
+    /// its `arguments` (SEP-2243).
+    fn headers(
+        &self,
+        method: &'static str,
+        name: Option<&str>,
+        arguments: Option<&Map<String, Value>>,
+    ) -> Headers {
         let mut headers = Vec::new();
         let mut push = |name: HeaderName, value: &str| {
             if let Ok(value) = HeaderValue::from_str(value) {
@@ -312,12 +464,6 @@ impl DirectPost {
             }
         };
         push(HeaderName::from_static(METHOD_HEADER), method);
-        let name_key = if method == "resources/read" {
-            "uri"
-        } else {
-            "name"
-        };
-        let name = params.get(name_key).and_then(Value::as_str);
         if let Some(name) = name {
             push(
                 HeaderName::from_static(NAME_HEADER),
@@ -326,13 +472,19 @@ impl DirectPost {
         }
         if method == "tools/call"
             && let Some(name) = name
-            && let Some(arguments) = params.get("arguments")
+            && let Some(arguments) = arguments
         {
             let known = self.param_headers.read().unwrap_or_else(|e| e.into_inner());
             for (path, header) in known.get(name).into_iter().flatten() {
-                let value = path
+                let Some((first, rest)) = path.split_first() else {
+                    continue;
+                };
+                let value = rest
                     .iter()
-                    .try_fold(arguments, |value, key| value.get(key.as_str()));
+                    .try_fold(arguments.get(first.as_str()), |value, key| {
+                        Some(value?.get(key.as_str()))
+                    })
+                    .flatten();
                 let text = match value {
                     Some(Value::String(text)) => text.clone(),
                     Some(value @ (Value::Number(_) | Value::Bool(_))) => value.to_string(),
@@ -343,13 +495,7 @@ impl DirectPost {
                 }
             }
         }
-        let mut framed = Map::with_capacity(message.len() + 2);
-        framed.insert("jsonrpc".to_owned(), Value::String("2.0".to_owned()));
-        framed.insert("id".to_owned(), Value::from(id));
-        framed.extend(message);
-        let body = serde_json::to_vec(&framed)
-            .map_err(|e| self.protocol(method, &format!("the request cannot be sent: {e}")))?;
-        Ok((body, headers))
+        headers
     }
 
     /// Read the answer to request `id` from `response`: plain JSON, or an SSE stream whose
@@ -888,5 +1034,152 @@ mod tests {
                 (vec!["region".to_owned()], "Region".to_owned()),
             ]
         );
+    }
+
+    fn direct_post() -> DirectPost {
+        crate::connection::install_crypto_provider();
+        DirectPost::new(
+            "notes".parse().expect("a server name"),
+            Senders {
+                pooled: reqwest::Client::new(),
+                inline: None,
+            },
+            "http://127.0.0.1:9/mcp".parse().expect("a URL"),
+            "2026-07-28",
+            json!({"name": "switchboard", "version": "1"}),
+            json!({"sampling": {}}),
+            None,
+        )
+        .expect("a direct path")
+    }
+
+    fn extras(meta: Value) -> Extras {
+        let Value::Object(meta) = meta else {
+            panic!("meta is an object");
+        };
+        Extras {
+            progress: None,
+            relay: None,
+            meta: Some(rmcp::model::RequestMetaObject(rmcp::model::MetaObject(
+                meta,
+            ))),
+        }
+    }
+
+    fn header<'h>(headers: &'h Headers, name: &str) -> Option<&'h str> {
+        headers
+            .iter()
+            .find(|(key, _)| key.as_str() == name)
+            .and_then(|(_, value)| value.to_str().ok())
+    }
+
+    #[test]
+    fn a_tool_call_is_framed_with_the_connections_meta_and_the_calls_own() {
+        use rmcp::model::{CallToolRequest, CallToolRequestParams};
+        let direct = direct_post();
+        direct.learn_tools(&json!([{
+            "name": "search",
+            "inputSchema": {"type": "object", "properties": {
+                "region": {"type": "string", "x-mcp-header": "Region"},
+                "scope": {"type": "object", "properties": {
+                    "tenant": {"type": "string", "x-mcp-header": "Tenant"}}}
+            }}
+        }]));
+        let mut params = CallToolRequestParams::new("search");
+        params.arguments =
+            json!({"query": "\"quoted\" ✓", "region": "eu", "scope": {"tenant": "acme"}})
+                .as_object()
+                .cloned();
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        // The call's capabilities win over the connection's; a progress token of its own does
+        // not replace the request's id.
+        let own = extras(json!({
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+            "io.modelcontextprotocol/logLevel": "debug",
+            "progressToken": "theirs",
+        }));
+        let (body, headers) = direct
+            .message("tools/call", 42, &request, &own)
+            .expect("the request is written");
+        let text = std::str::from_utf8(&body).expect("UTF-8");
+        let sent: Value = serde_json::from_str(text).expect("JSON");
+        assert_eq!(
+            sent,
+            json!({
+                "jsonrpc": "2.0",
+                "id": 42,
+                "method": "tools/call",
+                "params": {
+                    "name": "search",
+                    "arguments": {"query": "\"quoted\" ✓", "region": "eu", "scope": {"tenant": "acme"}},
+                    "_meta": {
+                        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                        "io.modelcontextprotocol/clientInfo": {"name": "switchboard", "version": "1"},
+                        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+                        "io.modelcontextprotocol/logLevel": "debug",
+                        "progressToken": 42
+                    }
+                }
+            })
+        );
+        // No key twice (a parsed object would hide that).
+        for key in ["clientCapabilities", "progressToken", "\"_meta\""] {
+            assert_eq!(text.matches(key).count(), 1, "{key} in {text}");
+        }
+        assert_eq!(header(&headers, "mcp-method"), Some("tools/call"));
+        assert_eq!(header(&headers, "mcp-name"), Some("search"));
+        assert_eq!(header(&headers, "mcp-param-region"), Some("eu"));
+        assert_eq!(header(&headers, "mcp-param-tenant"), Some("acme"));
+
+        // Without the call's own entries: the connection's, and the token.
+        let (body, _) = direct
+            .message("tools/call", 43, &request, &Extras::default())
+            .expect("the request is written");
+        let sent: Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(
+            sent["params"]["_meta"],
+            json!({
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": {"name": "switchboard", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
+                "progressToken": 43
+            })
+        );
+    }
+
+    #[test]
+    fn other_requests_and_calls_with_a_meta_of_their_own_get_the_same_framing() {
+        use rmcp::model::{
+            CallToolRequest, CallToolRequestParams, ReadResourceRequest, ReadResourceRequestParams,
+        };
+        let direct = direct_post();
+        let read = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(
+            ReadResourceRequestParams::new("file:///notes/a b.txt"),
+        ));
+        let (body, headers) = direct
+            .message("resources/read", 7, &read, &Extras::default())
+            .expect("the request is written");
+        let sent: Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(sent["jsonrpc"], "2.0");
+        assert_eq!(sent["id"], 7);
+        assert_eq!(sent["method"], "resources/read");
+        assert_eq!(sent["params"]["uri"], "file:///notes/a b.txt");
+        assert_eq!(sent["params"]["_meta"]["progressToken"], 7);
+        assert_eq!(header(&headers, "mcp-name"), Some("file:///notes/a b.txt"));
+
+        // A `_meta` the request carried is replaced by the one this path sends.
+        let mut params = CallToolRequestParams::new("search");
+        params.meta = Some(rmcp::model::RequestMetaObject::with_progress_token(
+            rmcp::model::ProgressToken(rmcp::model::NumberOrString::Number(1)),
+        ));
+        let call = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let (body, _) = direct
+            .message("tools/call", 8, &call, &Extras::default())
+            .expect("the request is written");
+        let text = std::str::from_utf8(&body).expect("UTF-8");
+        assert_eq!(text.matches("\"_meta\"").count(), 1, "{text}");
+        let sent: Value = serde_json::from_str(text).expect("JSON");
+        assert_eq!(sent["params"]["name"], "search");
+        assert_eq!(sent["params"]["_meta"]["progressToken"], 8);
     }
 }
