@@ -95,7 +95,7 @@ pub fn init_logs(command: &crate::cli::Command, verbose: bool) -> bool {
     // tracing-subscriber's JSON shape with the request's span (method, path, request id) on
     // every line, written by a leaner formatter: there is a line per forwarded call.
     tracing_subscriber::fmt()
-        .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+        .fmt_fields(crate::json_logs::JsonSpanFields)
         .event_format(crate::json_logs::JsonLines)
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -9,19 +9,24 @@
 //! copies the span's stored object into the line as it is: the same keys, in the same order,
 //! for about a third of the instructions.
 //!
-//! The span's fields are still formatted by [`JsonFields`] when the span is made, so they are
-//! what `tracing-subscriber` stores and merges.
+//! A span's fields are stored when it is made, by [`JsonSpanFields`]: the object
+//! `tracing-subscriber`'s `JsonFields` would store (keys sorted), serialized in one piece
+//! where `JsonFields` goes through the same adaptor. The gateway makes a span per request.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
-use tracing::{Event, Subscriber};
+use serde_json::Value;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber, span};
 use tracing_log::NormalizeEvent;
 use tracing_serde::AsSerde;
 use tracing_serde::fields::AsMap;
-use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
 /// One JSON object per line: `timestamp`, `level`, `fields`, `target` and, inside a span,
@@ -29,13 +34,13 @@ use tracing_subscriber::registry::LookupSpan;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JsonLines;
 
-impl<S> FormatEvent<S, JsonFields> for JsonLines
+impl<S> FormatEvent<S, JsonSpanFields> for JsonLines
 where
     S: Subscriber + for<'lookup> LookupSpan<'lookup>,
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, JsonFields>,
+        ctx: &FmtContext<'_, S, JsonSpanFields>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -59,7 +64,7 @@ where
             line.push_str(",\"span\":");
             let extensions = span.extensions();
             let fields = extensions
-                .get::<FormattedFields<JsonFields>>()
+                .get::<FormattedFields<JsonSpanFields>>()
                 .map(|fields| fields.fields.as_str());
             push_span(&mut line, fields, span.name())?;
         }
@@ -75,8 +80,8 @@ fn push_json(line: &mut String, value: &(impl Serialize + ?Sized)) -> fmt::Resul
     Ok(())
 }
 
-/// Append a span as `{...its fields..., "name": ...}`. `fields` is the object [`JsonFields`]
-/// stored for it (`None` or empty when it has no fields), copied without being parsed again.
+/// Append a span as `{...its fields..., "name": ...}`. `fields` is the object
+/// [`JsonSpanFields`] stored for it (`None` or empty when it has no fields), copied without being parsed again.
 fn push_span(line: &mut String, fields: Option<&str>, name: &str) -> fmt::Result {
     let inner = fields
         .map(str::trim)
@@ -92,6 +97,87 @@ fn push_span(line: &mut String, fields: Option<&str>, name: &str) -> fmt::Result
     push_json(line, name)?;
     line.push('}');
     Ok(())
+}
+
+/// Stores a span's fields as one JSON object, with its keys sorted.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonSpanFields;
+
+impl<'writer> FormatFields<'writer> for JsonSpanFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut values = FieldValues::default();
+        fields.record(&mut values);
+        let json = serde_json::to_string(&values.0).map_err(|_| fmt::Error)?;
+        writer.write_str(&json)
+    }
+
+    /// Fields recorded after the span was made (rare) are merged into the stored object.
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &span::Record<'_>,
+    ) -> fmt::Result {
+        let mut values = FieldValues::default();
+        fields.record(&mut values);
+        let mut merged: BTreeMap<String, Value> = if current.fields.is_empty() {
+            BTreeMap::new()
+        } else {
+            serde_json::from_str(&current.fields).map_err(|_| fmt::Error)?
+        };
+        merged.extend(
+            values
+                .0
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value)),
+        );
+        current.fields = serde_json::to_string(&merged).map_err(|_| fmt::Error)?;
+        Ok(())
+    }
+}
+
+/// A span's field values by name, as `JsonFields` records them: debug values as their
+/// `Debug` text, a raw identifier's `r#` dropped, and the `log.` fields of a `log` record
+/// (which the line shows as its target) left out.
+#[derive(Default)]
+struct FieldValues(BTreeMap<&'static str, Value>);
+
+impl Visit for FieldValues {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name(), Value::from(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name(), Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name(), Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name(), Value::from(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name(), Value::from(value));
+    }
+
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.0.insert(field.name(), Value::from(value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let name = field.name();
+        if name.starts_with("log.") {
+            return;
+        }
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.0.insert(name, Value::from(format!("{value:?}")));
+    }
 }
 
 #[cfg(test)]
@@ -168,8 +254,15 @@ mod tests {
         tracing::info!(latency_ms = 0.5_f64, "in a span");
         let empty = tracing::info_span!("empty");
         empty.in_scope(|| tracing::error!("in a span without fields"));
-        let later = tracing::info_span!("later", first = 1_u64, second = tracing::field::Empty);
+        let later = tracing::info_span!(
+            "later",
+            first = 1_u64,
+            r#kind = ?"raw identifier",
+            second = tracing::field::Empty,
+            third = tracing::field::Empty
+        );
         later.record("second", "recorded after");
+        later.record("third", -3.5_f64);
         later.in_scope(|| tracing::debug!(r#type = "raw identifier", "nested, recorded later"));
         let parent = tracing::info_span!("explicit", parent_only = true);
         tracing::info!(parent: &parent, "with an explicit parent");
@@ -211,7 +304,7 @@ mod tests {
         let theirs = Captured::default();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::DEBUG)
-            .fmt_fields(JsonFields::new())
+            .fmt_fields(JsonSpanFields)
             .event_format(JsonLines)
             .with_writer(ours.clone())
             .finish();
@@ -251,7 +344,13 @@ mod tests {
         assert_eq!(span_of(&ours[3]), serde_json::json!({"name": "empty"}));
         assert_eq!(
             span_of(&ours[4]),
-            serde_json::json!({"first": 1, "second": "recorded after", "name": "later"})
+            serde_json::json!({
+                "first": 1,
+                "kind": "\"raw identifier\"",
+                "second": "recorded after",
+                "third": -3.5,
+                "name": "later"
+            })
         );
         assert_eq!(
             span_of(&ours[5]),
