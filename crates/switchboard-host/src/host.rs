@@ -91,11 +91,71 @@ pub struct HostTool {
     pub server: ServerName,
     /// Unique, stable, and valid as an Anthropic/OpenAI tool name: see [`crate::naming`].
     pub qualified: String,
-    pub tool: Tool,
+    /// The tool as the server listed it, shared with the host's cached list.
+    pub tool: Cached<Tool>,
+}
+
+/// An item of a server's cached list, shared with the list instead of copied out of it: a
+/// gateway looks a tool up for every call it forwards, and a tool's schema can be large. It
+/// reads (and serializes) as the item.
+#[derive(Clone)]
+pub struct Cached<T> {
+    list: Arc<Vec<T>>,
+    /// Within `list`, which is never changed once shared: checked by [`Cached::at`].
+    index: usize,
+}
+
+impl<T> Cached<T> {
+    /// The item at `index` of `list`; `None` past its end.
+    fn at(list: Arc<Vec<T>>, index: usize) -> Option<Self> {
+        (index < list.len()).then_some(Cached { list, index })
+    }
+
+    /// An item of its own, in no list.
+    pub fn new(item: T) -> Self {
+        Cached {
+            list: Arc::new(vec![item]),
+            index: 0,
+        }
+    }
+
+    /// Each item of `list`.
+    fn each(list: &Arc<Vec<T>>) -> impl Iterator<Item = Self> + '_ {
+        (0..list.len()).map(|index| Cached {
+            list: list.clone(),
+            index,
+        })
+    }
+
+    /// The first item of `list` that `matches`.
+    fn find(list: &Arc<Vec<T>>, matches: impl Fn(&T) -> bool) -> Option<Self> {
+        let index = list.iter().position(matches)?;
+        Cached::at(list.clone(), index)
+    }
+}
+
+impl<T> std::ops::Deref for Cached<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.list[self.index]
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Cached<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<T: serde::Serialize> serde::Serialize for Cached<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
 }
 
 impl HostTool {
-    fn new(server: ServerName, tool: Tool) -> Self {
+    fn new(server: ServerName, tool: Cached<Tool>) -> Self {
         HostTool {
             qualified: qualify(&server, &tool.name),
             server,
@@ -734,19 +794,30 @@ impl Host {
     /// The lists of `T` of several servers, listed concurrently. A server whose listing fails
     /// is reported beside the others' items.
     async fn list_all<T: Listing>(&self, server: Option<&str>) -> Result<Listed<T>, HostError> {
+        let (lists, errors) = self.lists_of::<T>(server).await?;
+        let items = lists
+            .iter()
+            .flat_map(|(name, list)| list.iter().map(|item| (name.clone(), item.clone())))
+            .collect();
+        Ok((items, errors))
+    }
+
+    /// The cached lists of `T` of several servers, listed concurrently, as they are shared.
+    async fn lists_of<T: Listing>(
+        &self,
+        server: Option<&str>,
+    ) -> Result<(Vec<(ServerName, Arc<Vec<T>>)>, Vec<HostError>), HostError> {
         let names = self.targets(server)?;
         let listings = join_all(names.iter().map(|name| self.list_of::<T>(name.as_str()))).await;
-        let mut items = Vec::new();
+        let mut lists = Vec::new();
         let mut errors = Vec::new();
         for listing in listings {
             match listing {
-                Ok((name, list)) => {
-                    items.extend(list.iter().map(|item| (name.clone(), item.clone())))
-                }
+                Ok(list) => lists.push(list),
                 Err(error) => errors.push(error),
             }
         }
-        Ok((items, errors))
+        Ok((lists, errors))
     }
 
     /// The tools of one server, from the cache when it is fresh.
@@ -754,18 +825,15 @@ impl Host {
         Ok(self.list_of::<Tool>(server).await?.1)
     }
 
-    /// The tool of `server` whose own name is `name`: only that tool is copied out of the
-    /// cached list (a gateway looks one up for every call it forwards).
+    /// The tool of `server` whose own name is `name`, shared with the cached list (a gateway
+    /// looks one up for every call it forwards).
     pub async fn server_tool(
         &self,
         server: &str,
         name: &str,
     ) -> Result<Option<HostTool>, HostError> {
         let (server, tools) = self.list_of::<Tool>(server).await?;
-        Ok(tools
-            .iter()
-            .find(|tool| tool.name == name)
-            .map(|tool| HostTool::new(server, tool.clone())))
+        Ok(Cached::find(&tools, |tool| tool.name == name).map(|tool| HostTool::new(server, tool)))
     }
 
     /// Tools of every connected server (or one), with qualified names. Servers whose listing
@@ -774,10 +842,12 @@ impl Host {
         &self,
         server: Option<&str>,
     ) -> Result<(Vec<HostTool>, Vec<HostError>), HostError> {
-        let (tools, errors) = self.list_all::<Tool>(server).await?;
-        let tools = tools
-            .into_iter()
-            .map(|(server, tool)| HostTool::new(server, tool))
+        let (lists, errors) = self.lists_of::<Tool>(server).await?;
+        let tools = lists
+            .iter()
+            .flat_map(|(server, list)| {
+                Cached::each(list).map(|tool| HostTool::new(server.clone(), tool))
+            })
             .collect();
         Ok((tools, errors))
     }
@@ -811,12 +881,12 @@ impl Host {
         // server's cached list without copying the list.
         if let Some(server) = scope
             && let Ok((name, tools)) = self.list_of::<Tool>(server).await
-            && let Some(tool) = tools.iter().find(|t| qualify(&name, &t.name) == input)
+            && let Some(tool) = Cached::find(&tools, |t| qualify(&name, &t.name) == input)
         {
             return Ok(HostTool {
                 qualified: input.to_owned(),
                 server: name,
-                tool: tool.clone(),
+                tool,
             });
         }
         let (tools, _) = self.tools(scope).await?;
@@ -932,8 +1002,10 @@ impl Host {
         &self,
         qualified: &str,
     ) -> Result<Option<(ServerName, Prompt)>, HostError> {
-        self.qualified_item::<Prompt>(qualified, |prompt| &prompt.name)
-            .await
+        Ok(self
+            .qualified_item::<Prompt>(qualified, |prompt| &prompt.name)
+            .await?
+            .map(|(server, prompt)| (server, Prompt::clone(&prompt))))
     }
 
     /// The tool whose qualified name (`server__tool`, or the hashed form) is `qualified`: see
@@ -952,21 +1024,19 @@ impl Host {
 
     /// The item whose qualified name is `qualified`. A readable name lists only its own server
     /// (an error listing it is returned); a hashed one looks through every connected server's
-    /// cached list, skipping those that fail; any other name is no qualified name. Only the
-    /// item found is copied.
+    /// cached list, skipping those that fail; any other name is no qualified name. The item
+    /// found is shared with its list, not copied.
     async fn qualified_item<T: Listing>(
         &self,
         qualified: &str,
         name: impl Fn(&T) -> &str,
-    ) -> Result<Option<(ServerName, T)>, HostError> {
+    ) -> Result<Option<(ServerName, Cached<T>)>, HostError> {
         let hashed = crate::naming::looks_hashed(qualified);
         let readable =
             split_readable(qualified).filter(|(server, _)| self.slots.contains_key(*server));
-        let find = |server: ServerName, items: &[T]| {
-            items
-                .iter()
-                .find(|item| qualify(&server, name(item)) == qualified)
-                .map(|item| (server, item.clone()))
+        let find = |server: ServerName, items: &Arc<Vec<T>>| {
+            Cached::find(items, |item| qualify(&server, name(item)) == qualified)
+                .map(|item| (server, item))
         };
         if let Some((server, own)) = readable {
             let (server, items) = self.list_of::<T>(server).await?;
@@ -974,10 +1044,8 @@ impl Host {
             let found = if hashed {
                 find(server, &items)
             } else {
-                items
-                    .iter()
-                    .find(|item| name(item) == own)
-                    .map(|item| (server, item.clone()))
+                Cached::find(&items, |item| name(item) == own)
+                    .map(|item| (server, item))
                     .filter(|(server, item)| qualify(server, name(item)) == qualified)
             };
             if found.is_some() {
@@ -1272,5 +1340,30 @@ fn json_kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_item_reads_serializes_and_prints_as_the_item() {
+        let list = Arc::new(vec!["first".to_owned(), "second".to_owned()]);
+        assert!(Cached::at(list.clone(), 2).is_none());
+        let second = Cached::at(list.clone(), 1).expect("index 1 is in the list");
+        assert_eq!(second.as_str(), "second");
+        assert!(std::ptr::eq(&*second, &list[1]));
+        assert_eq!(
+            serde_json::to_value(&second).expect("serializes"),
+            serde_json::json!("second")
+        );
+        assert_eq!(format!("{second:?}"), format!("{:?}", "second"));
+        let found = Cached::find(&list, |item| item.starts_with('f')).expect("found");
+        assert_eq!(found.as_str(), "first");
+        assert!(Cached::find(&list, |item| item.is_empty()).is_none());
+        let each: Vec<String> = Cached::each(&list).map(|item| item.to_string()).collect();
+        assert_eq!(each, ["first", "second"]);
+        assert_eq!(Cached::new(7).to_string(), "7");
     }
 }

@@ -31,6 +31,7 @@ pub mod validate;
 
 pub use error::HostError;
 pub use host::{
-    AvailableTools, EventObserver, Host, HostOptions, HostTool, Listed, ServerHealth, ServerState,
+    AvailableTools, Cached, EventObserver, Host, HostOptions, HostTool, Listed, ServerHealth,
+    ServerState,
 };
 pub use switchboard_client::resilience::{BreakerState, HealthStatus, ResilienceStats};

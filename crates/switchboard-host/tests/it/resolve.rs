@@ -117,6 +117,9 @@ async fn a_tool_is_found_by_its_own_name_on_one_server() {
         ),
         ("beta", "add", "beta__add")
     );
+    // The tool found is the cached list's own, not a copy of it.
+    let listed = host.server_tools("beta").await.unwrap();
+    assert!(listed.iter().any(|item| std::ptr::eq(item, &*tool.tool)));
     // The qualified name is not the tool's own name.
     assert!(
         host.server_tool("beta", "beta__add")
