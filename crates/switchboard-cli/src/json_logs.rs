@@ -47,55 +47,57 @@ where
         // A `log` record (through `tracing-log`) is shown with its own level and target.
         let normalized = event.normalized_metadata();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        let mut line = String::with_capacity(320);
-        line.push_str("{\"timestamp\":\"");
-        SystemTime.format_time(&mut Writer::new(&mut line))?;
-        line.push_str("\",\"level\":");
+        let mut timestamp = String::with_capacity(32);
+        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        let mut line = Vec::with_capacity(320);
+        line.extend_from_slice(b"{\"timestamp\":\"");
+        line.extend_from_slice(timestamp.as_bytes());
+        line.extend_from_slice(b"\",\"level\":");
         push_json(&mut line, &meta.level().as_serde())?;
-        line.push_str(",\"fields\":");
+        line.extend_from_slice(b",\"fields\":");
         push_json(&mut line, &event.field_map())?;
-        line.push_str(",\"target\":");
+        line.extend_from_slice(b",\"target\":");
         push_json(&mut line, meta.target())?;
         let span = event
             .parent()
             .and_then(|id| ctx.span(id))
             .or_else(|| ctx.lookup_current());
         if let Some(span) = span {
-            line.push_str(",\"span\":");
+            line.extend_from_slice(b",\"span\":");
             let extensions = span.extensions();
             let fields = extensions
                 .get::<FormattedFields<JsonSpanFields>>()
                 .map(|fields| fields.fields.as_str());
             push_span(&mut line, fields, span.name())?;
         }
-        line.push_str("}\n");
-        writer.write_str(&line)
+        line.extend_from_slice(b"}\n");
+        // serde_json writes only valid UTF-8; the line is checked once, whole.
+        writer.write_str(std::str::from_utf8(&line).map_err(|_| fmt::Error)?)
     }
 }
 
-/// Append `value` as JSON. serde_json writes only valid UTF-8, which is checked once here.
-fn push_json(line: &mut String, value: &(impl Serialize + ?Sized)) -> fmt::Result {
-    let bytes = serde_json::to_vec(value).map_err(|_| fmt::Error)?;
-    line.push_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?);
-    Ok(())
+/// Append `value` as JSON, serialized straight into the line.
+fn push_json(line: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) -> fmt::Result {
+    serde_json::to_writer(line, value).map_err(|_| fmt::Error)
 }
 
 /// Append a span as `{...its fields..., "name": ...}`. `fields` is the object
-/// [`JsonSpanFields`] stored for it (`None` or empty when it has no fields), copied without being parsed again.
-fn push_span(line: &mut String, fields: Option<&str>, name: &str) -> fmt::Result {
+/// [`JsonSpanFields`] stored for it (`None` or empty when it has no fields), copied without
+/// being parsed again.
+fn push_span(line: &mut Vec<u8>, fields: Option<&str>, name: &str) -> fmt::Result {
     let inner = fields
         .map(str::trim)
         .and_then(|object| object.strip_prefix('{')?.strip_suffix('}'))
         .map(str::trim)
         .unwrap_or_default();
-    line.push('{');
+    line.push(b'{');
     if !inner.is_empty() {
-        line.push_str(inner);
-        line.push(',');
+        line.extend_from_slice(inner.as_bytes());
+        line.push(b',');
     }
-    line.push_str("\"name\":");
+    line.extend_from_slice(b"\"name\":");
     push_json(line, name)?;
-    line.push('}');
+    line.push(b'}');
     Ok(())
 }
 
@@ -364,9 +366,9 @@ mod tests {
     #[test]
     fn a_span_whose_stored_fields_are_not_an_object_still_gives_a_json_line() {
         for stored in [None, Some(""), Some("  "), Some("not json"), Some("{ }")] {
-            let mut line = String::new();
+            let mut line = Vec::new();
             push_span(&mut line, stored, "request").expect("a span is written");
-            let value: Value = serde_json::from_str(&line).expect("the span is JSON");
+            let value: Value = serde_json::from_slice(&line).expect("the span is JSON");
             assert_eq!(value, serde_json::json!({"name": "request"}), "{stored:?}");
         }
     }
