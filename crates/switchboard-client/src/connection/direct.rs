@@ -476,15 +476,12 @@ impl DirectPost {
         {
             let known = self.param_headers.read().unwrap_or_else(|e| e.into_inner());
             for (path, header) in known.get(name).into_iter().flatten() {
-                let Some((first, rest)) = path.split_first() else {
-                    continue;
-                };
-                let value = rest
-                    .iter()
-                    .try_fold(arguments.get(first.as_str()), |value, key| {
-                        Some(value?.get(key.as_str()))
-                    })
-                    .flatten();
+                let value = path.split_first().and_then(|(first, rest)| {
+                    rest.iter()
+                        .try_fold(arguments.get(first.as_str())?, |value, key| {
+                            value.get(key.as_str())
+                        })
+                });
                 let text = match value {
                     Some(Value::String(text)) => text.clone(),
                     Some(value @ (Value::Number(_) | Value::Bool(_))) => value.to_string(),
