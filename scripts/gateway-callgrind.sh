@@ -2,7 +2,9 @@
 # gateway-callgrind.sh: how many instructions the gateway spends in user space per forwarded
 # tools/call, counted by valgrind's callgrind.
 #
-#   scripts/gateway-callgrind.sh [CALLS]      # default 2000 calls, after 200 to warm up
+#   scripts/gateway-callgrind.sh [CALLS]                # default 2000 calls, after 200 to warm up
+#   scripts/gateway-callgrind.sh --relay [CALLS]        # bench-floor --relay instead: the floor
+#   scripts/gateway-callgrind.sh --axum-relay [CALLS]   # bench-floor --axum-relay: the HTTP stack's floor
 #
 # It builds `switchboard` in release mode, serves `switchboard serve echo --http` on a free
 # loopback port, runs `switchboard gateway` in front of it under callgrind, and sends CALLS
@@ -17,15 +19,27 @@
 # instruction takes: a large memcpy counts far more than it costs. `switchboard-bench
 # --workload gateway` remains the measure of latency and throughput.
 #
+# With --relay or --axum-relay the forwarder counted is the benchmark's floor of that name
+# (bench/src/bin/floor.rs) instead of the gateway, in front of the same upstream: what the
+# gateway costs above `--axum-relay` is its own, not the HTTP stack's.
+#
 # The callgrind output stays in results/callgrind/ (git-ignored), for callgrind_annotate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+forwarder=gateway
+case "${1:-}" in
+    --relay|--axum-relay) forwarder="${1#--}"; shift ;;
+    -*) echo "usage: scripts/gateway-callgrind.sh [--relay|--axum-relay] [CALLS]" >&2; exit 2 ;;
+esac
 calls="${1:-2000}"
 warm=200
 
 command -v valgrind >/dev/null || { echo "gateway-callgrind: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
 cargo build --locked -q --release -p switchboard-cli --bin switchboard --bin switchboard-serve
+if [ "$forwarder" != gateway ]; then
+    cargo build --locked -q --release -p switchboard-bench --bin bench-floor
+fi
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
 out="$root/results/callgrind"
 mkdir -p "$out"
@@ -48,9 +62,14 @@ trap cleanup EXIT
 
 "$bin/switchboard" serve echo --http "127.0.0.1:$upstream_port" 2>"$out/upstream.log" &
 pids+=($!)
+case "$forwarder" in
+    gateway) command=("$bin/switchboard" gateway --config "$config" --listen "127.0.0.1:$gateway_port") ;;
+    *) command=("$bin/bench-floor" "--$forwarder" "127.0.0.1:$gateway_port" --to "127.0.0.1:$upstream_port") ;;
+esac
+# bench-floor exits when its stdin closes: its stdin is a FIFO this script holds open.
+rm -f "$out/stdin" && mkfifo "$out/stdin" && exec 3<>"$out/stdin"
 valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out.%p" \
-    "$bin/switchboard" gateway --config "$config" --listen "127.0.0.1:$gateway_port" \
-    2>"$out/gateway.log" >/dev/null &
+    "${command[@]}" <&3 2>"$out/$forwarder.log" >/dev/null &
 gateway=$!
 pids+=($gateway)
 

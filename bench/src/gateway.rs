@@ -87,6 +87,8 @@ pub struct GatewayMeasurements {
     pub direct: PathFigures,
     /// Through `bench-floor --relay`: the floor of any forwarder on this machine.
     pub relay: PathFigures,
+    /// Through `bench-floor --axum-relay`: the floor of a forwarder on the gateway's HTTP stack.
+    pub axum_relay: PathFigures,
     pub gateway: PathFigures,
     /// Cores used by other processes on average during the timed phases.
     pub background_cores: f64,
@@ -145,12 +147,12 @@ pub async fn available(places: &Locations) -> Result<(), String> {
     }
 }
 
-/// How `bench-floor --relay` is started in front of the upstream.
-fn relay_launch(places: &Locations, upstream: SocketAddr, port: u16) -> Launch {
+/// How `bench-floor --relay` or `--axum-relay` (`mode`) is started in front of the upstream.
+fn relay_launch(places: &Locations, mode: &str, upstream: SocketAddr, port: u16) -> Launch {
     Launch {
         program: places.floor(),
         args: vec![
-            "--relay".into(),
+            mode.into(),
             format!("127.0.0.1:{port}"),
             "--to".into(),
             upstream.to_string(),
@@ -181,11 +183,18 @@ pub async fn measure(
 
     let (relay, mut relayed, _) = workload::start(
         Transport::Http,
-        &|port| Ok(relay_launch(places, upstream_addr, port)),
+        &|port| Ok(relay_launch(places, "--relay", upstream_addr, port)),
         &opening,
     )
     .await
     .context("starting the byte relay (bench-floor --relay)")?;
+    let (axum_relay, mut axum_relayed, _) = workload::start(
+        Transport::Http,
+        &|port| Ok(relay_launch(places, "--axum-relay", upstream_addr, port)),
+        &opening,
+    )
+    .await
+    .context("starting the axum relay (bench-floor --axum-relay)")?;
     let (gateway, mut through, _) = workload::start(
         Transport::Http,
         &|port| Ok(gateway_launch(places, &config, port)),
@@ -196,6 +205,7 @@ pub async fn measure(
     let paths = [
         Route::new("direct", None, &mut direct)?,
         Route::new("relay", Some(&relay), &mut relayed)?,
+        Route::new("axum relay", Some(&axum_relay), &mut axum_relayed)?,
         Route::new("gateway", Some(&gateway), &mut through)?,
     ];
     let figures = overhead(&upstream, paths, plan).await;
@@ -204,10 +214,20 @@ pub async fn measure(
         gateway.explain(error)
     });
     drop(through);
+    drop(axum_relayed);
     drop(relayed);
     drop(direct);
+    axum_relay.stop().await;
     relay.stop().await;
-    let ([direct_figures, relay_figures, gateway_figures], background_cores) = figures?;
+    let (
+        [
+            direct_figures,
+            relay_figures,
+            axum_relay_figures,
+            gateway_figures,
+        ],
+        background_cores,
+    ) = figures?;
 
     let mut sessions = Vec::new();
     let plain = idle_sessions(
@@ -231,6 +251,7 @@ pub async fn measure(
     Ok(GatewayMeasurements {
         direct: direct_figures,
         relay: relay_figures,
+        axum_relay: axum_relay_figures,
         gateway: gateway_figures,
         background_cores,
         sessions,
@@ -454,6 +475,10 @@ pub fn report(m: &GatewayMeasurements, plan: &GatewayPlan) -> String {
     for (name, path) in [
         ("direct (serve echo --http)", &m.direct),
         ("through a byte relay (bench-floor --relay)", &m.relay),
+        (
+            "through an axum relay (bench-floor --axum-relay)",
+            &m.axum_relay,
+        ),
         ("through the gateway", &m.gateway),
     ] {
         let cpu = match path.gateway_cpu_us_per_call {
@@ -475,8 +500,10 @@ pub fn report(m: &GatewayMeasurements, plan: &GatewayPlan) -> String {
     }
     for (name, over, under) in [
         ("relay ÷ direct", &m.relay, &m.direct),
+        ("axum relay ÷ direct", &m.axum_relay, &m.direct),
         ("gateway ÷ direct", &m.gateway, &m.direct),
         ("gateway ÷ relay", &m.gateway, &m.relay),
+        ("gateway ÷ axum relay", &m.gateway, &m.axum_relay),
     ] {
         let _ = writeln!(out, "{}", ratio_row(name, over, under));
     }
@@ -542,6 +569,16 @@ pub fn report(m: &GatewayMeasurements, plan: &GatewayPlan) -> String {
             m.direct.sequential.p50_us as f64
         ),
         m.relay.sequential.p50_us,
+        m.direct.sequential.p50_us,
+    );
+    let _ = writeln!(
+        out,
+        "- and a relay on the gateway's HTTP stack (hyper and axum, each body read whole, no JSON read) adds {}: {} µs vs {} µs",
+        crate::report::ratio(
+            m.axum_relay.sequential.p50_us as f64,
+            m.direct.sequential.p50_us as f64
+        ),
+        m.axum_relay.sequential.p50_us,
         m.direct.sequential.p50_us,
     );
     for memory in &m.sessions {

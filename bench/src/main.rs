@@ -755,9 +755,13 @@ fn print_host_smoke(
                     })
                     .collect();
                 println!(
-                    "gateway: ok: {} + {} calls direct and {} + {} through the gateway, every answer correct; {}",
+                    "gateway: ok: {} + {} calls direct, {} + {} through the byte relay, {} + {} through the axum relay and {} + {} through the gateway, every answer correct; {}",
                     figures.direct.sequential.completed.calls,
                     figures.direct.concurrent.completed.calls,
+                    figures.relay.sequential.completed.calls,
+                    figures.relay.concurrent.completed.calls,
+                    figures.axum_relay.sequential.completed.calls,
+                    figures.axum_relay.concurrent.completed.calls,
                     figures.gateway.sequential.completed.calls,
                     figures.gateway.concurrent.completed.calls,
                     sessions.join(", ")

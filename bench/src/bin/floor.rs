@@ -6,6 +6,7 @@
 //! bench-floor --stdio                   # newline-delimited JSON on stdin/stdout
 //! bench-floor --http 127.0.0.1:PORT     # POST /mcp with a JSON body, any path accepted
 //! bench-floor --relay 127.0.0.1:PORT --to 127.0.0.1:UPSTREAM
+//! bench-floor --axum-relay 127.0.0.1:PORT --to 127.0.0.1:UPSTREAM
 //! ```
 //!
 //! Stdio reads with blocking calls on one thread and writes all the replies of one read with
@@ -18,6 +19,13 @@
 //! and the answer's bytes come back unchanged, framed by `Content-Length` or chunked encoding
 //! and otherwise unread. Same runtime as `--http`: tokio on one thread, `TCP_NODELAY` on both
 //! sides. What a real gateway costs above this is the price of doing anything with a call.
+//!
+//! `--axum-relay` is the same forwarder built the way an HTTP service in Rust usually is, and
+//! the way our gateway is: hyper's HTTP/1 server with an axum router, each request's body read
+//! whole, sent with hyper's HTTP/1 client on a keep-alive connection per client connection
+//! (driven by a task of its own), and the whole answer sent back. It reads no JSON. What the
+//! gateway costs above this is its own; what this costs above `--relay` is the price of the
+//! HTTP stack.
 
 #![allow(clippy::print_stderr)]
 
@@ -276,9 +284,129 @@ where
     })
 }
 
+/// The `--axum-relay` forwarder: one client connection's requests, sent on its own upstream
+/// connection.
+mod axum_relay {
+    use std::{io, net::SocketAddr, sync::Arc};
+
+    use axum::{
+        Router,
+        body::Body,
+        extract::{Request, State},
+        http::{HeaderName, HeaderValue, StatusCode, header},
+        response::{IntoResponse as _, Response},
+        routing::post,
+    };
+    use bytes::Bytes;
+    use http_body_util::{BodyExt as _, Full, Limited};
+    use hyper::client::conn::http1::SendRequest;
+    use hyper_util::{rt::TokioIo, service::TowerToHyperService};
+
+    /// The request headers passed on, besides `Host`, which names the upstream.
+    const REQUEST_HEADERS: [HeaderName; 4] = [
+        header::CONTENT_TYPE,
+        header::ACCEPT,
+        HeaderName::from_static("mcp-session-id"),
+        HeaderName::from_static("mcp-protocol-version"),
+    ];
+    /// The answer headers passed back.
+    const ANSWER_HEADERS: [HeaderName; 2] = [
+        header::CONTENT_TYPE,
+        HeaderName::from_static("mcp-session-id"),
+    ];
+
+    struct Upstream {
+        host: HeaderValue,
+        sender: tokio::sync::Mutex<SendRequest<Full<Bytes>>>,
+    }
+
+    /// Serve one client connection, with a connection of its own to `upstream`.
+    pub async fn serve(client: tokio::net::TcpStream, upstream: SocketAddr) -> io::Result<()> {
+        client.set_nodelay(true)?;
+        let server = tokio::net::TcpStream::connect(upstream).await?;
+        server.set_nodelay(true)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(server))
+            .await
+            .map_err(io::Error::other)?;
+        tokio::task::spawn_local(connection);
+        let host = HeaderValue::from_str(&upstream.to_string()).map_err(io::Error::other)?;
+        let router = Router::new()
+            .route("/{*path}", post(forward))
+            .with_state(Arc::new(Upstream {
+                host,
+                sender: tokio::sync::Mutex::new(sender),
+            }));
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(client), TowerToHyperService::new(router))
+            .await
+            .map_err(io::Error::other)
+    }
+
+    fn bad_gateway(error: impl std::fmt::Display) -> Response {
+        (StatusCode::BAD_GATEWAY, format!("bench-floor: {error}\n")).into_response()
+    }
+
+    async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Response {
+        let (parts, body) = request.into_parts();
+        let body = match Limited::new(body, super::MAX_REQUEST_BYTES).collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(error) => {
+                return (StatusCode::PAYLOAD_TOO_LARGE, error.to_string()).into_response();
+            }
+        };
+        let mut forwarded = hyper::Request::post(parts.uri);
+        if let Some(headers) = forwarded.headers_mut() {
+            headers.insert(header::HOST, upstream.host.clone());
+            for name in REQUEST_HEADERS {
+                if let Some(value) = parts.headers.get(&name) {
+                    headers.insert(name, value.clone());
+                }
+            }
+        }
+        let forwarded = match forwarded.body(Full::new(body)) {
+            Ok(forwarded) => forwarded,
+            Err(error) => return bad_gateway(error),
+        };
+        let answer = {
+            let mut sender = upstream.sender.lock().await;
+            if let Err(error) = sender.ready().await {
+                return bad_gateway(error);
+            }
+            match sender.send_request(forwarded).await {
+                Ok(answer) => answer,
+                Err(error) => return bad_gateway(error),
+            }
+        };
+        let (answer, body) = answer.into_parts();
+        let body = match body.collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(error) => return bad_gateway(error),
+        };
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = answer.status;
+        for name in ANSWER_HEADERS {
+            if let Some(value) = answer.headers.get(&name) {
+                response.headers_mut().insert(name, value.clone());
+            }
+        }
+        response
+    }
+}
+
 fn parse_addr(text: &str) -> io::Result<SocketAddr> {
     text.parse()
         .map_err(|error| io::Error::other(format!("{text}: {error}")))
+}
+
+/// A relay's own address and its upstream's, which must be on loopback.
+fn relay_addrs(addr: &str, upstream: &str) -> io::Result<(SocketAddr, SocketAddr)> {
+    let upstream = parse_addr(upstream)?;
+    if !upstream.ip().is_loopback() {
+        return Err(io::Error::other(format!(
+            "the benchmark relays on loopback only, not to {upstream}"
+        )));
+    }
+    Ok((parse_addr(addr)?, upstream))
 }
 
 fn main() -> ExitCode {
@@ -291,18 +419,19 @@ fn main() -> ExitCode {
     {
         ["--stdio"] => serve_stdio(),
         ["--http", addr] => parse_addr(addr).and_then(|addr| accept_on(addr, serve_connection)),
-        ["--relay", addr, "--to", upstream] => parse_addr(addr).and_then(|addr| {
-            let upstream = parse_addr(upstream)?;
-            if !upstream.ip().is_loopback() {
-                return Err(io::Error::other(format!(
-                    "the benchmark relays on loopback only, not to {upstream}"
-                )));
-            }
-            accept_on(addr, move |client| relay_connection(client, upstream))
-        }),
+        ["--relay", addr, "--to", upstream] => {
+            relay_addrs(addr, upstream).and_then(|(addr, upstream)| {
+                accept_on(addr, move |client| relay_connection(client, upstream))
+            })
+        }
+        ["--axum-relay", addr, "--to", upstream] => {
+            relay_addrs(addr, upstream).and_then(|(addr, upstream)| {
+                accept_on(addr, move |client| axum_relay::serve(client, upstream))
+            })
+        }
         _ => {
             eprintln!(
-                "usage: bench-floor --stdio | --http 127.0.0.1:PORT | --relay 127.0.0.1:PORT --to 127.0.0.1:UPSTREAM"
+                "usage: bench-floor --stdio | --http 127.0.0.1:PORT | --relay 127.0.0.1:PORT --to 127.0.0.1:UPSTREAM | --axum-relay 127.0.0.1:PORT --to 127.0.0.1:UPSTREAM"
             );
             return ExitCode::from(2);
         }
