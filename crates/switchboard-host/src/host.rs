@@ -924,10 +924,9 @@ impl Host {
         arguments: Value,
         options: CallOptions,
     ) -> Result<ToolResult, HostError> {
-        // Kept as a `Value` for the validator, which takes one, so the map is not copied.
-        let arguments = match arguments {
-            Value::Null => Value::Object(serde_json::Map::new()),
-            Value::Object(_) => arguments,
+        let mut arguments = match arguments {
+            Value::Null => serde_json::Map::new(),
+            Value::Object(arguments) => arguments,
             other => {
                 return Err(HostError::ArgumentsNotAnObject {
                     found: json_kind(&other),
@@ -948,12 +947,12 @@ impl Host {
                 validator
             }
         };
-        let violations = validator.violations(&arguments);
-        let Value::Object(arguments) = arguments else {
-            return Err(HostError::ArgumentsNotAnObject {
-                found: json_kind(&arguments),
-            });
-        };
+        // The validator takes a `Value`: the map is moved into one and back, not copied.
+        let object = Value::Object(std::mem::take(&mut arguments));
+        let violations = validator.violations(&object);
+        if let Value::Object(map) = object {
+            arguments = map;
+        }
         if !violations.is_empty() {
             return Err(HostError::InvalidArguments {
                 server: server.clone(),

@@ -78,6 +78,27 @@ async fn arguments_that_are_not_an_object_are_rejected() {
 }
 
 #[tokio::test]
+async fn no_arguments_are_checked_as_an_empty_object() {
+    let host = crate::host_of(&["alpha"]).await;
+    let add = host.resolve_tool("alpha/add").await.unwrap();
+
+    let error = host
+        .call_tool(&add, serde_json::Value::Null, CallOptions::default())
+        .await
+        .unwrap_err();
+
+    match &error {
+        HostError::InvalidArguments { violations, .. } => assert!(
+            violations
+                .iter()
+                .any(|v| v.message.contains("\"a\" is a required property")),
+            "{violations:?}"
+        ),
+        other => panic!("expected InvalidArguments, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_valid_call_returns_the_structured_result() {
     let host = crate::host_of(&["alpha", "beta"]).await;
     let add = host.resolve_tool("beta__add").await.unwrap();
