@@ -224,12 +224,16 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
 
 /// Logs on stderr (stdout may belong to the protocol): warnings, or debug logs of our own
 /// crates with `verbose`; `SWITCHBOARD_LOG` (a `tracing` filter) overrides both.
+///
+/// Without `verbose`, rmcp's transport worker is quiet: when a connection fails (a declined
+/// sign-in, a server that went away) it logs the failure at error level as it ends, and the
+/// command then reports the same failure in its own words, with the server's name.
 pub fn init_logs(verbose: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if verbose {
         "warn,switchboard=debug"
     } else {
-        "warn"
+        "warn,rmcp::transport::worker=off"
     };
     let filter = EnvFilter::try_from_env(LOG).unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
