@@ -84,14 +84,12 @@ pub fn router(server: Server, upstreams: Upstreams, config: &FrontConfig) -> Rou
         max_sessions: limits.max_sessions,
         session_idle_timeout: Some(limits.session_idle()),
     };
-    let in_flight = Arc::new(ClientInFlight {
-        max: limits.max_in_flight_per_client,
-        counts: Mutex::new(HashMap::new()),
+    let admission = Arc::new(Admission {
+        max_in_flight: limits.max_in_flight_per_client,
+        in_flight: Mutex::new(HashMap::new()),
+        max_body_bytes: limits.max_body_bytes,
+        max_json_depth: limits.max_json_depth,
     });
-    let body_limits = BodyLimits {
-        max_bytes: limits.max_body_bytes,
-        max_depth: limits.max_json_depth,
-    };
 
     let ws = crate::ws::WsFront {
         server: server.clone(),
@@ -103,7 +101,9 @@ pub fn router(server: Server, upstreams: Upstreams, config: &FrontConfig) -> Rou
         stopping: config.stopping.clone(),
     };
     // The MCP stack, outermost first: a request meets these layers in this order. It covers
-    // both MCP endpoints: Streamable HTTP at /mcp and WebSocket at /ws.
+    // both MCP endpoints: Streamable HTTP at /mcp and WebSocket at /ws. Steps that need
+    // nothing between them share a layer: a forwarded call passes every layer, and each costs
+    // it a boxed future and a clone of the service below.
     let allowed = Arc::new(http.clone());
     let registry_hosts = allowed.clone();
     let mcp = switchboard_server::router(server, http)
@@ -112,7 +112,11 @@ pub fn router(server: Server, upstreams: Upstreams, config: &FrontConfig) -> Rou
             ServiceBuilder::new()
                 // 0. Host and Origin allow-list (403), before anything else learns of the
                 //    request (the kit checks again; a rebinding page must not even reach auth).
-                .layer(middleware::from_fn_with_state(allowed, check_host))
+                //    Then who is calling: the request id and peer address become a `Caller`.
+                .layer(middleware::from_fn_with_state(
+                    allowed,
+                    check_host_and_caller,
+                ))
                 // 0b. A legacy session another replica owns (Redis routing table): the request
                 //     goes to that replica as it is, which authenticates it; new sessions are
                 //     recorded as this replica's.
@@ -122,9 +126,7 @@ pub fn router(server: Server, upstreams: Upstreams, config: &FrontConfig) -> Rou
                         .clone()
                         .map(|routes| middleware::from_fn_with_state(routes, route_sessions)),
                 )
-                // 1. Who is calling: the request id and peer address become a `Caller`.
-                .layer(middleware::from_fn(caller_context))
-                // 2. Security (with `[security]`):
+                // 1. Security (with `[security]`):
                 //    a. authentication (401 + WWW-Authenticate; 503 when keys are unavailable).
                 //       The credential headers are removed here, so nothing below, and no
                 //       upstream, ever sees them. The WebSocket upgrade is a request like any.
@@ -137,7 +139,12 @@ pub fn router(server: Server, upstreams: Upstreams, config: &FrontConfig) -> Rou
                 //    b. the `Principal` fills the `Caller` (client id, user, scopes), which the
                 //       kit hands to the catalogue; scopes, allow/deny lists, rate limits and the
                 //       audit record are decided there, for every front alike.
-                .layer(middleware::from_fn(principal_into_caller))
+                .option_layer(
+                    config
+                        .security
+                        .as_ref()
+                        .map(|_| middleware::from_fn(principal_into_caller)),
+                )
                 //    c. a JSON answer that is a scope or rate-limit refusal gets its HTTP status
                 //       (403 insufficient_scope, 429 Retry-After); an event stream has already
                 //       sent 200, so its refusal stays in-band.
@@ -147,19 +154,16 @@ pub fn router(server: Server, upstreams: Upstreams, config: &FrontConfig) -> Rou
                         .as_ref()
                         .map(|_| middleware::from_fn(refusal_status)),
                 )
-                // 3. Requests in flight per client (429), keyed on the authenticated client.
-                .layer(middleware::from_fn_with_state(
-                    in_flight,
-                    limit_in_flight_per_client,
-                ))
-                // 4. Time to answer (504); event streams, once started, run on.
+                // 2. Time to answer (504); event streams, once started, run on.
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::GATEWAY_TIMEOUT,
                     limits.request_timeout() + ANSWER_MARGIN,
                 ))
-                // 5. Body size (413) and JSON nesting depth (400), before anything parses it.
-                .layer(middleware::from_fn_with_state(body_limits, check_body))
-                // 6. With `[security]`: a single POSTed `tools/call` the caller's scopes do not
+                // 3. Requests in flight per client (429), keyed on the authenticated client;
+                //    then body size (413) and JSON nesting depth (400), before anything parses
+                //    the body.
+                .layer(middleware::from_fn_with_state(admission, admit))
+                // 4. With `[security]`: a single POSTed `tools/call` the caller's scopes do not
                 //    allow is answered 403 here (audited), whether or not the client accepts an
                 //    event stream; the catalogue checks every call again (batches, WebSocket).
                 .option_layer(
@@ -248,15 +252,39 @@ async fn check_host(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Err(reason) = switchboard_server::check_host_and_origin(&allowed, request.headers()) {
-        metrics::counter!(m::REJECTED, "reason" => "host_or_origin").increment(1);
-        return refusal(StatusCode::FORBIDDEN, -32600, reason.to_owned(), None);
+    if let Some(refused) = host_or_origin_refusal(&allowed, &request) {
+        return refused;
     }
     next.run(request).await
 }
 
+/// The 403 answer to a request whose `Host` or `Origin` is not on the allow-list, if it is not.
+fn host_or_origin_refusal(allowed: &HttpConfig, request: &Request) -> Option<Response> {
+    let reason = switchboard_server::check_host_and_origin(allowed, request.headers()).err()?;
+    metrics::counter!(m::REJECTED, "reason" => "host_or_origin").increment(1);
+    Some(refusal(
+        StatusCode::FORBIDDEN,
+        -32600,
+        reason.to_owned(),
+        None,
+    ))
+}
+
+/// [`check_host`], then [`caller_context`]: the first layer of the MCP stack.
+async fn check_host_and_caller(
+    State(allowed): State<Arc<HttpConfig>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if let Some(refused) = host_or_origin_refusal(&allowed, &request) {
+        return refused;
+    }
+    caller_context(&mut request);
+    next.run(request).await
+}
+
 /// Put a [`Caller`] in the request's extensions for the kit to hand to the catalogue.
-async fn caller_context(mut request: Request, next: Next) -> Response {
+fn caller_context(request: &mut Request) {
     let request_id = request
         .headers()
         .get(REQUEST_ID_HEADER)
@@ -271,7 +299,6 @@ async fn caller_context(mut request: Request, next: Next) -> Response {
         remote_addr,
         ..Caller::default()
     });
-    next.run(request).await
 }
 
 /// Copy what authentication learned into the [`Caller`] the kit hands to the catalogue.
@@ -484,32 +511,27 @@ fn refusal(
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-#[derive(Debug, Clone, Copy)]
-struct BodyLimits {
+/// Refuse bodies that are too large (413) or nest too deep (400), before any parser sees them;
+/// the request with its body read whole.
+async fn check_body(
+    request: Request,
     max_bytes: usize,
     max_depth: usize,
-}
-
-/// Refuse bodies that are too large (413) or nest too deep (400), before any parser sees them.
-async fn check_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+) -> Result<Request, Response> {
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, limits.max_bytes).await else {
-        return body_too_large(limits.max_bytes);
+    let Ok(bytes) = axum::body::to_bytes(body, max_bytes).await else {
+        return Err(body_too_large(max_bytes));
     };
-    if let Some(depth) = too_deep(&bytes, limits.max_depth) {
+    if let Some(depth) = too_deep(&bytes, max_depth) {
         metrics::counter!(m::REJECTED, "reason" => "too_deep").increment(1);
-        return refusal(
+        return Err(refusal(
             StatusCode::BAD_REQUEST,
             -32600,
-            format!(
-                "the request nests JSON {depth} levels deep; at most {} are accepted",
-                limits.max_depth
-            ),
+            format!("the request nests JSON {depth} levels deep; at most {max_depth} are accepted"),
             None,
-        );
+        ));
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// The answer to a request whose body is larger than `max_bytes` (413).
@@ -554,24 +576,49 @@ pub(crate) fn too_deep(json: &[u8], max: usize) -> Option<usize> {
     None
 }
 
-/// Requests in flight per client: the authenticated client, else (without `[security]`) its IP.
+/// What a request must pass before the kit reads it: its client's requests in flight, and its
+/// body's size and nesting depth.
 #[derive(Debug)]
-struct ClientInFlight {
-    max: usize,
-    counts: Mutex<HashMap<String, usize>>,
+struct Admission {
+    max_in_flight: usize,
+    /// Requests in flight per client (an entry only while it has some).
+    in_flight: Mutex<HashMap<ClientKey, usize>>,
+    max_body_bytes: usize,
+    max_json_depth: usize,
+}
+
+/// Whose requests in flight a request counts as: the authenticated client, else (without
+/// `[security]`) its IP address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ClientKey {
+    Client(String),
+    Ip(IpAddr),
+    Unknown,
+}
+
+impl ClientKey {
+    fn of(request: &Request) -> ClientKey {
+        let caller = request.extensions().get::<Caller>();
+        if let Some(client) = caller.and_then(|c| c.client_id.as_ref()) {
+            return ClientKey::Client(client.clone());
+        }
+        caller
+            .and_then(|c| c.remote_addr)
+            .map_or(ClientKey::Unknown, |addr| ClientKey::Ip(addr.ip()))
+    }
 }
 
 /// One request counted against its client; uncounted when dropped.
 struct InFlightGuard {
-    limiter: Arc<ClientInFlight>,
-    client: String,
+    admission: Arc<Admission>,
+    client: ClientKey,
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
         let mut counts = self
-            .limiter
-            .counts
+            .admission
+            .in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if let Some(count) = counts.get_mut(&self.client) {
@@ -583,53 +630,53 @@ impl Drop for InFlightGuard {
     }
 }
 
-fn client_key(request: &Request) -> String {
-    let caller = request.extensions().get::<Caller>();
-    if let Some(client) = caller.and_then(|c| c.client_id.clone()) {
-        return format!("client:{client}");
-    }
-    caller
-        .and_then(|c| c.remote_addr)
-        .map(|addr| addr.ip())
-        .map_or_else(|| "unknown".to_owned(), |ip: IpAddr| format!("ip:{ip}"))
-}
-
-/// Refuse a request (429) when its client already has the most requests in flight. A request
-/// counts until its answer starts (an event stream, once started, no longer counts).
-async fn limit_in_flight_per_client(
-    State(limiter): State<Arc<ClientInFlight>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let client = client_key(&request);
-    let admitted = {
-        let mut counts = limiter.counts.lock().unwrap_or_else(|e| e.into_inner());
+impl Admission {
+    /// Count a request against its client; `None` when the client already has the most
+    /// requests in flight. A request counts until its guard is dropped: until its answer
+    /// starts (an event stream, once started, no longer counts).
+    fn count_in_flight(self: &Arc<Self>, request: &Request) -> Option<InFlightGuard> {
+        let client = ClientKey::of(request);
+        let mut counts = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         let count = counts.entry(client.clone()).or_insert(0);
-        if *count >= limiter.max {
-            false
-        } else {
-            *count += 1;
-            true
+        if *count >= self.max_in_flight {
+            return None;
         }
-    };
-    if !admitted {
+        *count += 1;
+        Some(InFlightGuard {
+            admission: self.clone(),
+            client,
+        })
+    }
+
+    /// The 429 answer to a request over its client's limit of requests in flight.
+    fn too_many_in_flight(&self) -> Response {
         metrics::counter!(m::REJECTED, "reason" => "client_in_flight").increment(1);
         let mut response = refusal(
             StatusCode::TOO_MANY_REQUESTS,
             -32000,
             format!(
                 "this client already has {} requests in flight; wait for one to finish",
-                limiter.max
+                self.max_in_flight
             ),
             Some(json!({"retryable": true, "retry_after_ms": 1000})),
         );
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+        response
     }
-    let _guard = InFlightGuard { limiter, client };
-    next.run(request).await
+}
+
+/// Admit a request: count it against its client's requests in flight (429 past the limit),
+/// then check its body (413, 400).
+async fn admit(State(admission): State<Arc<Admission>>, request: Request, next: Next) -> Response {
+    let Some(_guard) = admission.count_in_flight(&request) else {
+        return admission.too_many_in_flight();
+    };
+    match check_body(request, admission.max_body_bytes, admission.max_json_depth).await {
+        Ok(request) => next.run(request).await,
+        Err(refused) => refused,
+    }
 }
 
 async fn healthz() -> Response {
