@@ -65,6 +65,8 @@ struct Inner {
     /// How many of the gateway's sessions subscribed to each upstream resource: the gateway
     /// subscribes upstream for the first and unsubscribes after the last.
     subscriptions: std::sync::Mutex<HashMap<(ServerName, String), usize>>,
+    /// The metric handles of each upstream tool called.
+    tool_metrics: m::ToolMetricsCache,
 }
 
 /// The upstreams behind one catalogue. Cheap to clone.
@@ -125,6 +127,7 @@ impl Upstreams {
                 security,
                 parked: ParkedCalls::new(replica),
                 subscriptions: std::sync::Mutex::default(),
+                tool_metrics: m::ToolMetricsCache::default(),
             }),
         }
     }
@@ -584,6 +587,7 @@ impl Catalogue for Upstreams {
                 &inner,
                 &server,
                 "resources/read",
+                None,
                 &cx,
                 move |inner, options| {
                     Box::pin(async move {
@@ -642,6 +646,7 @@ impl Catalogue for Upstreams {
                 &inner,
                 &server,
                 "prompts/get",
+                None,
                 &cx,
                 move |inner, options| {
                     Box::pin(async move {
@@ -784,16 +789,16 @@ impl CallAudit {
     }
 }
 
-/// Check (with `[security]`) and forward one `tools/call`; the result with what its audit
-/// record says.
 /// Start a forwarded request (or, on a 2026-07-28 client's retry with answers, resume the one
 /// it parked) and run it to its end, passing on progress, logs and requests for input
 /// ([`relay`]). `start` sends it through the host with the call's options. The error comes
-/// with its class for metrics and audit.
+/// with its class for metrics and audit. `requests` is the request's
+/// `gateway_upstream_requests_total` when the caller has its handle.
 async fn fly(
     inner: &Arc<Inner>,
     server: &ServerName,
     method: &'static str,
+    requests: Option<&metrics::Counter>,
     cx: &RequestContext,
     start: impl FnOnce(Arc<Inner>, CallOptions) -> relay::UpstreamCall,
 ) -> Result<Result<Value, HostError>, (HandlerError, &'static str)> {
@@ -807,7 +812,10 @@ async fn fly(
             .resume(&id, owner.as_deref())
             .map_err(|error| (error, "expired_request_state"))?,
         None => {
-            metrics::counter!(m::UPSTREAM_REQUESTS, "server" => server.to_string(), "method" => method).increment(1);
+            match requests {
+                Some(requests) => requests.increment(1),
+                None => metrics::counter!(m::UPSTREAM_REQUESTS, "server" => server.to_string(), "method" => method).increment(1),
+            }
             let permit = inner
                 .permit(server)
                 .map_err(|error| (error, "overloaded"))?;
@@ -868,6 +876,8 @@ fn relayed_capabilities(cx: &RequestContext) -> Value {
     Value::Object(relayed)
 }
 
+/// Check (with `[security]`) and forward one `tools/call`; the result with what its audit
+/// record says.
 async fn forward_call(
     inner: &Arc<Inner>,
     name: String,
@@ -938,17 +948,25 @@ async fn forward_call(
         }
         _ => Repeatable::No,
     };
-    let labels = [("server", server.to_string()), ("tool", tool_name.clone())];
+    let metrics = inner.tool_metrics.get(server.as_str(), &tool_name);
     let arguments = Value::Object(arguments);
-    let flown = fly(inner, &server, "tools/call", cx, move |inner, options| {
-        Box::pin(async move {
-            inner
-                .host
-                .call_tool(&tool, arguments, options)
-                .await
-                .map(|result| result.raw)
-        })
-    })
+    let requests = Some(&metrics.requests);
+    let flown = fly(
+        inner,
+        &server,
+        "tools/call",
+        requests,
+        cx,
+        move |inner, options| {
+            Box::pin(async move {
+                inner
+                    .host
+                    .call_tool(&tool, arguments, options)
+                    .await
+                    .map(|result| result.raw)
+            })
+        },
+    )
     .await;
     let outcome = match flown {
         Ok(outcome) => outcome,
@@ -970,33 +988,33 @@ async fn forward_call(
         }
     };
     let elapsed = started.elapsed();
-    metrics::histogram!(m::CALL_DURATION, &labels).record(elapsed.as_secs_f64());
-    let (outcome_label, result, audit_outcome, error_class) = match outcome {
+    metrics.duration.record(elapsed.as_secs_f64());
+    let (call_outcome, result, audit_outcome, error_class) = match outcome {
         Ok(raw) => {
-            let (label, audit) = if raw.get("isError") == Some(&Value::Bool(true)) {
-                ("tool_error", Outcome::ToolError)
+            let (outcome, audit) = if raw.get("isError") == Some(&Value::Bool(true)) {
+                (m::CallOutcome::ToolError, Outcome::ToolError)
             } else {
-                ("ok", Outcome::Ok)
+                (m::CallOutcome::Ok, Outcome::Ok)
             };
-            (label, Ok(result_object(raw)), audit, None)
+            (outcome, Ok(result_object(raw)), audit, None)
         }
         Err(error) => {
             let class = host_error_class(&error);
             (
-                "error",
+                m::CallOutcome::Error,
                 Err(failed(&server, error, repeatable)),
                 Outcome::Failed,
                 Some(class.to_owned()),
             )
         }
     };
-    metrics::counter!(m::CALLS, "server" => server.to_string(), "tool" => tool_name.clone(), "outcome" => outcome_label).increment(1);
+    metrics.calls(call_outcome).increment(1);
     tracing::info!(
         request_id = request_id(cx),
         client = client_id(cx),
         server = %server,
         tool = %tool_name,
-        outcome = outcome_label,
+        outcome = call_outcome.label(),
         latency_ms = elapsed.as_secs_f64() * 1000.0,
         "tools/call"
     );

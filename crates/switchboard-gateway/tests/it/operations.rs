@@ -48,6 +48,7 @@ async fn health_readiness_and_metrics() {
     for expected in [
         r#"gateway_calls_total{server="fx",tool="fail",outcome="tool_error"}"#,
         r#"gateway_call_duration_seconds_bucket{server="fx",tool="fail""#,
+        r#"gateway_upstream_requests_total{server="fx",method="tools/call"}"#,
         r#"gateway_upstream_up{server="fx"} 1"#,
         "gateway_http_requests_total{status=\"200\"}",
     ] {
