@@ -561,26 +561,27 @@ pub fn report(m: &GatewayMeasurements, plan: &GatewayPlan) -> String {
         crate::report::ratio(p50_ratio, 1.0),
         verdict(p50_ratio < 1.2),
     );
-    let _ = writeln!(
-        out,
-        "- for scale, a byte relay that only frames and copies (no forwarder does less) adds {}: {} µs vs {} µs",
-        crate::report::ratio(
-            m.relay.sequential.p50_us as f64,
-            m.direct.sequential.p50_us as f64
+    for (floor, path) in [
+        (
+            "for scale, a byte relay that only frames and copies (no forwarder does less)",
+            &m.relay,
         ),
-        m.relay.sequential.p50_us,
-        m.direct.sequential.p50_us,
-    );
-    let _ = writeln!(
-        out,
-        "- and a relay on the gateway's HTTP stack (hyper and axum, each body read whole, no JSON read) adds {}: {} µs vs {} µs",
-        crate::report::ratio(
-            m.axum_relay.sequential.p50_us as f64,
-            m.direct.sequential.p50_us as f64
+        (
+            "and a relay on the gateway's HTTP stack (hyper and axum, each body read whole, no JSON read)",
+            &m.axum_relay,
         ),
-        m.axum_relay.sequential.p50_us,
-        m.direct.sequential.p50_us,
-    );
+    ] {
+        let _ = writeln!(
+            out,
+            "- {floor} adds {}: {} µs vs {} µs",
+            crate::report::ratio(
+                path.sequential.p50_us as f64,
+                m.direct.sequential.p50_us as f64
+            ),
+            path.sequential.p50_us,
+            m.direct.sequential.p50_us,
+        );
+    }
     for memory in &m.sessions {
         let (limit, strict) = if memory.server == "gateway" {
             (64.0, true)
