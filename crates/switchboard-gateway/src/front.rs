@@ -258,7 +258,8 @@ async fn check_host(
     next.run(request).await
 }
 
-/// The 403 answer to a request whose `Host` or `Origin` is not on the allow-list, if it is not.
+/// The 403 answer for a request whose `Host` or `Origin` is off the allow-list; `None` when
+/// both are allowed.
 fn host_or_origin_refusal(allowed: &HttpConfig, request: &Request) -> Option<Response> {
     let reason = switchboard_server::check_host_and_origin(allowed, request.headers()).err()?;
     metrics::counter!(m::REJECTED, "reason" => "host_or_origin").increment(1);
