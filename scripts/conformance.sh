@@ -28,7 +28,8 @@ cargo build --locked -q -p switchboard-conformance --bin conformance-server --bi
     -p switchboard-cli --bin switchboard --bin switchboard-serve
 target="${CARGO_TARGET_DIR:-$root/target}"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 # wait_for PORT: until something listens there (10 s at most).
 wait_for() {
     for _ in $(seq 1 100); do
@@ -47,11 +48,7 @@ server=$!
 # the suite finds the fixture's own names.
 gateway_port=$(free_port)
 gateway_config="$root/results/conformance-gateway.toml"
-cat >"$gateway_config" <<TOML
-[upstreams.conformance]
-url = "http://127.0.0.1:$port/mcp"
-prefix = false
-TOML
+gateway_config "$gateway_config" conformance "http://127.0.0.1:$port/mcp"
 trap 'kill $server ${gateway:-} 2>/dev/null || true' EXIT
 wait_for "$port"
 "$target/debug/switchboard" gateway --config "$gateway_config" --listen "127.0.0.1:$gateway_port" \

@@ -45,16 +45,12 @@ out="$root/results/callgrind"
 mkdir -p "$out"
 rm -f "$out"/callgrind.out.*
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 upstream_port=$(free_port)
 gateway_port=$(free_port)
 config="$out/gateway.toml"
-cat >"$config" <<EOF
-# Written by scripts/gateway-callgrind.sh.
-[upstreams.echo]
-url = "http://127.0.0.1:$upstream_port/mcp"
-prefix = false
-EOF
+gateway_config "$config" echo "http://127.0.0.1:$upstream_port/mcp"
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
