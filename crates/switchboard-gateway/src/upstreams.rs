@@ -950,12 +950,11 @@ async fn forward_call(
     };
     let metrics = inner.tool_metrics.get(server.as_str(), &tool_name);
     let arguments = Value::Object(arguments);
-    let requests = Some(&metrics.requests);
     let flown = fly(
         inner,
         &server,
         "tools/call",
-        requests,
+        Some(&metrics.requests),
         cx,
         move |inner, options| {
             Box::pin(async move {
